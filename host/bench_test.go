@@ -1,0 +1,223 @@
+package host_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	extism "github.com/extism/go-sdk"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onboardhq/onboard/host"
+	"github.com/onboardhq/onboard/internal/corpus"
+	"github.com/onboardhq/onboard/plugins/engine"
+	"github.com/onboardhq/onboard/plugins/engine/enginewasm"
+	"github.com/onboardhq/onboard/schemas"
+)
+
+const enosOp = "enos.device.batch-create"
+
+// enosBatch builds a valid n-device EnOS batch like the doc's sample.
+func enosBatch(n int) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"deviceList":[`)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"productKey":"pk_%d","deviceName":{"defaultValue":"Device %d","i18nValue":{"zh_CN":"设备 %d","en_US":"Device %d"}},`+
+			`"timezone":"+08:00","deviceKey":"dev-key-%06d","deviceAttributes":{"serial":%d},"deviceDesc":"Meter on floor %d","deviceTags":{"site":"plant-%d"}}`,
+			i%7, i, i, i, i, 100000+i, i%40, i%3)
+	}
+	b.WriteString(`],"requireSecret":true}`)
+	return b.Bytes()
+}
+
+// measures are the closures shared by the individual benchmarks and the
+// one-run report, so the ratios come from identical work.
+type measures struct {
+	rt       *host.Runtime
+	plugin   *extism.Plugin
+	native   *engine.Engine
+	oracle   *corpus.Oracle
+	kb       []byte
+	extismKB []byte
+	batch    []byte
+}
+
+func newMeasures(t testing.TB) *measures {
+	ctx := context.Background()
+	m := &measures{rt: newRuntime(t, host.WithMaxInstances(1)), oracle: corpus.NewOracle(),
+		kb: bytes.Repeat([]byte("x"), 1024), batch: enosBatch(1000)}
+	m.extismKB = append([]byte(engine.OpEcho+"\n\n"), m.kb...)
+	var err error
+	m.native, err = engine.New()
+	require.NoError(t, err)
+	m.plugin, err = extism.NewPlugin(ctx, extism.Manifest{Wasm: []extism.Wasm{extism.WasmData{Data: enginewasm.Wasm}}},
+		extism.PluginConfig{EnableWasi: true}, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = m.plugin.Close(ctx) })
+	// Sanity: the batch is valid everywhere, so we time the happy path.
+	res, err := m.rt.Validate(ctx, enosOp, nil, m.batch)
+	require.NoError(t, err)
+	require.True(t, res.Valid, "%v", res.AllViolations())
+	ok, err := m.oracle.Valid(enosOp, false, m.batch)
+	require.NoError(t, err)
+	require.True(t, ok)
+	return m
+}
+
+func (m *measures) leanCall(b *testing.B) {
+	ctx := context.Background()
+	var out []byte
+	b.SetBytes(1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if out, err = m.rt.Call(ctx, out[:0], engine.OpEcho, nil, m.kb); err != nil || len(out) != 1024 {
+			b.Fatal(err, len(out))
+		}
+	}
+}
+
+func (m *measures) extismCall(b *testing.B) {
+	b.SetBytes(1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, out, err := m.plugin.Call("run", m.extismKB); err != nil || len(out) != 1024 {
+			b.Fatal(err, len(out))
+		}
+	}
+}
+
+func (m *measures) wasmBatch(b *testing.B) {
+	ctx := context.Background()
+	var out []byte
+	b.SetBytes(int64(len(m.batch)))
+	for b.Loop() {
+		var err error
+		if out, err = m.rt.Call(ctx, out[:0], enosOp, nil, m.batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func (m *measures) nativeBatch(b *testing.B) {
+	b.SetBytes(int64(len(m.batch)))
+	b.ReportAllocs()
+	for b.Loop() {
+		m.native.Run(enosOp, nil, m.batch)
+	}
+}
+
+// santhoshBatch is the reference: decode with encoding/json, validate with
+// santhosh-tekuri against the same schema, natively.
+func (m *measures) santhoshBatch(b *testing.B) {
+	entry, _ := schemasLookup(enosOp)
+	s, err := m.oracle.Schema(entry)
+	require.NoError(b, err)
+	b.SetBytes(int64(len(m.batch)))
+	b.ReportAllocs()
+	for b.Loop() {
+		dec := json.NewDecoder(bytes.NewReader(m.batch))
+		dec.UseNumber()
+		var doc any
+		if err := dec.Decode(&doc); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Validate(doc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkCall1KB(b *testing.B) {
+	m := newMeasures(b)
+	b.Run("lean-wazero", m.leanCall)
+	b.Run("extism-go-sdk", m.extismCall)
+}
+
+func BenchmarkEnOSBatch1000(b *testing.B) {
+	m := newMeasures(b)
+	b.Run("wasm", m.wasmBatch)
+	b.Run("native", m.nativeBatch)
+	b.Run("santhosh-native", m.santhoshBatch)
+}
+
+// BenchmarkSpineReport measures the issue's performance figures in one run
+// and prints them with their goals and ratios (make bench). Run it with
+// -benchtime=1x: it sizes its own loops.
+func BenchmarkSpineReport(b *testing.B) {
+	m := newMeasures(b)
+	lean := testing.Benchmark(m.leanCall)
+	ext := testing.Benchmark(m.extismCall)
+	wasm := testing.Benchmark(m.wasmBatch)
+	native := testing.Benchmark(m.nativeBatch)
+	santhosh := testing.Benchmark(m.santhoshBatch)
+	cold := coldStart(b)
+	mem := guestMemoryAfter(b, 10000)
+
+	ns := func(r testing.BenchmarkResult) float64 { return float64(r.NsPerOp()) }
+	var rep strings.Builder
+	row := func(what, value, goal, anchor string) {
+		fmt.Fprintf(&rep, "| %s | %s | %s | %s |\n", what, value, goal, anchor)
+	}
+	fmt.Fprintf(&rep, "| measure | value | goal | anchor |\n|---|---|---|---|\n")
+	row("host→engine call, 1 KB in/out (lean wazero ABI)", fmt.Sprintf("%.2f µs", ns(lean)/1e3), "≤ 1 µs",
+		fmt.Sprintf("Extism go-sdk, same file: %.2f µs (%.0fx slower)", ns(ext)/1e3, ns(ext)/ns(lean)))
+	row("EnOS 1,000-device batch, Wasm engine", fmt.Sprintf("%.2f ms", ns(wasm)/1e6), "≤ 3 ms, < santhosh native",
+		fmt.Sprintf("santhosh-tekuri native: %.2f ms (Wasm is %.2fx its time)", ns(santhosh)/1e6, ns(wasm)/ns(santhosh)))
+	row("same batch, native engine", fmt.Sprintf("%.2f ms", ns(native)/1e6), "Wasm/native ≤ 3x",
+		fmt.Sprintf("Wasm/native = %.2fx", ns(wasm)/ns(native)))
+	row("cold start to first call, warm compilation cache", fmt.Sprintf("%.1f ms", float64(cold.Microseconds())/1e3), "≤ 100 ms", "median of 5")
+	row("guest memory after 10,000 batch calls, one instance", fmt.Sprintf("%.1f MB", float64(mem)/1e6), "≤ 64 MB", "linear memory size")
+	fmt.Println()
+	fmt.Print(rep.String())
+	if path := os.Getenv("ONBOARD_BENCH_REPORT"); path != "" {
+		require.NoError(b, os.WriteFile(path, []byte(rep.String()), 0o644))
+	}
+	b.ReportMetric(ns(lean), "lean-ns/call")
+	b.ReportMetric(ns(wasm)/1e6, "wasm-ms/batch")
+	b.ReportMetric(ns(wasm)/ns(native), "wasm/native")
+	b.ReportMetric(ns(wasm)/ns(santhosh), "wasm/santhosh")
+}
+
+func coldStart(t testing.TB) time.Duration {
+	var runs []time.Duration
+	for i := 0; i < 5; i++ {
+		start := time.Now()
+		r, err := host.New(context.Background(), host.WithCompilationCacheDir(testCacheDir(t)))
+		require.NoError(t, err)
+		_, err = r.Call(context.Background(), nil, engine.OpEcho, nil, []byte("x"))
+		require.NoError(t, err)
+		runs = append(runs, time.Since(start))
+		require.NoError(t, r.Close(context.Background()))
+	}
+	sort.Slice(runs, func(i, j int) bool { return runs[i] < runs[j] })
+	return runs[len(runs)/2]
+}
+
+func guestMemoryAfter(t testing.TB, calls int) uint32 {
+	r := newRuntime(t, host.WithMaxInstances(1))
+	batch := enosBatch(1000)
+	var out []byte
+	for i := 0; i < calls; i++ {
+		var err error
+		out, err = r.Call(context.Background(), out[:0], enosOp, nil, batch)
+		require.NoError(t, err)
+	}
+	sizes := r.GuestMemory()
+	require.Len(t, sizes, 1)
+	return sizes[0]
+}
+
+func schemasLookup(op string) (string, bool) {
+	e, ok := schemas.Lookup(op)
+	return e.RequestSchema, ok
+}

@@ -1,0 +1,426 @@
+// Package host runs engine.wasm: it compiles the module once per process
+// (with wazero's on-disk compilation cache), keeps a bounded pool of
+// instances, caps each instance's memory and each call's time, and discards
+// an instance that traps while the pool goes on serving.
+//
+// It is the only place that knows the engine's lean ABI. It must not
+// re-implement any rule the engine owns: callers get the engine's result
+// document and act on it.
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/onboardhq/onboard/plugins/engine"
+	"github.com/onboardhq/onboard/plugins/engine/enginewasm"
+)
+
+// Sentinel errors; test with errors.Is.
+var (
+	// ErrClosed: the runtime was closed.
+	ErrClosed = errors.New("host: runtime closed")
+	// ErrABI: the module does not export the engine ABI this host speaks.
+	ErrABI = errors.New("host: engine ABI mismatch")
+	// ErrTrap: the instance trapped (panic, unreachable, memory cap); it was
+	// discarded.
+	ErrTrap = errors.New("host: engine instance trapped")
+	// ErrTimeout: the call exceeded its time budget; the instance was
+	// discarded.
+	ErrTimeout = errors.New("host: engine call timed out")
+)
+
+// Defaults, chosen from measurements (docs in README): an instance of the Go
+// engine settles at tens of MB, so 4 instances and a 256 MiB cap each leave
+// a two-core machine plenty of room.
+const (
+	DefaultMaxInstances     = 4
+	DefaultMemoryLimitPages = 4096 // 64 KiB pages: 256 MiB
+	DefaultCallTimeout      = 5 * time.Second
+)
+
+type config struct {
+	wasm         []byte
+	cacheDir     string
+	noCache      bool
+	maxInstances int
+	memoryPages  uint32
+	timeout      time.Duration
+}
+
+// Option configures New.
+type Option func(*config)
+
+// WithModule runs the given module instead of the embedded engine.wasm.
+func WithModule(wasm []byte) Option { return func(c *config) { c.wasm = wasm } }
+
+// WithCompilationCacheDir sets the on-disk compilation cache ("" disables
+// it). The default is $XDG_CACHE_HOME/onboard/wazero.
+func WithCompilationCacheDir(dir string) Option {
+	return func(c *config) { c.cacheDir, c.noCache = dir, dir == "" }
+}
+
+// WithMaxInstances bounds the pool; callers beyond it wait.
+func WithMaxInstances(n int) Option { return func(c *config) { c.maxInstances = n } }
+
+// WithMemoryLimitPages caps each instance's linear memory (64 KiB pages).
+func WithMemoryLimitPages(pages uint32) Option { return func(c *config) { c.memoryPages = pages } }
+
+// WithCallTimeout bounds one call (0: only the caller's context bounds it).
+func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
+
+// Runtime is a compiled engine with its instance pool. Safe for concurrent
+// use.
+type Runtime struct {
+	cfg      config
+	rt       wazero.Runtime
+	compiled wazero.CompiledModule
+	idle     chan *instance
+	slots    chan struct{}
+	closed   atomic.Bool
+	mu       sync.Mutex // guards close against instantiation
+	stats    struct{ calls, traps, timeouts, instantiated atomic.Int64 }
+}
+
+// instance is one module instance with its cached exports and buffers.
+type instance struct {
+	mod      api.Module
+	mem      api.Memory
+	input    api.Function
+	call     api.Function
+	stack    [3]uint64
+	inPtr    uint32
+	inCap    uint32
+	timer    *time.Timer // watchdog, armed per call
+	deadline atomic.Bool // the watchdog fired: the module is closed
+	killed   atomic.Bool // the module was closed from outside the call
+}
+
+var (
+	cachesMu sync.Mutex
+	caches   = map[string]wazero.CompilationCache{}
+)
+
+// sharedCache returns one compilation cache per directory per process, so
+// runtimes created on a gateway's config reload reuse compiled code.
+func sharedCache(dir string) (wazero.CompilationCache, error) {
+	cachesMu.Lock()
+	defer cachesMu.Unlock()
+	if c, ok := caches[dir]; ok {
+		return c, nil
+	}
+	c, err := wazero.NewCompilationCacheWithDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	caches[dir] = c
+	return c, nil
+}
+
+// DefaultCacheDir is where compiled code is cached between processes.
+func DefaultCacheDir() string {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	return filepath.Join(base, "onboard", "wazero")
+}
+
+// New compiles the engine, instantiates one instance and checks its ABI
+// version; a module speaking another ABI is refused with ErrABI.
+func New(ctx context.Context, opts ...Option) (*Runtime, error) {
+	cfg := config{wasm: enginewasm.Wasm, cacheDir: DefaultCacheDir(), maxInstances: DefaultMaxInstances,
+		memoryPages: DefaultMemoryLimitPages, timeout: DefaultCallTimeout}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.maxInstances < 1 {
+		return nil, fmt.Errorf("host: max instances must be at least 1, got %d", cfg.maxInstances)
+	}
+	rc := wazero.NewRuntimeConfig().
+		WithMemoryLimitPages(cfg.memoryPages).
+		WithCloseOnContextDone(true) // lets the watchdog stop runaway guests
+	if !cfg.noCache {
+		cache, err := sharedCache(cfg.cacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("host: compilation cache %s: %w", cfg.cacheDir, err)
+		}
+		rc = rc.WithCompilationCache(cache)
+	}
+	r := &Runtime{cfg: cfg, rt: wazero.NewRuntimeWithConfig(ctx, rc),
+		idle: make(chan *instance, cfg.maxInstances), slots: make(chan struct{}, cfg.maxInstances)}
+	if err := r.load(ctx); err != nil {
+		_ = r.rt.Close(ctx)
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Runtime) load(ctx context.Context) error {
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.rt); err != nil {
+		return fmt.Errorf("host: WASI: %w", err)
+	}
+	compiled, err := r.rt.CompileModule(ctx, r.cfg.wasm)
+	if err != nil {
+		return fmt.Errorf("host: compile engine: %w", err)
+	}
+	r.compiled = compiled
+	if err := stubImports(ctx, r.rt, compiled); err != nil {
+		return err
+	}
+	exports := compiled.ExportedFunctions()
+	for _, name := range []string{"onboard_abi_version", "onboard_input", "onboard_call"} {
+		if _, ok := exports[name]; !ok {
+			return fmt.Errorf("%w: module does not export %s", ErrABI, name)
+		}
+	}
+	inst, err := r.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	res, err := inst.mod.ExportedFunction("onboard_abi_version").Call(ctx)
+	if err != nil {
+		r.discard(ctx, inst)
+		return fmt.Errorf("host: onboard_abi_version: %w", err)
+	}
+	if got := uint32(res[0]); got != engine.ABIVersion {
+		r.discard(ctx, inst)
+		return fmt.Errorf("%w: module speaks ABI %d, this host speaks %d", ErrABI, got, engine.ABIVersion)
+	}
+	r.release(inst)
+	return nil
+}
+
+// stubImports satisfies the module's Extism imports (extism:host/env) with
+// functions that trap: only the Extism exports use them, and this host
+// calls the lean exports. Signatures are taken from the module itself so
+// a go-pdk upgrade cannot break loading.
+func stubImports(ctx context.Context, rt wazero.Runtime, compiled wazero.CompiledModule) error {
+	const extismModule = "extism:host/env"
+	b := rt.NewHostModuleBuilder(extismModule)
+	n := 0
+	for _, def := range compiled.ImportedFunctions() {
+		mod, name, _ := def.Import()
+		if mod != extismModule {
+			continue
+		}
+		fn := name
+		b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(context.Context, api.Module, []uint64) {
+			panic(fmt.Sprintf("extism host function %s called through onboard's lean ABI: use an Extism host for the Extism exports", fn))
+		}), def.ParamTypes(), def.ResultTypes()).Export(name)
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	_, err := b.Instantiate(ctx)
+	return err
+}
+
+func (r *Runtime) instantiate(ctx context.Context) (*instance, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	// An anonymous module name lets many instances of one module coexist.
+	mod, err := r.rt.InstantiateModule(ctx, r.compiled, wazero.NewModuleConfig().
+		WithName("").WithStartFunctions("_initialize").WithStderr(os.Stderr))
+	if err != nil {
+		return nil, fmt.Errorf("host: instantiate engine: %w", err)
+	}
+	r.stats.instantiated.Add(1)
+	inst := &instance{mod: mod, mem: mod.Memory(),
+		input: mod.ExportedFunction("onboard_input"), call: mod.ExportedFunction("onboard_call")}
+	if r.cfg.timeout > 0 {
+		inst.timer = time.AfterFunc(time.Hour, func() {
+			inst.deadline.Store(true)
+			inst.killed.Store(true)
+			_ = inst.mod.CloseWithExitCode(context.Background(), 124)
+		})
+		inst.timer.Stop()
+	}
+	return inst, nil
+}
+
+func (r *Runtime) acquire(ctx context.Context) (*instance, error) {
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	select {
+	case inst := <-r.idle:
+		return inst, nil
+	default:
+	}
+	select {
+	case inst := <-r.idle:
+		return inst, nil
+	case r.slots <- struct{}{}:
+		inst, err := r.instantiate(ctx)
+		if err != nil {
+			<-r.slots
+			return nil, err
+		}
+		return inst, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (r *Runtime) release(inst *instance) {
+	if r.closed.Load() {
+		_ = inst.mod.Close(context.Background())
+		return
+	}
+	r.idle <- inst
+}
+
+// discard closes an instance whose state can no longer be trusted and
+// frees its slot; the next acquire instantiates a fresh one.
+func (r *Runtime) discard(ctx context.Context, inst *instance) {
+	_ = inst.mod.Close(ctx)
+	<-r.slots
+}
+
+// Call runs op over params and body in a pooled instance and appends the
+// result document to dst. A trap or timeout discards the instance and
+// returns ErrTrap or ErrTimeout; the pool goes on serving.
+func (r *Runtime) Call(ctx context.Context, dst []byte, op string, params, body []byte) ([]byte, error) {
+	inst, err := r.acquire(ctx)
+	if err != nil {
+		return dst, err
+	}
+	r.stats.calls.Add(1)
+	out, err := r.callInstance(ctx, inst, dst, op, params, body)
+	if err != nil || inst.killed.Load() {
+		// Also when a watchdog fired just after the call returned: the
+		// module is closed, so it must not go back to the pool.
+		r.discard(context.Background(), inst)
+		return out, err
+	}
+	r.release(inst)
+	return out, nil
+}
+
+func (r *Runtime) callInstance(ctx context.Context, inst *instance, dst []byte, op string, params, body []byte) ([]byte, error) {
+	total := uint64(len(op)) + uint64(len(params)) + uint64(len(body))
+	if total > 1<<31 {
+		return dst, fmt.Errorf("host: input of %d bytes is too large", total)
+	}
+	// The watchdog closes the module if the call overruns; calling wazero
+	// with a context that has no Done channel avoids a goroutine per call.
+	if inst.timer != nil {
+		inst.timer.Reset(r.cfg.timeout)
+		defer inst.timer.Stop()
+	}
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() {
+			inst.killed.Store(true)
+			_ = inst.mod.CloseWithExitCode(context.Background(), 125)
+		})
+		defer stop()
+	}
+	call := context.Background()
+	if uint32(total) > inst.inCap {
+		inst.stack[0] = total
+		if err := inst.input.CallWithStack(call, inst.stack[:]); err != nil {
+			return dst, r.callError(ctx, inst, err)
+		}
+		inst.inPtr, inst.inCap = uint32(inst.stack[0]), uint32(total)
+	}
+	p := inst.inPtr
+	if !inst.mem.WriteString(p, op) || !inst.mem.Write(p+uint32(len(op)), params) ||
+		!inst.mem.Write(p+uint32(len(op)+len(params)), body) {
+		return dst, fmt.Errorf("%w: input buffer outside guest memory", ErrTrap)
+	}
+	inst.stack[0], inst.stack[1], inst.stack[2] = uint64(len(op)), uint64(len(params)), uint64(len(body))
+	if err := inst.call.CallWithStack(call, inst.stack[:]); err != nil {
+		return dst, r.callError(ctx, inst, err)
+	}
+	ptr, n := uint32(inst.stack[0]>>32), uint32(inst.stack[0])
+	if n == 0 {
+		return dst, nil
+	}
+	view, ok := inst.mem.Read(ptr, n)
+	if !ok {
+		return dst, fmt.Errorf("%w: result outside guest memory", ErrTrap)
+	}
+	return append(dst, view...), nil
+}
+
+func (r *Runtime) callError(ctx context.Context, inst *instance, err error) error {
+	switch {
+	case inst.deadline.Load():
+		r.stats.timeouts.Add(1)
+		return fmt.Errorf("%w after %s: %v", ErrTimeout, r.cfg.timeout, err)
+	case ctx.Err() != nil:
+		return fmt.Errorf("host: engine call canceled: %w", ctx.Err())
+	}
+	r.stats.traps.Add(1)
+	return fmt.Errorf("%w: %v", ErrTrap, err)
+}
+
+// Validate runs op and decodes the result.
+func (r *Runtime) Validate(ctx context.Context, op string, params, body []byte) (*engine.Result, error) {
+	out, err := r.Call(ctx, nil, op, params, body)
+	if err != nil {
+		return nil, err
+	}
+	return engine.DecodeResult(out)
+}
+
+// Stats is a snapshot of the runtime's counters.
+type Stats struct {
+	Calls, Traps, Timeouts, Instantiated int64
+	Live, Idle                           int
+}
+
+// Stats returns the runtime's counters.
+func (r *Runtime) Stats() Stats {
+	return Stats{Calls: r.stats.calls.Load(), Traps: r.stats.traps.Load(), Timeouts: r.stats.timeouts.Load(),
+		Instantiated: r.stats.instantiated.Load(), Live: len(r.slots), Idle: len(r.idle)}
+}
+
+// GuestMemory reports the linear memory size in bytes of each idle
+// instance (for tests, benchmarks and metrics).
+func (r *Runtime) GuestMemory() []uint32 {
+	var sizes []uint32
+	for {
+		select {
+		case inst := <-r.idle:
+			defer func() { r.idle <- inst }()
+			sizes = append(sizes, inst.mem.Size())
+		default:
+			return sizes
+		}
+	}
+}
+
+// Close releases every instance and the runtime. Calls in flight finish
+// with an error; later calls get ErrClosed.
+func (r *Runtime) Close(ctx context.Context) error {
+	r.mu.Lock()
+	already := r.closed.Swap(true)
+	r.mu.Unlock()
+	if already {
+		return nil
+	}
+	for {
+		select {
+		case inst := <-r.idle:
+			_ = inst.mod.Close(ctx)
+		default:
+			return r.rt.Close(ctx)
+		}
+	}
+}

@@ -1,0 +1,275 @@
+// Package engine is onboard's validation and template-resolution engine:
+// given an operation id and request bytes it returns the normalised request,
+// or violations that say what to fix, with per-item verdicts for batch
+// operations; given a provisioning template and a certificate subject it
+// returns the device to register.
+//
+// The same package builds natively (tests, the reference, the CLI's
+// fallback) and into engine.wasm (plugins/engine/cmd/enginewasm), which the
+// host runs in wazero. It is pure computation: it must not do I/O, read the
+// clock, or draw random numbers, so that both builds answer byte for byte
+// alike.
+package engine
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/onboardhq/onboard/plugins/engine/internal/jsontree"
+	"github.com/onboardhq/onboard/plugins/engine/internal/schema"
+	"github.com/onboardhq/onboard/schemas"
+)
+
+// ABIVersion is bumped whenever the bytes-in/bytes-out contract changes
+// (the call framing or the result document). The host refuses a .wasm whose
+// onboard_abi_version differs.
+const ABIVersion = 1
+
+// Engine-only operations (not HTTP routes, so not in the catalogue).
+const (
+	// OpResolve resolves an IoTDA provisioning template against a device
+	// certificate subject: {"template_body":{…},"subject":{"CN":…}}.
+	OpResolve = "iotda.provisioning-template.resolve"
+	// OpEcho returns its body unchanged; it measures the call path itself.
+	OpEcho = "engine.echo"
+	// ResponseSuffix turns an operation id into "validate its response body".
+	ResponseSuffix = ":response"
+)
+
+// compiledOp is one catalogue operation with its schemas compiled.
+type compiledOp struct {
+	id       string
+	request  *schema.Schema
+	response *schema.Schema
+	params   *schema.Schema
+	semantic func(e *Engine, root int32) // rules JSON Schema cannot say
+}
+
+type registry struct {
+	ops          map[string]*compiledOp
+	ids          []string
+	templateBody *schema.Schema
+}
+
+var compiled = sync.OnceValues(compileAll)
+
+func compileAll() (*registry, error) {
+	cat, err := schemas.Catalogue()
+	if err != nil {
+		return nil, err
+	}
+	r := &registry{ops: map[string]*compiledOp{}}
+	for _, op := range cat {
+		c := &compiledOp{id: op.ID}
+		req, err := compileFile(op.RequestSchema)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := compileFile(op.ResponseSchema)
+		if err != nil {
+			return nil, err
+		}
+		c.request, c.response = req.Root, resp.Root
+		if len(op.Params) > 0 {
+			p, err := schema.Compile(op.ID+" params", op.Params)
+			if err != nil {
+				return nil, err
+			}
+			c.params = p.Root
+		}
+		if op.ID == "iotda.provisioning-template.create" {
+			c.semantic = checkTemplateRefs
+			body, ok := req.Def("ProvisioningTemplateBody")
+			if !ok {
+				return nil, errorf("%s: no $defs/ProvisioningTemplateBody", op.RequestSchema)
+			}
+			r.templateBody = body
+		}
+		r.ops[op.ID] = c
+		r.ids = append(r.ids, op.ID)
+	}
+	if r.templateBody == nil {
+		return nil, errorf("catalogue has no iotda.provisioning-template.create")
+	}
+	return r, nil
+}
+
+func compileFile(path string) (*schema.Document, error) {
+	b, err := schemas.FS.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return schema.Compile(path, b)
+}
+
+// Operations lists the operation ids the engine validates, in catalogue
+// order, followed by the engine-only ones.
+func Operations() []string {
+	r, err := compiled()
+	if err != nil {
+		return nil
+	}
+	return append(append([]string(nil), r.ids...), OpResolve, OpEcho)
+}
+
+// Engine runs operations. It reuses its parse tree and buffers between
+// calls, so it is not safe for concurrent use: keep one per goroutine (the
+// host keeps one per Wasm instance).
+type Engine struct {
+	reg    *registry
+	tree   jsontree.Tree
+	params jsontree.Tree
+	scrap  jsontree.Tree
+	v      schema.Validator
+	out    []byte
+	// per-call state
+	violations []schema.Violation
+}
+
+// New compiles the embedded schemas (once per process) and returns an
+// engine.
+func New() (*Engine, error) {
+	r, err := compiled()
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{reg: r}, nil
+}
+
+// Run executes op over params (a JSON object of path and query parameters,
+// or empty) and body, and returns the result document. The returned slice
+// is reused by the next call.
+func (e *Engine) Run(op string, params, body []byte) []byte {
+	e.out = e.out[:0]
+	e.violations = e.violations[:0]
+	switch {
+	case op == OpEcho:
+		e.out = append(e.out, body...)
+		return e.out
+	case op == OpResolve:
+		return e.resolve(body)
+	}
+	id, response := strings.CutSuffix(op, ResponseSuffix)
+	c := e.reg.ops[id]
+	if c == nil {
+		e.violations = append(e.violations, schema.Violation{Rule: "operation",
+			Message: "unknown operation " + strconv.Quote(op) + "; known operations: " + strings.Join(Operations(), ", ")})
+		return e.result(op, nil, nil)
+	}
+	if len(params) > 0 && c.params != nil && !response {
+		if err := e.params.Parse(params); err != nil {
+			e.violations = append(e.violations, schema.Violation{Rule: "params", Message: "parameters: " + err.Msg})
+			return e.result(op, nil, nil)
+		}
+		e.v.Validate(c.params, &e.params, 0)
+		for _, pv := range e.v.Violations {
+			pv.Rule = "params." + pv.Rule
+			pv.Message = "parameter " + strings.TrimPrefix(pv.Pointer, "/") + ": " + pv.Message
+			pv.Pointer = ""
+			e.violations = append(e.violations, pv)
+		}
+	}
+	target := c.request
+	if response {
+		target = c.response
+	}
+	if err := e.tree.Parse(body); err != nil {
+		e.violations = append(e.violations, syntaxViolation(err))
+		return e.result(op, nil, nil)
+	}
+	e.v.Validate(target, &e.tree, 0)
+	e.violations = append(e.violations, e.v.Violations...)
+	if len(e.violations) == 0 && c.semantic != nil && !response && !batchFailed(e.v.Batches) {
+		c.semantic(e, 0)
+	}
+	return e.result(op, target, e.v.Batches)
+}
+
+func syntaxViolation(err *jsontree.Error) schema.Violation {
+	return schema.Violation{Pointer: err.Pointer, Rule: err.Rule, Message: err.Msg}
+}
+
+func batchFailed(bs []schema.Batch) bool {
+	for _, b := range bs {
+		if len(b.Failed) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// result writes the result document by hand: encoding/json's reflection is
+// the single largest cost of a Go engine in Wasm.
+//
+//	{"op":…,"valid":…,"violations":[…],"batches":[…],"request":{…}}
+//
+// "request" (the normalised body) is present when no request-level rule is
+// broken, even if some batch items failed: the API reports those per item.
+func (e *Engine) result(op string, s *schema.Schema, batches []schema.Batch) []byte {
+	b := append(e.out, `{"op":`...)
+	b = schema.AppendString(b, op)
+	b = append(b, `,"valid":`...)
+	b = strconv.AppendBool(b, len(e.violations) == 0 && !batchFailed(batches))
+	if len(e.violations) > 0 {
+		b = append(b, `,"violations":`...)
+		b = appendViolations(b, e.violations)
+	}
+	if len(batches) > 0 && len(e.violations) == 0 {
+		b = append(b, `,"batches":[`...)
+		for i, bt := range batches {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"pointer":`...)
+			b = schema.AppendString(b, bt.Pointer)
+			b = append(b, `,"total":`...)
+			b = strconv.AppendInt(b, int64(bt.Total), 10)
+			b = append(b, `,"failed":[`...)
+			for j, f := range bt.Failed {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, `{"index":`...)
+				b = strconv.AppendInt(b, int64(f.Index), 10)
+				b = append(b, `,"violations":`...)
+				b = appendViolations(b, f.Violations)
+				b = append(b, '}')
+			}
+			b = append(b, "]}"...)
+		}
+		b = append(b, ']')
+	}
+	if s != nil && len(e.violations) == 0 {
+		b = append(b, `,"request":`...)
+		b = schema.Normalize(b, s, &e.tree, 0)
+	}
+	b = append(b, '}')
+	e.out = b
+	return b
+}
+
+func appendViolations(b []byte, vs []schema.Violation) []byte {
+	b = append(b, '[')
+	for i, v := range vs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"pointer":`...)
+		b = schema.AppendString(b, v.Pointer)
+		b = append(b, `,"rule":`...)
+		b = schema.AppendString(b, v.Rule)
+		b = append(b, `,"message":`...)
+		b = schema.AppendString(b, v.Message)
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+type engineError string
+
+func (e engineError) Error() string { return string(e) }
+
+func errorf(format string, args ...any) error {
+	return engineError("engine: " + sprintf(format, args...))
+}

@@ -1,0 +1,151 @@
+package jsontree
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// Str returns the decoded bytes of a string node. Unescaped strings are a
+// view of the source; escaped ones are decoded into a scratch buffer that the
+// next Str call overwrites, so copy the result if it must outlive that.
+func (t *Tree) Str(idx int32) []byte {
+	n := t.Nodes[idx]
+	raw := t.Src[n.Start:n.End]
+	if !n.Escaped {
+		return raw
+	}
+	t.dec = appendUnescaped(t.dec[:0], raw)
+	return t.dec
+}
+
+// Raw returns the source bytes of a node (strings without their quotes).
+func (t *Tree) Raw(idx int32) []byte {
+	n := t.Nodes[idx]
+	return t.Src[n.Start:n.End]
+}
+
+// RawJSON returns the source bytes of a node as JSON text (strings with
+// their quotes).
+func (t *Tree) RawJSON(idx int32) []byte {
+	n := t.Nodes[idx]
+	if n.Kind == String {
+		return t.Src[n.Start-1 : n.End+1]
+	}
+	return t.Src[n.Start:n.End]
+}
+
+// Member returns the value node of the object member called name, or -1.
+func (t *Tree) Member(obj int32, name string) int32 {
+	for k := t.Nodes[obj].First; k >= 0; k = t.Nodes[k].Next {
+		if string(t.Str(k)) == name {
+			return k + 1
+		}
+	}
+	return -1
+}
+
+// appendUnescaped decodes JSON string escapes the way encoding/json does:
+// an unpaired surrogate becomes U+FFFD.
+func appendUnescaped(dst, s []byte) []byte {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c != '\\' {
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		switch s[i+1] {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r := rune(hex4(s[i+2 : i+6]))
+			i += 6
+			if utf16.IsSurrogate(r) {
+				if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
+					r2 := rune(hex4(s[i+2 : i+6]))
+					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+						dst = utf8.AppendRune(dst, dec)
+						i += 6
+						continue
+					}
+				}
+				r = utf8.RuneError
+			}
+			dst = utf8.AppendRune(dst, r)
+			continue
+		default: // '"', '\\', '/'
+			dst = append(dst, s[i+1])
+		}
+		i += 2
+	}
+	return dst
+}
+
+func hex4(b []byte) int {
+	v := 0
+	for _, c := range b {
+		v <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			v |= int(c - '0')
+		case c >= 'a' && c <= 'f':
+			v |= int(c-'a') + 10
+		default:
+			v |= int(c-'A') + 10
+		}
+	}
+	return v
+}
+
+// EscapePointer escapes one JSON pointer segment (RFC 6901).
+func EscapePointer(s string) string {
+	if !strings.ContainsAny(s, "~/") {
+		return s
+	}
+	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
+}
+
+// position renders a byte offset as "line L, column C (byte B)" so a client
+// can find a syntax error in a pretty-printed body.
+func position(src []byte, off int) string {
+	if off > len(src) {
+		off = len(src)
+	}
+	line, col := 1, 1
+	for _, c := range src[:off] {
+		if c == '\n' {
+			line++
+			col = 1
+		} else {
+			col++
+		}
+	}
+	return fmt.Sprintf("invalid JSON at line %d, column %d (byte %d)", line, col, off)
+}
+
+// describe names the byte at off for an error message.
+func describe(src []byte, off int) string {
+	if off >= len(src) {
+		return "end of input"
+	}
+	c := src[off]
+	if c >= 0x20 && c < 0x7f {
+		return strconv.QuoteRune(rune(c))
+	}
+	return fmt.Sprintf("byte 0x%02x", c)
+}
+
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,63 @@
+package engine
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/onboardhq/onboard/plugins/engine/internal/jsontree"
+	"github.com/onboardhq/onboard/plugins/engine/internal/schema"
+)
+
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// checkTemplateRefs enforces what the IoTDA tables say in prose: a template
+// may only reference parameters it declares (Table 4: "A device certificate
+// must contain the parameters referenced in the template", and the
+// parameters object is where they are declared). The schema already limits
+// names to the seven iotda::certificate:: parameters.
+func checkTemplateRefs(e *Engine, root int32) {
+	t := &e.tree
+	body := t.Member(root, "template_body")
+	if body < 0 {
+		return
+	}
+	declared := t.Member(body, "parameters")
+	resources := t.Member(body, "resources")
+	if declared < 0 || resources < 0 {
+		return
+	}
+	walkRefs(t, resources, "/template_body/resources", func(ref int32, ptr string) {
+		name := t.Str(ref)
+		if t.Member(declared, string(name)) >= 0 {
+			return
+		}
+		e.violations = append(e.violations, schema.Violation{
+			Pointer: ptr,
+			Rule:    "ref-undeclared",
+			Message: "references " + strconv.Quote(string(t.Str(ref))) +
+				", which template_body.parameters does not declare: add it to parameters as {\"type\":\"String\"} or reference a declared parameter",
+		})
+	})
+}
+
+// walkRefs calls fn for every string member named "ref" under n.
+func walkRefs(t *jsontree.Tree, n int32, ptr string, fn func(ref int32, ptr string)) {
+	node := t.Nodes[n]
+	switch node.Kind {
+	case jsontree.Object:
+		for k := node.First; k >= 0; k = t.Nodes[k].Next {
+			p := ptr + "/" + jsontree.EscapePointer(string(t.Str(k)))
+			if string(t.Str(k)) == "ref" && t.Nodes[k+1].Kind == jsontree.String {
+				fn(k+1, p)
+				continue
+			}
+			walkRefs(t, k+1, p, fn)
+		}
+	case jsontree.Array:
+		i := 0
+		for el := node.First; el >= 0; el = t.Nodes[el].Next {
+			walkRefs(t, el, ptr+"/"+strconv.Itoa(i), fn)
+			i++
+		}
+	}
+}
