@@ -42,7 +42,8 @@ func enosBatch(n int) []byte {
 // measures are the closures shared by the individual benchmarks and the
 // one-run report, so the ratios come from identical work.
 type measures struct {
-	rt       *host.Runtime
+	rt       *host.Runtime // default: interruptible
+	fast     *host.Runtime // WithInterruptible(false)
 	plugin   *extism.Plugin
 	native   *engine.Engine
 	oracle   *corpus.Oracle
@@ -54,6 +55,7 @@ type measures struct {
 func newMeasures(t testing.TB) *measures {
 	ctx := context.Background()
 	m := &measures{rt: newRuntime(t, host.WithMaxInstances(1)), oracle: corpus.NewOracle(),
+		fast: newRuntime(t, host.WithMaxInstances(1), host.WithInterruptible(false)),
 		kb: bytes.Repeat([]byte("x"), 1024), batch: enosBatch(1000)}
 	m.extismKB = append([]byte(engine.OpEcho+"\n\n"), m.kb...)
 	var err error
@@ -73,14 +75,17 @@ func newMeasures(t testing.TB) *measures {
 	return m
 }
 
-func (m *measures) leanCall(b *testing.B) {
+func (m *measures) leanCall(b *testing.B)     { callEcho(b, m.rt, m.kb) }
+func (m *measures) leanCallFast(b *testing.B) { callEcho(b, m.fast, m.kb) }
+
+func callEcho(b *testing.B, rt *host.Runtime, kb []byte) {
 	ctx := context.Background()
 	var out []byte
 	b.SetBytes(1024)
 	b.ReportAllocs()
 	for b.Loop() {
 		var err error
-		if out, err = m.rt.Call(ctx, out[:0], engine.OpEcho, nil, m.kb); err != nil || len(out) != 1024 {
+		if out, err = rt.Call(ctx, out[:0], engine.OpEcho, nil, kb); err != nil || len(out) != 1024 {
 			b.Fatal(err, len(out))
 		}
 	}
@@ -96,13 +101,16 @@ func (m *measures) extismCall(b *testing.B) {
 	}
 }
 
-func (m *measures) wasmBatch(b *testing.B) {
+func (m *measures) wasmBatch(b *testing.B)     { callBatch(b, m.rt, m.batch) }
+func (m *measures) wasmBatchFast(b *testing.B) { callBatch(b, m.fast, m.batch) }
+
+func callBatch(b *testing.B, rt *host.Runtime, batch []byte) {
 	ctx := context.Background()
 	var out []byte
-	b.SetBytes(int64(len(m.batch)))
+	b.SetBytes(int64(len(batch)))
 	for b.Loop() {
 		var err error
-		if out, err = m.rt.Call(ctx, out[:0], enosOp, nil, m.batch); err != nil {
+		if out, err = rt.Call(ctx, out[:0], enosOp, nil, batch); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -140,12 +148,14 @@ func (m *measures) santhoshBatch(b *testing.B) {
 func BenchmarkCall1KB(b *testing.B) {
 	m := newMeasures(b)
 	b.Run("lean-wazero", m.leanCall)
+	b.Run("lean-wazero-noninterruptible", m.leanCallFast)
 	b.Run("extism-go-sdk", m.extismCall)
 }
 
 func BenchmarkEnOSBatch1000(b *testing.B) {
 	m := newMeasures(b)
 	b.Run("wasm", m.wasmBatch)
+	b.Run("wasm-noninterruptible", m.wasmBatchFast)
 	b.Run("native", m.nativeBatch)
 	b.Run("santhosh-native", m.santhoshBatch)
 }
@@ -156,8 +166,10 @@ func BenchmarkEnOSBatch1000(b *testing.B) {
 func BenchmarkSpineReport(b *testing.B) {
 	m := newMeasures(b)
 	lean := testing.Benchmark(m.leanCall)
+	leanFast := testing.Benchmark(m.leanCallFast)
 	ext := testing.Benchmark(m.extismCall)
 	wasm := testing.Benchmark(m.wasmBatch)
+	wasmFast := testing.Benchmark(m.wasmBatchFast)
 	native := testing.Benchmark(m.nativeBatch)
 	santhosh := testing.Benchmark(m.santhoshBatch)
 	cold := coldStart(b)
@@ -169,12 +181,16 @@ func BenchmarkSpineReport(b *testing.B) {
 		fmt.Fprintf(&rep, "| %s | %s | %s | %s |\n", what, value, goal, anchor)
 	}
 	fmt.Fprintf(&rep, "| measure | value | goal | anchor |\n|---|---|---|---|\n")
-	row("host→engine call, 1 KB in/out (lean wazero ABI)", fmt.Sprintf("%.2f µs", ns(lean)/1e3), "≤ 1 µs",
-		fmt.Sprintf("Extism go-sdk, same file: %.2f µs (%.0fx slower)", ns(ext)/1e3, ns(ext)/ns(lean)))
-	row("EnOS 1,000-device batch, Wasm engine", fmt.Sprintf("%.2f ms", ns(wasm)/1e6), "≤ 3 ms, < santhosh native",
-		fmt.Sprintf("santhosh-tekuri native: %.2f ms (Wasm is %.2fx its time)", ns(santhosh)/1e6, ns(wasm)/ns(santhosh)))
+	row("host→engine call, 1 KB in/out, lean ABI, interruptible (default)", fmt.Sprintf("%.2f µs", ns(lean)/1e3), "≤ 1 µs",
+		fmt.Sprintf("Extism go-sdk, same file: %.2f µs (%.1fx slower)", ns(ext)/1e3, ns(ext)/ns(lean)))
+	row("same call, non-interruptible", fmt.Sprintf("%.2f µs", ns(leanFast)/1e3), "≤ 1 µs",
+		fmt.Sprintf("Extism go-sdk: %.1fx slower", ns(ext)/ns(leanFast)))
+	row("EnOS 1,000-device batch, Wasm engine, interruptible (default)", fmt.Sprintf("%.2f ms", ns(wasm)/1e6), "≤ 3 ms, < santhosh native",
+		fmt.Sprintf("santhosh-tekuri native: %.2f ms (Wasm takes %.2fx its time)", ns(santhosh)/1e6, ns(wasm)/ns(santhosh)))
+	row("same batch, Wasm engine, non-interruptible", fmt.Sprintf("%.2f ms", ns(wasmFast)/1e6), "≤ 3 ms, < santhosh native",
+		fmt.Sprintf("%.2fx santhosh's time", ns(wasmFast)/ns(santhosh)))
 	row("same batch, native engine", fmt.Sprintf("%.2f ms", ns(native)/1e6), "Wasm/native ≤ 3x",
-		fmt.Sprintf("Wasm/native = %.2fx", ns(wasm)/ns(native)))
+		fmt.Sprintf("Wasm/native = %.1fx interruptible, %.1fx non-interruptible", ns(wasm)/ns(native), ns(wasmFast)/ns(native)))
 	row("cold start to first call, warm compilation cache", fmt.Sprintf("%.1f ms", float64(cold.Microseconds())/1e3), "≤ 100 ms", "median of 5")
 	row("guest memory after 10,000 batch calls, one instance", fmt.Sprintf("%.1f MB", float64(mem)/1e6), "≤ 64 MB", "linear memory size")
 	fmt.Println()
@@ -184,6 +200,7 @@ func BenchmarkSpineReport(b *testing.B) {
 	}
 	b.ReportMetric(ns(lean), "lean-ns/call")
 	b.ReportMetric(ns(wasm)/1e6, "wasm-ms/batch")
+	b.ReportMetric(ns(wasmFast)/1e6, "wasm-noninterruptible-ms/batch")
 	b.ReportMetric(ns(wasm)/ns(native), "wasm/native")
 	b.ReportMetric(ns(wasm)/ns(santhosh), "wasm/santhosh")
 }

@@ -117,12 +117,10 @@ func Operations() []string {
 // calls, so it is not safe for concurrent use: keep one per goroutine (the
 // host keeps one per Wasm instance).
 type Engine struct {
-	reg    *registry
-	tree   jsontree.Tree
-	params jsontree.Tree
-	scrap  jsontree.Tree
-	v      schema.Validator
-	out    []byte
+	reg  *registry
+	tree jsontree.Tree
+	v    schema.Validator
+	out  []byte
 	// per-call state
 	violations []schema.Violation
 }
@@ -155,14 +153,14 @@ func (e *Engine) Run(op string, params, body []byte) []byte {
 	if c == nil {
 		e.violations = append(e.violations, schema.Violation{Rule: "operation",
 			Message: "unknown operation " + strconv.Quote(op) + "; known operations: " + strings.Join(Operations(), ", ")})
-		return e.result(op, nil, nil)
+		return e.result(op, false, nil)
 	}
 	if len(params) > 0 && c.params != nil && !response {
-		if err := e.params.Parse(params); err != nil {
-			e.violations = append(e.violations, schema.Violation{Rule: "params", Message: "parameters: " + err.Msg})
-			return e.result(op, nil, nil)
+		e.v.Validate(c.params, params)
+		if e.v.Syntax != nil {
+			e.violations = append(e.violations, schema.Violation{Rule: "params", Message: "parameters: " + e.v.Syntax.Msg})
+			return e.result(op, false, nil)
 		}
-		e.v.Validate(c.params, &e.params, 0)
 		for _, pv := range e.v.Violations {
 			pv.Rule = "params." + pv.Rule
 			pv.Message = "parameter " + strings.TrimPrefix(pv.Pointer, "/") + ": " + pv.Message
@@ -174,16 +172,20 @@ func (e *Engine) Run(op string, params, body []byte) []byte {
 	if response {
 		target = c.response
 	}
-	if err := e.tree.Parse(body); err != nil {
-		e.violations = append(e.violations, syntaxViolation(err))
-		return e.result(op, nil, nil)
+	e.v.Validate(target, body)
+	if e.v.Syntax != nil {
+		e.violations = append(e.violations, syntaxViolation(e.v.Syntax))
+		return e.result(op, false, nil)
 	}
-	e.v.Validate(target, &e.tree, 0)
 	e.violations = append(e.violations, e.v.Violations...)
 	if len(e.violations) == 0 && c.semantic != nil && !response && !batchFailed(e.v.Batches) {
-		c.semantic(e, 0)
+		// Semantic rules navigate the document; it is known to be valid
+		// JSON, so the parse cannot fail.
+		if err := e.tree.Parse(body); err == nil {
+			c.semantic(e, 0)
+		}
 	}
-	return e.result(op, target, e.v.Batches)
+	return e.result(op, true, e.v.Batches)
 }
 
 func syntaxViolation(err *jsontree.Error) schema.Violation {
@@ -206,7 +208,7 @@ func batchFailed(bs []schema.Batch) bool {
 //
 // "request" (the normalised body) is present when no request-level rule is
 // broken, even if some batch items failed: the API reports those per item.
-func (e *Engine) result(op string, s *schema.Schema, batches []schema.Batch) []byte {
+func (e *Engine) result(op string, normalized bool, batches []schema.Batch) []byte {
 	b := append(e.out, `{"op":`...)
 	b = schema.AppendString(b, op)
 	b = append(b, `,"valid":`...)
@@ -240,9 +242,9 @@ func (e *Engine) result(op string, s *schema.Schema, batches []schema.Batch) []b
 		}
 		b = append(b, ']')
 	}
-	if s != nil && len(e.violations) == 0 {
+	if normalized && len(e.violations) == 0 {
 		b = append(b, `,"request":`...)
-		b = schema.Normalize(b, s, &e.tree, 0)
+		b = e.v.Normalize(b)
 	}
 	b = append(b, '}')
 	e.out = b

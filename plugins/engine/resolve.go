@@ -39,25 +39,25 @@ func (e *Engine) resolve(body []byte) []byte {
 	t := &e.tree
 	if err := t.Parse(body); err != nil {
 		e.violations = append(e.violations, syntaxViolation(err))
-		return e.result(OpResolve, nil, nil)
+		return e.result(OpResolve, false, nil)
 	}
 	if t.Nodes[0].Kind != jsontree.Object {
 		e.violations = append(e.violations, schema.Violation{Rule: "type", Message: `must be an object {"template_body":{…},"subject":{…}}`})
-		return e.result(OpResolve, nil, nil)
+		return e.result(OpResolve, false, nil)
 	}
 	tb, subj := t.Member(0, "template_body"), t.Member(0, "subject")
 	if tb < 0 || subj < 0 || t.Nodes[subj].Kind != jsontree.Object {
 		e.violations = append(e.violations, schema.Violation{Rule: "required",
 			Message: `send {"template_body":{…},"subject":{"CN":"…",…}}: both members are required and subject must be an object of strings`})
-		return e.result(OpResolve, nil, nil)
+		return e.result(OpResolve, false, nil)
 	}
 	tbs := e.reg.templateBody
 	e.v.Prefix = "/template_body"
-	e.v.Validate(tbs, t, tb)
+	e.v.Validate(tbs, t.RawJSON(tb))
 	e.v.Prefix = ""
 	e.violations = append(e.violations, e.v.Violations...)
 	if len(e.violations) > 0 {
-		return e.result(OpResolve, nil, nil)
+		return e.result(OpResolve, false, nil)
 	}
 	// Undeclared refs: same rule as on create.
 	declared := t.Member(tb, "parameters")
@@ -68,7 +68,7 @@ func (e *Engine) resolve(body []byte) []byte {
 		}
 	})
 	if len(e.violations) > 0 {
-		return e.result(OpResolve, nil, nil)
+		return e.result(OpResolve, false, nil)
 	}
 
 	r := resolver{e: e, t: t, subject: subj}
@@ -105,7 +105,7 @@ func (e *Engine) resolve(body []byte) []byte {
 		}
 	}
 	if len(e.violations) > 0 {
-		return e.result(OpResolve, nil, nil)
+		return e.result(OpResolve, false, nil)
 	}
 	b := append(e.out[:0], `{"op":`...)
 	b = schema.AppendString(b, OpResolve)
@@ -184,13 +184,9 @@ func (r *resolver) value(obj int32, name, base string, s *schema.Schema) string 
 // as a JSON string into the scratch tree.
 func (r *resolver) check(s *schema.Schema, val, ptr, source string) {
 	e := r.e
-	lit := schema.AppendString(nil, val)
-	if err := e.scrap.Parse(lit); err != nil {
-		return
-	}
 	var v schema.Validator
 	v.Prefix = ptr
-	v.Validate(s, &e.scrap, 0)
+	v.Validate(s, schema.AppendString(nil, val))
 	for _, viol := range v.Violations {
 		viol.Message += source
 		e.violations = append(e.violations, viol)

@@ -90,8 +90,7 @@ type Tree struct {
 	Nodes []Node
 	stack []int32 // open containers
 	last  []int32 // last child of each open container
-	keys  [][]byte
-	dec   []byte // scratch for decoding escaped keys
+	dec   []byte  // scratch for decoding escaped keys
 }
 
 // Parse parses src. On success the root is Nodes[0].
@@ -122,7 +121,7 @@ func (p *parser) skipSpace() {
 }
 
 func (p *parser) fail(format string, args ...any) *Error {
-	return &Error{Rule: "json", Offset: p.i, Msg: position(p.src, p.i) + ": " + sprintf(format, args...)}
+	return &Error{Rule: "json", Offset: p.i, Msg: Position(p.src, p.i) + ": " + sprintf(format, args...)}
 }
 
 // add appends a node and links it as the next child of the open container.
@@ -161,7 +160,7 @@ func (p *parser) run() *Error {
 	}
 	p.skipSpace()
 	if p.i != len(p.src) {
-		return p.fail("unexpected %s after the end of the JSON value", describe(p.src, p.i))
+		return p.fail("unexpected %s after the end of the JSON value", Describe(p.src, p.i))
 	}
 	return nil
 }
@@ -179,7 +178,7 @@ func (p *parser) value() *Error {
 		switch {
 		case c == '{' || c == '[':
 			if len(t.stack) >= MaxDepth {
-				return &Error{Rule: "depth", Offset: p.i, Msg: position(p.src, p.i) + sprintf(": JSON nests deeper than %d levels; flatten the document", MaxDepth)}
+				return &Error{Rule: "depth", Offset: p.i, Msg: Position(p.src, p.i) + sprintf(": JSON nests deeper than %d levels; flatten the document", MaxDepth)}
 			}
 			k := Object
 			if c == '[' {
@@ -229,7 +228,7 @@ func (p *parser) value() *Error {
 				return err
 			}
 		default:
-			return p.fail("unexpected %s where a value was expected", describe(p.src, p.i))
+			return p.fail("unexpected %s where a value was expected", Describe(p.src, p.i))
 		}
 		// After a scalar: continue the enclosing container, if any.
 		if len(t.stack) == 0 {
@@ -271,9 +270,9 @@ func (p *parser) afterValue() (done bool, err *Error) {
 			continue
 		}
 		if top == Object {
-			return false, p.fail("unexpected %s in object: expected ',' or '}'", describe(p.src, p.i))
+			return false, p.fail("unexpected %s in object: expected ',' or '}'", Describe(p.src, p.i))
 		}
-		return false, p.fail("unexpected %s in array: expected ',' or ']'", describe(p.src, p.i))
+		return false, p.fail("unexpected %s in array: expected ',' or ']'", Describe(p.src, p.i))
 	}
 }
 
@@ -299,7 +298,7 @@ func (p *parser) key() *Error {
 		return p.fail("unexpected end of input: expected a member name")
 	}
 	if p.src[p.i] != '"' {
-		return p.fail("unexpected %s: member names must be double-quoted strings", describe(p.src, p.i))
+		return p.fail("unexpected %s: member names must be double-quoted strings", Describe(p.src, p.i))
 	}
 	if err := p.str(true); err != nil {
 		return err
@@ -309,7 +308,7 @@ func (p *parser) key() *Error {
 		if p.i >= len(p.src) {
 			return p.fail("unexpected end of input: expected ':' after the member name")
 		}
-		return p.fail("unexpected %s: expected ':' after the member name", describe(p.src, p.i))
+		return p.fail("unexpected %s: expected ':' after the member name", Describe(p.src, p.i))
 	}
 	p.i++
 	return nil
@@ -468,7 +467,7 @@ func (p *parser) duplicate(obj, key int32) *Error {
 	name := string(t.Str(key))
 	ptr := t.pointerTo(obj) + "/" + EscapePointer(name)
 	return &Error{Rule: "duplicate-key", Offset: int(t.Nodes[key].Start), Pointer: ptr,
-		Msg: sprintf("%s: member %q appears more than once; send each member once", position(p.src, int(t.Nodes[key].Start)), name)}
+		Msg: sprintf("%s: member %q appears more than once; send each member once", Position(p.src, int(t.Nodes[key].Start)), name)}
 }
 
 func (t *Tree) keyEqual(a, b int32) bool {

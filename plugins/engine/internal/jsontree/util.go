@@ -116,9 +116,9 @@ func EscapePointer(s string) string {
 	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
 }
 
-// position renders a byte offset as "line L, column C (byte B)" so a client
+// Position renders a byte offset as "line L, column C (byte B)" so a client
 // can find a syntax error in a pretty-printed body.
-func position(src []byte, off int) string {
+func Position(src []byte, off int) string {
 	if off > len(src) {
 		off = len(src)
 	}
@@ -134,8 +134,8 @@ func position(src []byte, off int) string {
 	return fmt.Sprintf("invalid JSON at line %d, column %d (byte %d)", line, col, off)
 }
 
-// describe names the byte at off for an error message.
-func describe(src []byte, off int) string {
+// Describe names the byte at off for an error message.
+func Describe(src []byte, off int) string {
 	if off >= len(src) {
 		return "end of input"
 	}

@@ -74,6 +74,13 @@ type Schema struct {
 	refS         *Schema
 	dflt         []byte // compact JSON of "default"
 	names        string // allowed member names, for messages
+
+	// Derived once after compiling, for the validator's fast paths.
+	onlyRef      bool   // nothing but a $ref (and annotations): validate the target
+	combines     bool   // has $ref beside assertions, allOf, anyOf, oneOf, not or if
+	stringRules  bool   // has a string keyword (lengths, pattern, enum, const)
+	requiredMask uint64 // bit i: props[i] is required
+	defaultsMask uint64 // bit i: props[i] has a default
 }
 
 type prop struct {
@@ -120,6 +127,7 @@ type compiler struct {
 	t    *jsontree.Tree
 	defs map[string]*Schema
 	refs []*Schema
+	all  []*Schema
 }
 
 // Compile compiles one schema document. Only local "#/$defs/Name" references
@@ -156,6 +164,9 @@ func Compile(name string, src []byte) (*Document, error) {
 			return nil, fmt.Errorf("%s%s: $ref %q names no definition", name, s.Location, s.ref)
 		}
 		s.refS = target
+	}
+	for _, s := range c.all {
+		s.derive()
 	}
 	return &Document{Name: name, Root: root, defs: c.defs}, nil
 }
@@ -201,6 +212,7 @@ func (c *compiler) integer(n int32, ptr string) (int, error) {
 
 func (c *compiler) fill(s *Schema, n int32, ptr string) error {
 	t := c.t
+	c.all = append(c.all, s)
 	s.Location = c.name + "#" + ptr
 	s.minProps, s.maxProps, s.maxItems, s.maxLen = -1, -1, -1, -1
 	if t.Nodes[n].Kind != jsontree.Object {
@@ -220,7 +232,7 @@ func (c *compiler) fill(s *Schema, n int32, ptr string) error {
 		case "description":
 			s.Description = string(t.Str(v))
 		case "default":
-			s.dflt = compact(t, v)
+			s.dflt = AppendCompact(nil, t.RawJSON(v))
 		case "x-onboard-per-item":
 			s.PerItem = t.Nodes[v].Kind == jsontree.True
 		case "type":
@@ -359,11 +371,28 @@ func (c *compiler) rat(n int32, ptr string) (*big.Rat, error) {
 	return r, nil
 }
 
-// compact re-encodes a value without insignificant whitespace.
-func compact(t *jsontree.Tree, n int32) []byte {
-	var w writer
-	w.value(t, n, nil)
-	return w.buf
+// derive computes the flags the validator's fast paths test.
+func (s *Schema) derive() {
+	assertions := s.types != 0 || len(s.props) > 0 || len(s.required) > 0 || s.noAdditional ||
+		s.additional != nil || s.propNames != nil || s.minProps >= 0 || s.maxProps >= 0 || s.items != nil ||
+		s.minItems > 0 || s.maxItems >= 0 || s.unique || s.minLen > 0 || s.maxLen >= 0 || s.pattern != nil ||
+		len(s.enum) > 0 || s.hasConst || s.minimum != nil || s.maximum != nil || s.PerItem
+	others := len(s.allOf) > 0 || len(s.anyOf) > 0 || len(s.oneOf) > 0 || s.not != nil || s.ifS != nil
+	s.onlyRef = s.refS != nil && !assertions && !others && s.dflt == nil
+	s.combines = others || (s.refS != nil && !s.onlyRef)
+	s.stringRules = s.minLen > 0 || s.maxLen >= 0 || s.pattern != nil || len(s.enum) > 0 || s.hasConst
+	for i, p := range s.props {
+		if p.required {
+			s.requiredMask |= 1 << uint(i)
+		}
+		d := p.schema
+		for d.dflt == nil && d.refS != nil {
+			d = d.refS
+		}
+		if d.dflt != nil {
+			s.defaultsMask |= 1 << uint(i)
+		}
+	}
 }
 
 // sortedKeys is used by canonical encoding for uniqueItems.

@@ -1,116 +1,67 @@
 package schema
 
 import (
-	"math/big"
 	"unicode/utf8"
-
-	"github.com/onboardhq/onboard/plugins/engine/internal/jsontree"
 )
 
-// Normalize appends node n of t to dst as compact JSON, adding the
-// schema's "default" for every absent optional member, so the host stores
+// Normalize appends the last validated document to dst with the schema's
+// "default" spliced in for every absent optional member, so the host stores
 // exactly what the documented API would have assumed (requireSecret false,
-// invocation_target telescope). Member order is kept; defaults come last.
-func Normalize(dst []byte, s *Schema, t *jsontree.Tree, n int32) []byte {
-	w := writer{buf: dst}
-	w.value(t, n, s)
-	return w.buf
+// invocation_target telescope). The client's bytes are kept as sent,
+// whitespace included: copying runs is what Wasm does fast. Call it only
+// after Validate found no syntax error.
+func (v *Validator) Normalize(dst []byte) []byte {
+	prev := 0
+	for _, in := range v.inserts {
+		dst = append(dst, v.src[prev:in.at]...)
+		dst = appendDefaults(dst, in)
+		prev = in.at
+	}
+	return append(dst, v.src[prev:]...)
 }
 
-type writer struct{ buf []byte }
-
-func (w *writer) value(t *jsontree.Tree, n int32, s *Schema) {
-	for s != nil && s.refS != nil && len(s.props) == 0 && s.items == nil {
-		s = s.refS
+// AppendCompact appends JSON text without insignificant whitespace.
+func AppendCompact(dst, src []byte) []byte {
+	for i := 0; i < len(src); i++ {
+		switch c := src[i]; c {
+		case ' ', '\t', '\n', '\r':
+		case '"':
+			j := i + 1
+			for j < len(src) && src[j] != '"' {
+				if src[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			dst = append(dst, src[i:j+1]...)
+			i = j
+		default:
+			dst = append(dst, c)
+		}
 	}
-	node := t.Nodes[n]
-	switch node.Kind {
-	case jsontree.Object:
-		w.buf = append(w.buf, '{')
-		first := true
-		var seen uint64
-		for k := node.First; k >= 0; k = t.Nodes[k].Next {
-			if !first {
-				w.buf = append(w.buf, ',')
-			}
-			first = false
-			w.buf = append(w.buf, t.RawJSON(k)...)
-			w.buf = append(w.buf, ':')
-			var sub *Schema
-			if s != nil {
-				name := t.Str(k)
-				for i := range s.props {
-					if s.props[i].name == string(name) {
-						sub = s.props[i].schema
-						seen |= 1 << uint(i)
-						break
-					}
-				}
-				if sub == nil {
-					sub = s.additional
-				}
-			}
-			w.value(t, k+1, sub)
-		}
-		if s != nil {
-			for i := range s.props {
-				p := &s.props[i]
-				d := p.schema.dflt
-				if d == nil && p.schema.refS != nil {
-					d = p.schema.refS.dflt
-				}
-				if d == nil || seen&(1<<uint(i)) != 0 {
-					continue
-				}
-				if !first {
-					w.buf = append(w.buf, ',')
-				}
-				first = false
-				w.buf = appendQuoted(w.buf, p.name)
-				w.buf = append(w.buf, ':')
-				w.buf = append(w.buf, d...)
-			}
-		}
-		w.buf = append(w.buf, '}')
-	case jsontree.Array:
-		w.buf = append(w.buf, '[')
-		var items *Schema
-		if s != nil {
-			items = s.items
-		}
-		first := true
-		for e := node.First; e >= 0; e = t.Nodes[e].Next {
-			if !first {
-				w.buf = append(w.buf, ',')
-			}
-			first = false
-			w.value(t, e, items)
-		}
-		w.buf = append(w.buf, ']')
-	default:
-		w.buf = append(w.buf, t.RawJSON(n)...)
-	}
+	return dst
 }
 
-// appendQuoted quotes a schema-supplied name (plain ASCII member names).
-func appendQuoted(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '"' || c == '\\' {
-			dst = append(dst, '\\')
+func appendDefaults(dst []byte, in insert) []byte {
+	n := in.members
+	for i := range in.s.props {
+		p := &in.s.props[i]
+		if in.s.defaultsMask&(1<<uint(i)) == 0 || in.seen&(1<<uint(i)) != 0 {
+			continue
 		}
-		dst = append(dst, c)
+		d := p.schema
+		for d.dflt == nil && d.refS != nil {
+			d = d.refS
+		}
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		n++
+		dst = AppendString(dst, p.name)
+		dst = append(dst, ':')
+		dst = append(dst, d.dflt...)
 	}
-	return append(dst, '"')
-}
-
-func parseRat(raw []byte) (string, bool) {
-	r, ok := new(big.Rat).SetString(string(raw))
-	if !ok {
-		return "", false
-	}
-	return r.RatString(), true
+	return dst
 }
 
 // AppendString appends s as a JSON string. strconv.Quote is not JSON (\x,

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"math/big"
 	"strconv"
 	"strings"
 
@@ -49,31 +50,6 @@ func article(name string) string {
 		return "an " + name
 	}
 	return "a " + name
-}
-
-func actualType(t *jsontree.Tree, n int32) string {
-	k := t.Nodes[n].Kind
-	if k == jsontree.Number && isInteger(t.Raw(n)) {
-		return "integer " + shortJSON(t, n)
-	}
-	if k == jsontree.Object || k == jsontree.Array {
-		return k.Name()
-	}
-	return k.Name() + " " + shortJSON(t, n)
-}
-
-func shortJSON(t *jsontree.Tree, n int32) string {
-	k := t.Nodes[n].Kind
-	if k == jsontree.Object {
-		return "an object"
-	}
-	if k == jsontree.Array {
-		return "an array"
-	}
-	if k == jsontree.String {
-		return quoteShort(string(t.Str(n)))
-	}
-	return string(t.RawJSON(n))
 }
 
 // quoteShort quotes a value for a message, cutting long ones: a 3,000
@@ -130,4 +106,12 @@ func canonical(dst []byte, t *jsontree.Tree, n int32) []byte {
 		return append(dst, ']')
 	}
 	return append(dst, t.RawJSON(n)...)
+}
+
+func parseRat(raw []byte) (string, bool) {
+	r, ok := new(big.Rat).SetString(string(raw))
+	if !ok {
+		return "", false
+	}
+	return r.RatString(), true
 }

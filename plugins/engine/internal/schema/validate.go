@@ -1,9 +1,11 @@
 package schema
 
 import (
+	"fmt"
 	"math/big"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/onboardhq/onboard/plugins/engine/internal/jsontree"
@@ -30,374 +32,939 @@ type Batch struct {
 	Failed  []ItemFailure
 }
 
-// Validator validates documents. It keeps scratch state between calls, so
-// reuse one per goroutine; it is not safe for concurrent use.
+// Validator checks a JSON document against a compiled schema in one pass
+// over the bytes: it scans, validates and notes where defaults go, without
+// building a tree. Go code runs about ten times slower in Wasm than
+// natively and every function call counts there, so the hot path is a few
+// tight loops with no allocation. Alternatives (oneOf, anyOf, not, if) are
+// checked by scanning the value's bytes again.
+//
+// It is stricter than encoding/json: invalid UTF-8, duplicate member names
+// and nesting deeper than jsontree.MaxDepth are errors (rules "utf8",
+// "duplicate-key", "depth"), like any syntax error (rule "json").
+//
+// Reuse one Validator per goroutine; it is not safe for concurrent use.
 type Validator struct {
 	Prefix     string // prepended to every pointer (validating a subtree)
-	t          *jsontree.Tree
-	path       []pathSeg
 	Violations []Violation
 	Batches    []Batch
-	sink       *[]Violation
+	Syntax     *jsontree.Error // set when the document is not acceptable JSON
+
+	src     []byte
+	i       int
+	depth   int
+	path    []pathSeg
+	sink    *[]Violation
+	inserts []insert
+	keys    []span // member names of open free-form objects (duplicate check)
+	dec     []byte // scratch: decoded string
+	dec2    []byte // scratch: decoded key being compared
+	itemBuf []Violation
 }
 
 type pathSeg struct {
-	key   int32 // key node, or -1 for an array index
-	index int
+	start, end int32 // key bytes, or start < 0 for an array index
+	index      int32
+	escaped    bool
 }
 
-// Validate checks node n of tree t against s, collecting violations and
-// per-item batches (both reset first).
-func (v *Validator) Validate(s *Schema, t *jsontree.Tree, n int32) {
-	v.t = t
-	v.path = v.path[:0]
-	v.Violations = v.Violations[:0]
-	v.Batches = v.Batches[:0]
+type span struct {
+	start, end int32
+	escaped    bool
+}
+
+// insert records where an object closes and which declared members it
+// lacked, so Normalize can add their defaults.
+type insert struct {
+	at      int // offset of the closing '}'
+	s       *Schema
+	seen    uint64
+	members int
+}
+
+// mode says what a scan may do: collect reports violations; main also
+// records batches and default insertions (a re-scan for an alternative
+// must not record them twice).
+type mode uint8
+
+const (
+	quiet   mode = 0
+	collect mode = 1
+	main    mode = 3
+)
+
+// Validate checks src against s. Afterwards Syntax is set if src is not
+// acceptable JSON (then Violations and Batches are empty), else Violations
+// and Batches hold the verdict.
+func (v *Validator) Validate(s *Schema, src []byte) {
+	v.reset(src)
 	v.sink = &v.Violations
-	v.check(s, n, true)
+	v.skipSpace()
+	if v.i >= len(src) {
+		msg := "request body is empty: send a JSON object"
+		if len(src) > 0 {
+			msg = "request body holds only whitespace: send a JSON object"
+		}
+		v.Syntax = &jsontree.Error{Rule: "json", Offset: v.i, Msg: msg}
+	} else {
+		v.value(s, main)
+		if v.Syntax == nil {
+			v.skipSpace()
+			if v.i < len(src) {
+				v.syntaxError("unexpected %s after the end of the JSON value", jsontree.Describe(src, v.i))
+			}
+		}
+	}
+	if v.Syntax != nil {
+		v.Violations, v.Batches, v.inserts = v.Violations[:0], v.Batches[:0], v.inserts[:0]
+	}
 }
 
-// Valid reports whether node n conforms, without collecting anything.
-func (v *Validator) Valid(s *Schema, t *jsontree.Tree, n int32) bool {
-	v.t = t
-	v.path = v.path[:0]
-	return v.check(s, n, false)
+// Valid reports whether src conforms, collecting nothing.
+func (v *Validator) Valid(s *Schema, src []byte) bool {
+	v.reset(src)
+	v.skipSpace()
+	if v.i >= len(src) {
+		return false
+	}
+	ok := v.value(s, quiet)
+	v.skipSpace()
+	return ok && v.Syntax == nil && v.i == len(src)
 }
 
-// pointer materialises the current path (error paths only).
+func (v *Validator) reset(src []byte) {
+	v.src, v.i, v.depth = src, 0, 0
+	v.path, v.keys, v.inserts = v.path[:0], v.keys[:0], v.inserts[:0]
+	v.Violations, v.Batches, v.Syntax = v.Violations[:0], v.Batches[:0], nil
+}
+
+func (v *Validator) skipSpace() {
+	src, i := v.src, v.i
+	for i < len(src) && (src[i] == ' ' || src[i] == '\n' || src[i] == '\r' || src[i] == '\t') {
+		i++
+	}
+	v.i = i
+}
+
+func (v *Validator) syntaxError(format string, args ...any) bool {
+	return v.syntaxRule("json", "", v.i, format, args...)
+}
+
+func (v *Validator) syntaxRule(rule, ptr string, at int, format string, args ...any) bool {
+	if v.Syntax == nil {
+		v.Syntax = &jsontree.Error{Rule: rule, Offset: at, Pointer: ptr,
+			Msg: jsontree.Position(v.src, at) + ": " + fmt.Sprintf(format, args...)}
+	}
+	return false
+}
+
+// pointer materialises the current path (failure paths only).
 func (v *Validator) pointer() string {
 	var b strings.Builder
 	b.WriteString(v.Prefix)
 	for _, s := range v.path {
 		b.WriteByte('/')
-		if s.key >= 0 {
-			b.WriteString(jsontree.EscapePointer(string(v.t.Str(s.key))))
-		} else {
-			b.WriteString(strconv.Itoa(s.index))
+		if s.start < 0 {
+			b.WriteString(strconv.Itoa(int(s.index)))
+			continue
 		}
+		b.WriteString(jsontree.EscapePointer(v.keyString(span{s.start, s.end, s.escaped})))
 	}
 	return b.String()
 }
 
-func (v *Validator) report(rule, msg string) {
-	*v.sink = append(*v.sink, Violation{Pointer: v.pointer(), Rule: rule, Message: msg})
+func (v *Validator) keyString(k span) string {
+	raw := v.src[k.start:k.end]
+	if !k.escaped {
+		return string(raw)
+	}
+	return string(unescape(nil, raw))
 }
 
-// check validates n against s. With collect false it stops at the first
-// failure and builds no messages: that mode serves oneOf/anyOf/not/if.
-func (v *Validator) check(s *Schema, n int32, collect bool) bool {
-	t := v.t
-	node := &t.Nodes[n]
+func (v *Validator) report(m mode, rule string, msg func() string) {
+	if m&collect != 0 {
+		*v.sink = append(*v.sink, Violation{Pointer: v.pointer(), Rule: rule, Message: msg()})
+	}
+}
+
+// value scans the value at v.i (not whitespace) against s and leaves v.i
+// after it. It returns whether the value conforms; v.Syntax is set on a
+// syntax error, and every caller stops at once then.
+func (v *Validator) value(s *Schema, m mode) bool {
+	for s != nil && s.onlyRef {
+		s = s.refS
+	}
+	if v.i >= len(v.src) {
+		return v.syntaxError("unexpected end of input: the JSON value is truncated")
+	}
+	start := v.i
 	ok := true
-	// fail records a failure (msg nil: a nested check already reported
-	// it) and says whether to keep going, which is only when collecting.
-	fail := func(rule string, msg func() string) bool {
-		ok = false
-		if collect && msg != nil {
-			v.report(rule, msg())
+	switch c := v.src[v.i]; {
+	case c == '{':
+		ok = v.object(s, m)
+	case c == '[':
+		ok = v.array(s, m)
+	case c == '"':
+		// Fast path: a plain ASCII string needs no call to scan.
+		src := v.src
+		j := v.i + 1
+		for j < len(src) && strSafe[src[j]] {
+			j++
 		}
-		return collect
-	}
-	if s.refS != nil && !v.check(s.refS, n, collect) {
-		if !collect {
-			return false
-		}
-		ok = false
-	}
-	if s.types != 0 && !typeMatches(s.types, t, n) {
-		fail("type", func() string {
-			return "must be " + article(typeName(s.types)) + ", got " + actualType(t, n) + describeSchema(s)
-		})
-		return false // other keywords of this schema do not apply to a wrong type
-	}
-	if s.hasConst && !s.constant.equals(t, n) {
-		if !fail("const", func() string { return "must be " + s.constant.text + ", got " + shortJSON(t, n) }) {
-			return false
-		}
-	}
-	if len(s.enum) > 0 {
-		found := false
-		for i := range s.enum {
-			if s.enum[i].equals(t, n) {
-				found = true
-				break
+		if j < len(src) && src[j] == '"' {
+			v.i = j + 1
+			if s != nil {
+				if s.types != 0 && s.types&tString == 0 {
+					sp := span{start: int32(start + 1), end: int32(j)}
+					v.typeFails(s, m, func() string { return "string " + quoteShort(v.strText(sp)) })
+					ok = false
+				} else if s.stringRules {
+					ok = v.checkString(s, m, span{start: int32(start + 1), end: int32(j)}, j-start-1)
+				}
 			}
+		} else {
+			ok = v.stringValue(s, m)
 		}
-		if !found && !fail("enum", func() string { return "must be one of " + enumList(s.enum) + "; got " + shortJSON(t, n) }) {
-			return false
-		}
+	case c == '-' || (c >= '0' && c <= '9'):
+		ok = v.number(s, m)
+	case c == 't':
+		ok = v.literal("true", s, m, tBoolean)
+	case c == 'f':
+		ok = v.literal("false", s, m, tBoolean)
+	case c == 'n':
+		ok = v.literal("null", s, m, tNull)
+	default:
+		return v.syntaxError("unexpected %s where a value was expected", jsontree.Describe(v.src, v.i))
 	}
-	switch node.Kind {
-	case jsontree.String:
-		if !v.checkString(s, n, collect, fail) {
-			return false
-		}
-	case jsontree.Number:
-		if s.minimum != nil || s.maximum != nil {
-			r, _ := new(big.Rat).SetString(string(t.Raw(n)))
-			if s.minimum != nil && r.Cmp(s.minimum) < 0 &&
-				!fail("minimum", func() string { return "must be at least " + s.minimum.RatString() + ", got " + string(t.Raw(n)) }) {
-				return false
-			}
-			if s.maximum != nil && r.Cmp(s.maximum) > 0 &&
-				!fail("maximum", func() string { return "must be at most " + s.maximum.RatString() + ", got " + string(t.Raw(n)) }) {
-				return false
-			}
-		}
-	case jsontree.Object:
-		if !v.checkObject(s, n, collect, fail) {
-			return false
-		}
-	case jsontree.Array:
-		if !v.checkArray(s, n, collect, fail) {
-			return false
-		}
-	}
-	if !v.checkCombinators(s, n, collect, fail) {
+	if v.Syntax != nil {
 		return false
+	}
+	if s != nil && s.combines && (ok || m&collect != 0) {
+		ok = v.combinators(s, start, v.i, m) && ok
 	}
 	return ok
 }
 
-type failFunc func(rule string, msg func() string) bool
-
-func (v *Validator) checkString(s *Schema, n int32, collect bool, fail failFunc) bool {
-	if s.minLen == 0 && s.maxLen < 0 && s.pattern == nil {
-		return true
-	}
-	str := v.t.Str(n)
-	if s.minLen > 0 || s.maxLen >= 0 {
-		l := utf8.RuneCount(str)
-		if l < s.minLen && !fail("minLength", func() string {
-			if s.minLen == 1 {
-				return "must not be empty" + describeSchema(s)
-			}
-			return "must be at least " + strconv.Itoa(s.minLen) + " characters, got " + strconv.Itoa(l) + describeSchema(s)
-		}) {
-			return false
-		}
-		if s.maxLen >= 0 && l > s.maxLen && !fail("maxLength", func() string {
-			return "must be at most " + strconv.Itoa(s.maxLen) + " characters, got " + strconv.Itoa(l) + describeSchema(s)
-		}) {
-			return false
-		}
-		str = v.t.Str(n) // RuneCount does not clobber, but keep the view fresh
-	}
-	if s.pattern != nil && !s.pattern.match(str) {
-		if !fail("pattern", func() string {
-			return quoteShort(string(v.t.Str(n))) + " does not match " + s.pattern.src + describeSchema(s)
-		}) {
-			return false
-		}
-	}
-	return true
+// typeFails reports a type mismatch; other keywords of s then do not apply.
+func (v *Validator) typeFails(s *Schema, m mode, actual func() string) {
+	v.report(m, "type", func() string {
+		return "must be " + article(typeName(s.types)) + ", got " + actual() + describeSchema(s)
+	})
 }
 
-func (v *Validator) checkObject(s *Schema, n int32, collect bool, fail failFunc) bool {
-	t := v.t
-	node := t.Nodes[n]
-	var seen uint64
-	for k := node.First; k >= 0; k = t.Nodes[k].Next {
-		name := t.Str(k)
-		var sub *Schema
-		idx := -1
-		for i := range s.props {
-			if s.props[i].name == string(name) {
-				idx = i
+func (v *Validator) literal(word string, s *Schema, m mode, bit uint8) bool {
+	start := v.i
+	if len(v.src)-v.i < len(word) || string(v.src[v.i:v.i+len(word)]) != word {
+		return v.syntaxError("invalid literal: expected %s", word)
+	}
+	v.i += len(word)
+	if s == nil {
+		return true
+	}
+	if s.types != 0 && s.types&bit == 0 {
+		v.typeFails(s, m, func() string {
+			if word == "null" {
+				return "null"
+			}
+			return "boolean " + word
+		})
+		return false
+	}
+	return v.scalarEnum(s, m, start)
+}
+
+// scalarEnum checks const and enum for a non-string scalar at [start, v.i).
+func (v *Validator) scalarEnum(s *Schema, m mode, start int) bool {
+	if !s.hasConst && len(s.enum) == 0 {
+		return true
+	}
+	raw := v.src[start:v.i]
+	ok := true
+	if s.hasConst && !s.constant.equalsRaw(raw) {
+		ok = false
+		v.report(m, "const", func() string { return "must be " + s.constant.text + ", got " + string(raw) })
+	}
+	if len(s.enum) > 0 {
+		found := false
+		for i := range s.enum {
+			if s.enum[i].equalsRaw(raw) {
+				found = true
 				break
 			}
 		}
-		v.path = append(v.path, pathSeg{key: k})
-		good := true
-		if idx >= 0 {
-			seen |= 1 << uint(idx)
-			sub = s.props[idx].schema
-		} else if s.noAdditional {
-			good = !fail("additionalProperties", func() string {
-				return "unknown member " + strconv.Quote(string(t.Str(k))) + ": allowed members are " + s.names
-			})
-		} else {
-			sub = s.additional
-		}
-		if good && s.propNames != nil && !v.checkName(s.propNames, k, collect) {
-			good = !fail("propertyNames", func() string {
-				return "member name " + strconv.Quote(string(t.Str(k))) + " is not allowed" + nameRule(s.propNames)
-			})
-		}
-		if good && sub != nil && !v.check(sub, k+1, collect) {
-			good = fail("", nil)
-		}
-		v.path = v.path[:len(v.path)-1]
-		if !good {
-			return false
+		if !found {
+			ok = false
+			v.report(m, "enum", func() string { return "must be one of " + enumList(s.enum) + "; got " + string(raw) })
 		}
 	}
-	for i := range s.props {
-		if s.props[i].required && seen&(1<<uint(i)) == 0 {
-			name := s.props[i].name
-			if !fail("required", func() string {
-				return "missing required member " + strconv.Quote(name) + describeProp(s.props[i].schema)
-			}) {
-				return false
+	return ok
+}
+
+func (v *Validator) number(s *Schema, m mode) bool {
+	src, i := v.src, v.i
+	start := i
+	if src[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(src) && src[i] >= '0' && src[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	integral := true
+	if i < len(src) && src[i] == '0' {
+		i++
+	} else if digits() == 0 {
+		v.i = i
+		return v.syntaxError("invalid number: expected a digit")
+	}
+	if i < len(src) && src[i] == '.' {
+		i++
+		integral = false
+		if digits() == 0 {
+			v.i = i
+			return v.syntaxError("invalid number: expected a digit after '.'")
+		}
+	}
+	if i < len(src) && (src[i] == 'e' || src[i] == 'E') {
+		i++
+		integral = false
+		if i < len(src) && (src[i] == '+' || src[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			v.i = i
+			return v.syntaxError("invalid number: expected a digit in the exponent")
+		}
+	}
+	v.i = i
+	if s == nil {
+		return true
+	}
+	raw := src[start:i]
+	if s.types != 0 && s.types&tNumber == 0 && (s.types&tInteger == 0 || !(integral || isInteger(raw))) {
+		v.typeFails(s, m, func() string {
+			if integral || isInteger(raw) {
+				return "integer " + string(raw)
+			}
+			return "number " + string(raw)
+		})
+		return false
+	}
+	ok := v.scalarEnum(s, m, start)
+	if s.minimum != nil || s.maximum != nil {
+		r, _ := new(big.Rat).SetString(string(raw))
+		if s.minimum != nil && r.Cmp(s.minimum) < 0 {
+			ok = false
+			v.report(m, "minimum", func() string { return "must be at least " + s.minimum.RatString() + ", got " + string(raw) })
+		}
+		if s.maximum != nil && r.Cmp(s.maximum) > 0 {
+			ok = false
+			v.report(m, "maximum", func() string { return "must be at most " + s.maximum.RatString() + ", got " + string(raw) })
+		}
+	}
+	return ok
+}
+
+// strSafe marks bytes that need no attention inside a string.
+var strSafe = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// scanString scans the string at v.i (on its opening quote) and returns its
+// content span and rune count (of the raw bytes; escaped strings are
+// re-counted after decoding).
+func (v *Validator) scanString() (sp span, runes int, ok bool) {
+	src := v.src
+	i := v.i + 1
+	start := i
+	multi := 0 // bytes beyond the first of multi-byte runes
+	escaped := false
+	for {
+		for i < len(src) && strSafe[src[i]] {
+			i++
+		}
+		if i >= len(src) {
+			v.i = i
+			return sp, 0, v.syntaxError("unexpected end of input inside a string")
+		}
+		switch c := src[i]; {
+		case c == '"':
+			v.i = i + 1
+			return span{int32(start), int32(i), escaped}, i - start - multi, true
+		case c == '\\':
+			escaped = true
+			if i+1 >= len(src) {
+				v.i = i
+				return sp, 0, v.syntaxError("unexpected end of input inside a string escape")
+			}
+			switch src[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(src) || !isHex4(src[i+2:i+6]) {
+					v.i = i
+					return sp, 0, v.syntaxError(`invalid \u escape: expected four hex digits`)
+				}
+				i += 6
+			default:
+				v.i = i
+				return sp, 0, v.syntaxError("invalid escape %q in string", src[i:i+2])
+			}
+		case c < 0x20:
+			v.i = i
+			return sp, 0, v.syntaxError("control character 0x%02x in string: escape it (for example \\n)", c)
+		default:
+			r, size := utf8.DecodeRune(src[i:])
+			if r == utf8.RuneError && size == 1 {
+				v.i = i
+				return sp, 0, v.syntaxRule("utf8", v.pointer(), i, "invalid UTF-8 byte 0x%02x in string: send UTF-8 text", c)
+			}
+			i += size
+			multi += size - 1
+		}
+	}
+}
+
+func (v *Validator) stringValue(s *Schema, m mode) bool {
+	sp, runes, ok := v.scanString()
+	if !ok || s == nil {
+		return ok
+	}
+	if s.types != 0 && s.types&tString == 0 {
+		v.typeFails(s, m, func() string { return "string " + quoteShort(v.strText(sp)) })
+		return false
+	}
+	return v.checkString(s, m, sp, runes)
+}
+
+// strText returns a string's decoded text (messages, decoding scratch).
+func (v *Validator) strText(sp span) string {
+	if !sp.escaped {
+		return string(v.src[sp.start:sp.end])
+	}
+	return string(unescape(nil, v.src[sp.start:sp.end]))
+}
+
+// checkString applies the string keywords of s to the string sp.
+func (v *Validator) checkString(s *Schema, m mode, sp span, runes int) bool {
+	if !s.stringRules {
+		return true
+	}
+	text := v.src[sp.start:sp.end]
+	if sp.escaped {
+		v.dec = unescape(v.dec[:0], text)
+		text = v.dec
+		runes = utf8.RuneCount(text)
+	}
+	ok := true
+	if runes < s.minLen {
+		ok = false
+		v.report(m, "minLength", func() string {
+			if s.minLen == 1 {
+				return "must not be empty" + describeSchema(s)
+			}
+			return "must be at least " + strconv.Itoa(s.minLen) + " characters, got " + strconv.Itoa(runes) + describeSchema(s)
+		})
+	}
+	if s.maxLen >= 0 && runes > s.maxLen {
+		ok = false
+		v.report(m, "maxLength", func() string {
+			return "must be at most " + strconv.Itoa(s.maxLen) + " characters, got " + strconv.Itoa(runes) + describeSchema(s)
+		})
+	}
+	if s.pattern != nil && !s.pattern.match(text) {
+		ok = false
+		v.report(m, "pattern", func() string {
+			return quoteShort(v.strText(sp)) + " does not match " + s.pattern.src + describeSchema(s)
+		})
+	}
+	if s.hasConst && !(s.constant.kind == jsontree.String && string(text) == s.constant.str) {
+		ok = false
+		v.report(m, "const", func() string { return "must be " + s.constant.text + ", got " + quoteShort(v.strText(sp)) })
+	}
+	if len(s.enum) > 0 {
+		found := false
+		for i := range s.enum {
+			if s.enum[i].kind == jsontree.String && string(text) == s.enum[i].str {
+				found = true
+				break
 			}
 		}
-	}
-	for _, name := range s.required {
-		if t.Member(n, name) < 0 && !fail("required", func() string { return "missing required member " + strconv.Quote(name) }) {
-			return false
+		if !found {
+			ok = false
+			v.report(m, "enum", func() string { return "must be one of " + enumList(s.enum) + "; got " + quoteShort(v.strText(sp)) })
 		}
 	}
-	if s.minProps >= 0 && int(node.Len) < s.minProps && !fail("minProperties", func() string {
-		return "must have at least " + strconv.Itoa(s.minProps) + " members, got " + strconv.Itoa(int(node.Len))
-	}) {
-		return false
+	return ok
+}
+
+// member scans `"name" :` and returns the name's span.
+func (v *Validator) member() (span, bool) {
+	if v.i >= len(v.src) {
+		return span{}, v.syntaxError("unexpected end of input: expected a member name")
 	}
-	if s.maxProps >= 0 && int(node.Len) > s.maxProps && !fail("maxProperties", func() string {
-		return "must have at most " + strconv.Itoa(s.maxProps) + " members, got " + strconv.Itoa(int(node.Len))
-	}) {
-		return false
+	if v.src[v.i] != '"' {
+		return span{}, v.syntaxError("unexpected %s: member names must be double-quoted strings", jsontree.Describe(v.src, v.i))
+	}
+	k, _, ok := v.scanString()
+	if !ok {
+		return k, false
+	}
+	v.skipSpace()
+	if v.i >= len(v.src) {
+		return k, v.syntaxError("unexpected end of input: expected ':' after the member name")
+	}
+	if v.src[v.i] != ':' {
+		return k, v.syntaxError("unexpected %s: expected ':' after the member name", jsontree.Describe(v.src, v.i))
+	}
+	v.i++
+	v.skipSpace()
+	return k, true
+}
+
+// propIndex finds the declared property called by key k, or -1.
+func (v *Validator) propIndex(s *Schema, k span) int {
+	name := v.src[k.start:k.end]
+	if k.escaped {
+		v.dec2 = unescape(v.dec2[:0], name)
+		name = v.dec2
+	}
+	for i := range s.props {
+		if s.props[i].name == string(name) {
+			return i
+		}
+	}
+	return -1
+}
+
+func (v *Validator) sameKey(a, b span) bool {
+	if !a.escaped && !b.escaped {
+		return string(v.src[a.start:a.end]) == string(v.src[b.start:b.end])
+	}
+	return v.keyString(a) == v.keyString(b)
+}
+
+func (v *Validator) enter() bool {
+	v.depth++
+	if v.depth > jsontree.MaxDepth {
+		return v.syntaxRule("depth", "", v.i, "JSON nests deeper than %d levels; flatten the document", jsontree.MaxDepth)
 	}
 	return true
 }
 
-// checkName validates a member name as a string against propertyNames.
-func (v *Validator) checkName(s *Schema, key int32, collect bool) bool {
-	_ = collect
-	return v.check(s, key, false)
+func (v *Validator) object(s *Schema, m mode) bool {
+	if !v.enter() {
+		return false
+	}
+	keysBase := len(v.keys)
+	ok := v.objectBody(s, m, keysBase)
+	v.keys = v.keys[:keysBase]
+	v.depth--
+	return ok
 }
 
-func (v *Validator) checkArray(s *Schema, n int32, collect bool, fail failFunc) bool {
-	t := v.t
-	node := t.Nodes[n]
-	if int(node.Len) < s.minItems && !fail("minItems", func() string {
-		if s.minItems == 1 {
-			return "must not be empty: send at least one item" + describeSchema(s)
-		}
-		return "must have at least " + strconv.Itoa(s.minItems) + " items, got " + strconv.Itoa(int(node.Len))
-	}) {
-		return false
+func (v *Validator) objectBody(s *Schema, m mode, keysBase int) bool {
+	start := v.i
+	ok := true
+	wrongType := s != nil && s.types != 0 && s.types&tObject == 0
+	if wrongType {
+		ok = false
+		v.typeFails(s, m, func() string { return "object" })
+		s = nil
 	}
-	if s.maxItems >= 0 && int(node.Len) > s.maxItems && !fail("maxItems", func() string {
-		return "must have at most " + strconv.Itoa(s.maxItems) + " items, got " + strconv.Itoa(int(node.Len)) + "; split the request"
-	}) {
-		return false
-	}
-	if s.items != nil {
-		perItem := collect && s.PerItem
-		bi := len(v.Batches)
-		if perItem {
-			v.Batches = append(v.Batches, Batch{Pointer: v.pointer(), Total: int(node.Len)})
-		}
-		i := 0
-		for e := node.First; e >= 0; e = t.Nodes[e].Next {
-			v.path = append(v.path, pathSeg{key: -1, index: i})
-			if perItem {
-				// An item's failures go to its own verdict, not the request's.
-				var itemViolations []Violation
-				outer := v.sink
-				v.sink = &itemViolations
-				if !v.check(s.items, e, true) {
-					v.Batches[bi].Failed = append(v.Batches[bi].Failed, ItemFailure{Index: i, Violations: itemViolations})
+	v.i++
+	v.skipSpace()
+	var seen uint64
+	members := 0
+	if v.i < len(v.src) && v.src[v.i] == '}' {
+		v.i++
+	} else {
+		src := v.src
+		for {
+			// Fast path, inline because calls cost ~30 ns each in Go's
+			// Wasm: a plain ASCII name followed by ':'.
+			var k span
+			j := v.i + 1
+			if v.i < len(src) && src[v.i] == '"' {
+				for j < len(src) && strSafe[src[j]] {
+					j++
 				}
-				v.sink = outer
-			} else if !v.check(s.items, e, collect) && !fail("", nil) {
-				v.path = v.path[:len(v.path)-1]
-				return false
 			}
-			v.path = v.path[:len(v.path)-1]
-			i++
-		}
-	}
-	if s.unique && node.Len > 1 {
-		seen := make(map[string]int, node.Len)
-		i := 0
-		for e := node.First; e >= 0; e = t.Nodes[e].Next {
-			key := string(canonical(nil, t, e))
-			if first, dup := seen[key]; dup {
-				idx := i
-				if !fail("uniqueItems", func() string {
-					return "items " + strconv.Itoa(first) + " and " + strconv.Itoa(idx) + " are equal; send each item once"
-				}) {
+			if j+1 < len(src) && src[v.i] == '"' && src[j] == '"' && src[j+1] == ':' {
+				k = span{start: int32(v.i + 1), end: int32(j)}
+				v.i = j + 2
+				v.skipSpace()
+			} else {
+				var good bool
+				if k, good = v.member(); !good {
 					return false
 				}
 			}
-			seen[key] = i
-			i++
+			members++
+			idx := -1
+			if s != nil && len(s.props) > 0 {
+				if k.escaped {
+					idx = v.propIndex(s, k)
+				} else {
+					name := src[k.start:k.end]
+					for pi := range s.props {
+						if pn := s.props[pi].name; len(pn) == len(name) && pn[0] == name[0] && pn == string(name) {
+							idx = pi
+							break
+						}
+					}
+				}
+			}
+			if idx >= 0 {
+				if seen&(1<<uint(idx)) != 0 {
+					return v.duplicate(k)
+				}
+				seen |= 1 << uint(idx)
+			} else {
+				// Free-form members are compared pairwise; maps in these
+				// APIs are small, and this needs no allocation.
+				for _, prev := range v.keys[keysBase:] {
+					if v.sameKey(prev, k) {
+						return v.duplicate(k)
+					}
+				}
+				v.keys = append(v.keys, k)
+			}
+			v.path = append(v.path, pathSeg{start: k.start, end: k.end, escaped: k.escaped})
+			var sub *Schema
+			switch {
+			case s == nil:
+			case idx >= 0:
+				sub = s.props[idx].schema
+			case s.noAdditional:
+				ok = false
+				v.report(m, "additionalProperties", func() string {
+					return "unknown member " + strconv.Quote(v.keyString(k)) + ": allowed members are " + s.names
+				})
+			default:
+				sub = s.additional
+			}
+			if s != nil && s.propNames != nil && !v.checkName(s.propNames, k, m) {
+				ok = false
+			}
+			if !v.value(sub, m) {
+				ok = false
+				if v.Syntax != nil {
+					return false
+				}
+			}
+			v.path = v.path[:len(v.path)-1]
+			v.skipSpace()
+			if v.i >= len(v.src) {
+				return v.syntaxError("unexpected end of input: an object is not closed")
+			}
+			if c := v.src[v.i]; c == ',' {
+				v.i++
+				v.skipSpace()
+				if v.i < len(v.src) && v.src[v.i] == '}' {
+					return v.syntaxError("trailing comma before '}': remove the comma after the last member")
+				}
+				continue
+			} else if c == '}' {
+				v.i++
+				break
+			}
+			return v.syntaxError("unexpected %s in object: expected ',' or '}'", jsontree.Describe(v.src, v.i))
 		}
+	}
+	if s == nil {
+		return ok
+	}
+	if s.requiredMask&^seen != 0 {
+		ok = false
+		for i := range s.props {
+			if s.props[i].required && seen&(1<<uint(i)) == 0 {
+				p := &s.props[i]
+				v.report(m, "required", func() string { return "missing required member " + strconv.Quote(p.name) + describeProp(p.schema) })
+			}
+		}
+	}
+	for _, name := range s.required { // required names without a declared property
+		if !v.hasMember(start, name) {
+			ok = false
+			v.report(m, "required", func() string { return "missing required member " + strconv.Quote(name) })
+		}
+	}
+	if s.minProps >= 0 && members < s.minProps {
+		ok = false
+		v.report(m, "minProperties", func() string {
+			return "must have at least " + strconv.Itoa(s.minProps) + " members, got " + strconv.Itoa(members)
+		})
+	}
+	if s.maxProps >= 0 && members > s.maxProps {
+		ok = false
+		v.report(m, "maxProperties", func() string {
+			return "must have at most " + strconv.Itoa(s.maxProps) + " members, got " + strconv.Itoa(members)
+		})
+	}
+	if m == main && s.defaultsMask&^seen != 0 {
+		v.inserts = append(v.inserts, insert{at: v.i - 1, s: s, seen: seen, members: members})
+	}
+	return ok
+}
+
+func (v *Validator) duplicate(k span) bool {
+	name := v.keyString(k)
+	return v.syntaxRule("duplicate-key", v.pointer()+"/"+jsontree.EscapePointer(name), int(k.start),
+		"member %q appears more than once; send each member once", name)
+}
+
+// hasMember re-scans the object at start for a member called name (only
+// for required names the schema does not declare as properties: rare).
+func (v *Validator) hasMember(start int, name string) bool {
+	t := jsontree.Tree{}
+	end := v.i
+	if t.Parse(v.src[start:end]) != nil {
+		return false
+	}
+	return t.Member(0, name) >= 0
+}
+
+// checkName validates a member name against propertyNames.
+func (v *Validator) checkName(s *Schema, k span, m mode) bool {
+	for s.onlyRef {
+		s = s.refS
+	}
+	if s.types != 0 && s.types&tString == 0 {
+		return false
+	}
+	runes := utf8.RuneCount(v.src[k.start:k.end])
+	var tmp []Violation
+	outer := v.sink
+	v.sink = &tmp
+	ok := v.checkString(s, m, k, runes)
+	v.sink = outer
+	if !ok {
+		v.report(m, "propertyNames", func() string {
+			return "member name " + strconv.Quote(v.keyString(k)) + " is not allowed" + nameRule(s)
+		})
+	}
+	return ok
+}
+
+func (v *Validator) array(s *Schema, m mode) bool {
+	if !v.enter() {
+		return false
+	}
+	ok := v.arrayBody(s, m)
+	v.depth--
+	return ok
+}
+
+func (v *Validator) arrayBody(s *Schema, m mode) bool {
+	start := v.i
+	ok := true
+	if s != nil && s.types != 0 && s.types&tArray == 0 {
+		ok = false
+		v.typeFails(s, m, func() string { return "array" })
+		s = nil
+	}
+	var items *Schema
+	perItem := false
+	batch := -1
+	if s != nil {
+		items = s.items
+		perItem = s.PerItem && m == main
+	}
+	if perItem {
+		batch = len(v.Batches)
+		v.Batches = append(v.Batches, Batch{Pointer: v.pointer()})
+	}
+	v.i++
+	v.skipSpace()
+	n := 0
+	if v.i < len(v.src) && v.src[v.i] == ']' {
+		v.i++
+	} else {
+		for {
+			v.path = append(v.path, pathSeg{start: -1, index: int32(n)})
+			if perItem {
+				// An item's failures go to its own verdict, not the
+				// request's; the scratch slice is reused across items.
+				outer := v.sink
+				v.itemBuf = v.itemBuf[:0]
+				v.sink = &v.itemBuf
+				good := v.value(items, m)
+				v.sink = outer
+				if v.Syntax != nil {
+					return false
+				}
+				if !good {
+					failed := append([]Violation(nil), v.itemBuf...)
+					v.Batches[batch].Failed = append(v.Batches[batch].Failed, ItemFailure{Index: n, Violations: failed})
+				}
+			} else if !v.value(items, m) {
+				ok = false
+				if v.Syntax != nil {
+					return false
+				}
+			}
+			v.path = v.path[:len(v.path)-1]
+			n++
+			v.skipSpace()
+			if v.i >= len(v.src) {
+				return v.syntaxError("unexpected end of input: an array is not closed")
+			}
+			if c := v.src[v.i]; c == ',' {
+				v.i++
+				v.skipSpace()
+				if v.i < len(v.src) && v.src[v.i] == ']' {
+					return v.syntaxError("trailing comma before ']': remove the comma after the last element")
+				}
+				continue
+			} else if c == ']' {
+				v.i++
+				break
+			}
+			return v.syntaxError("unexpected %s in array: expected ',' or ']'", jsontree.Describe(v.src, v.i))
+		}
+	}
+	if perItem {
+		v.Batches[batch].Total = n
+	}
+	if s == nil {
+		return ok
+	}
+	if n < s.minItems {
+		ok = false
+		v.report(m, "minItems", func() string {
+			if s.minItems == 1 {
+				return "must not be empty: send at least one item" + describeSchema(s)
+			}
+			return "must have at least " + strconv.Itoa(s.minItems) + " items, got " + strconv.Itoa(n)
+		})
+	}
+	if s.maxItems >= 0 && n > s.maxItems {
+		ok = false
+		v.report(m, "maxItems", func() string {
+			return "must have at most " + strconv.Itoa(s.maxItems) + " items, got " + strconv.Itoa(n) + "; split the request"
+		})
+	}
+	if s.unique && n > 1 && !v.uniqueItems(start, m) {
+		ok = false
+	}
+	return ok
+}
+
+// uniqueItems compares items by canonical form (rare: allocates).
+func (v *Validator) uniqueItems(start int, m mode) bool {
+	t := jsontree.Tree{}
+	if t.Parse(v.src[start:v.i]) != nil {
+		return true
+	}
+	seen := map[string]int{}
+	i := 0
+	for e := t.Nodes[0].First; e >= 0; e = t.Nodes[e].Next {
+		key := string(canonical(nil, &t, e))
+		if first, dup := seen[key]; dup {
+			idx := i
+			v.report(m, "uniqueItems", func() string {
+				return "items " + strconv.Itoa(first) + " and " + strconv.Itoa(idx) + " are equal; send each item once"
+			})
+			return false
+		}
+		seen[key] = i
+		i++
 	}
 	return true
 }
 
-func (v *Validator) checkCombinators(s *Schema, n int32, collect bool, fail failFunc) bool {
+// rescan checks the value at [start, end) against s again.
+func (v *Validator) rescan(s *Schema, start int, m mode) bool {
+	saved := v.i
+	v.i = start
+	ok := v.value(s, m&collect)
+	v.i = saved
+	return ok
+}
+
+func (v *Validator) combinators(s *Schema, start, end int, m mode) bool {
+	ok := true
+	if s.refS != nil && !v.rescan(s.refS, start, m) {
+		ok = false
+	}
 	for _, sub := range s.allOf {
-		if !v.check(sub, n, collect) && !fail("", nil) {
-			return false
+		if !v.rescan(sub, start, m) {
+			ok = false
 		}
 	}
 	if len(s.anyOf) > 0 {
 		matched := false
 		for _, sub := range s.anyOf {
-			if v.check(sub, n, false) {
+			if v.rescan(sub, start, quiet) {
 				matched = true
 				break
 			}
 		}
 		if !matched {
-			if !fail("anyOf", func() string { return "matches none of the allowed forms" + describeSchema(s) }) {
-				return false
-			}
-			v.explain(s.anyOf, n)
+			ok = false
+			v.report(m, "anyOf", func() string { return "matches none of the allowed forms" + describeSchema(s) })
+			v.explain(s.anyOf, start, end, m)
 		}
 	}
 	if len(s.oneOf) > 0 {
 		count := 0
 		for _, sub := range s.oneOf {
-			if v.check(sub, n, false) {
+			if v.rescan(sub, start, quiet) {
 				count++
 			}
 		}
 		if count != 1 {
-			if !fail("oneOf", func() string {
+			ok = false
+			v.report(m, "oneOf", func() string {
 				if count == 0 {
 					return "matches none of the allowed forms" + describeSchema(s)
 				}
 				return "matches more than one of the allowed forms" + describeSchema(s)
-			}) {
-				return false
-			}
+			})
 			if count == 0 {
-				v.explain(s.oneOf, n)
+				v.explain(s.oneOf, start, end, m)
 			}
 		}
 	}
-	if s.not != nil && v.check(s.not, n, false) {
-		if !fail("not", func() string { return "must not match" + describeSchema(s.not) }) {
-			return false
-		}
+	if s.not != nil && v.rescan(s.not, start, quiet) {
+		ok = false
+		v.report(m, "not", func() string { return "must not match" + describeSchema(s.not) })
 	}
 	if s.ifS != nil {
 		branch := s.elseS
-		if v.check(s.ifS, n, false) {
+		if v.rescan(s.ifS, start, quiet) {
 			branch = s.thenS
 		}
-		if branch != nil && !v.check(branch, n, collect) && !fail("", nil) {
-			return false
+		if branch != nil && !v.rescan(branch, start, m) {
+			ok = false
 		}
 	}
-	return true
+	return ok
 }
 
 // explain adds the violations of the one alternative whose type fits the
 // value, so "product_id is 40 characters" is said rather than only "matches
 // none of the allowed forms".
-func (v *Validator) explain(alts []*Schema, n int32) {
+func (v *Validator) explain(alts []*Schema, start, end int, m mode) {
+	if m&collect == 0 {
+		return
+	}
+	bit := kindBit(v.src[start], v.src[start:end])
 	var fit *Schema
 	for _, a := range alts {
 		target := a
-		if a.refS != nil && a.types == 0 {
-			target = a.refS
+		for target.onlyRef {
+			target = target.refS
 		}
-		if target.types != 0 && typeMatches(target.types, v.t, n) {
+		if target.types&bit != 0 || (bit == tInteger && target.types&tNumber != 0) {
 			if fit != nil {
 				return // ambiguous: the oneOf message stands alone
 			}
@@ -405,29 +972,28 @@ func (v *Validator) explain(alts []*Schema, n int32) {
 		}
 	}
 	if fit != nil {
-		v.check(fit, n, true)
+		v.rescan(fit, start, collect)
 	}
 }
 
-func typeMatches(bits uint8, t *jsontree.Tree, n int32) bool {
-	switch t.Nodes[n].Kind {
-	case jsontree.Null:
-		return bits&tNull != 0
-	case jsontree.True, jsontree.False:
-		return bits&tBoolean != 0
-	case jsontree.String:
-		return bits&tString != 0
-	case jsontree.Object:
-		return bits&tObject != 0
-	case jsontree.Array:
-		return bits&tArray != 0
-	case jsontree.Number:
-		if bits&tNumber != 0 {
-			return true
-		}
-		return bits&tInteger != 0 && isInteger(t.Raw(n))
+// kindBit is the type bit of a value from its first byte.
+func kindBit(c byte, raw []byte) uint8 {
+	switch {
+	case c == '{':
+		return tObject
+	case c == '[':
+		return tArray
+	case c == '"':
+		return tString
+	case c == 't' || c == 'f':
+		return tBoolean
+	case c == 'n':
+		return tNull
 	}
-	return false
+	if isInteger(raw) {
+		return tInteger
+	}
+	return tNumber
 }
 
 // isInteger follows JSON Schema: 1.0 and 1e2 are integers.
@@ -446,17 +1012,84 @@ func isInteger(raw []byte) bool {
 	return ok && r.IsInt()
 }
 
-func (l *literal) equals(t *jsontree.Tree, n int32) bool {
-	k := t.Nodes[n].Kind
-	if k != l.kind {
+// equalsRaw compares a literal with the raw JSON text of a non-string
+// scalar.
+func (l *literal) equalsRaw(raw []byte) bool {
+	switch l.kind {
+	case jsontree.Number:
+		r, ok := new(big.Rat).SetString(string(raw))
+		return ok && r.Cmp(l.num) == 0
+	case jsontree.String:
 		return false
 	}
-	switch k {
-	case jsontree.String:
-		return string(t.Str(n)) == l.str
-	case jsontree.Number:
-		r, ok := new(big.Rat).SetString(string(t.Raw(n)))
-		return ok && r.Cmp(l.num) == 0
+	return string(raw) == l.text
+}
+
+func isHex4(b []byte) bool {
+	for _, c := range b {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
 	}
 	return true
+}
+
+// unescape decodes JSON string escapes like encoding/json: an unpaired
+// surrogate becomes U+FFFD.
+func unescape(dst, s []byte) []byte {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c != '\\' {
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		switch s[i+1] {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r := rune(hex4(s[i+2 : i+6]))
+			i += 6
+			if utf16.IsSurrogate(r) {
+				if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
+					if dec := utf16.DecodeRune(r, rune(hex4(s[i+2:i+6]))); dec != utf8.RuneError {
+						dst = utf8.AppendRune(dst, dec)
+						i += 6
+						continue
+					}
+				}
+				r = utf8.RuneError
+			}
+			dst = utf8.AppendRune(dst, r)
+			continue
+		default: // '"', '\\', '/'
+			dst = append(dst, s[i+1])
+		}
+		i += 2
+	}
+	return dst
+}
+
+func hex4(b []byte) int {
+	v := 0
+	for _, c := range b {
+		v <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			v |= int(c - '0')
+		case c >= 'a' && c <= 'f':
+			v |= int(c-'a') + 10
+		default:
+			v |= int(c-'A') + 10
+		}
+	}
+	return v
 }
