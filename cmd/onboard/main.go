@@ -1,0 +1,76 @@
+// Command onboard is the standalone onboard host: it validates requests and
+// resolves provisioning templates with the Wasm engine, and (later issues)
+// serves the registration APIs.
+//
+//	onboard validate --op OPERATION FILE|-      exit 0 valid, 1 invalid, 2 usage
+//	onboard resolve --template FILE --subject 'C=CN,O=acme,CN=dev-1'
+//	onboard ops                                  list operation ids
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Exit codes shared by every subcommand.
+const (
+	exitOK      = 0
+	exitInvalid = 1 // the input broke a rule
+	exitUsage   = 2 // the command line or a file was wrong
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int
+}
+
+var commands = []command{
+	{"validate", "validate a request body with the Wasm engine", runValidate},
+	{"resolve", "resolve an IoTDA provisioning template against a certificate subject (dry run)", runResolve},
+	{"ops", "list the operation ids the engine knows", runOps},
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdin, stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "onboard: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: onboard COMMAND [flags]\n\ncommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'onboard COMMAND -h' for a command's flags.")
+}
+
+// readInput reads FILE, or standard input for "-".
+func readInput(name string, stdin io.Reader) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(stdin)
+	}
+	b, err := os.ReadFile(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: no such file", name)
+	}
+	return b, err
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/onboardhq/onboard/host"
+	"github.com/onboardhq/onboard/plugins/engine"
+)
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("onboard "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// startEngine loads engine.wasm once for the command.
+func startEngine(ctx context.Context, stderr io.Writer) (*host.Runtime, bool) {
+	rt, err := host.New(ctx, host.WithMaxInstances(1))
+	if err != nil {
+		fmt.Fprintf(stderr, "onboard: cannot load the engine: %v\n", err)
+		return nil, false
+	}
+	return rt, true
+}
+
+func runValidate(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlags("validate", stderr)
+	op := fs.String("op", "", "operation id, e.g. enos.device.batch-create (see 'onboard ops'); append :response to check a response body")
+	params := fs.String("params", "", `path and query parameters as a JSON object, e.g. '{"project_id":"p1"}'`)
+	asJSON := fs.Bool("json", false, "print the engine's result document instead of a report")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: onboard validate --op OPERATION [--params JSON] [--json] FILE|-")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if *op == "" || fs.NArg() != 1 {
+		fs.Usage()
+		return exitUsage
+	}
+	if !knownOp(*op) {
+		fmt.Fprintf(stderr, "onboard validate: unknown operation %q; known: %s\n", *op, strings.Join(engine.Operations(), ", "))
+		return exitUsage
+	}
+	body, err := readInput(fs.Arg(0), stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "onboard validate: %v\n", err)
+		return exitUsage
+	}
+	rt, ok := startEngine(ctx, stderr)
+	if !ok {
+		return exitUsage
+	}
+	defer rt.Close(ctx)
+	out, err := rt.Call(ctx, nil, *op, []byte(*params), body)
+	if err != nil {
+		fmt.Fprintf(stderr, "onboard validate: %v\n", err)
+		return exitUsage
+	}
+	res, err := engine.DecodeResult(out)
+	if err != nil {
+		fmt.Fprintf(stderr, "onboard validate: %v\n", err)
+		return exitUsage
+	}
+	if *asJSON {
+		var pretty map[string]any
+		_ = json.Unmarshal(out, &pretty)
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(pretty)
+	} else {
+		report(stdout, fs.Arg(0), res)
+	}
+	if !res.Valid {
+		return exitInvalid
+	}
+	return exitOK
+}
+
+func knownOp(op string) bool {
+	base := strings.TrimSuffix(op, engine.ResponseSuffix)
+	for _, known := range engine.Operations() {
+		if known == base {
+			return true
+		}
+	}
+	return false
+}
+
+// report prints a verdict a person can act on: each violation with where
+// it is and what to fix, and per-item verdicts of batches.
+func report(w io.Writer, name string, res *engine.Result) {
+	if res.Valid {
+		fmt.Fprintf(w, "%s: valid %s request\n", name, res.Op)
+		for _, b := range res.Batches {
+			fmt.Fprintf(w, "  %s: %d of %d items valid\n", b.Pointer, b.Total, b.Total)
+		}
+		return
+	}
+	fmt.Fprintf(w, "%s: invalid %s request\n", name, res.Op)
+	for _, v := range res.Violations {
+		fmt.Fprintf(w, "  %s\n", v)
+	}
+	for _, b := range res.Batches {
+		fmt.Fprintf(w, "  %s: %d of %d items valid; rejected items (the others are accepted):\n", b.Pointer, b.Total-len(b.Failed), b.Total)
+		for _, f := range b.Failed {
+			for _, v := range f.Violations {
+				fmt.Fprintf(w, "    item %d: %s\n", f.Index, v)
+			}
+		}
+	}
+}
+
+func runOps(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	for _, op := range engine.Operations() {
+		fmt.Fprintln(stdout, op)
+	}
+	return exitOK
+}
