@@ -1,0 +1,365 @@
+// Package model holds the records, filters and errors shared by the store
+// interface and its adapters. It exists only to break the import cycle
+// between package store (which opens every adapter) and the adapters (which
+// need the records); package store re-exports everything here under the same
+// names, plus the few helpers (ids, time precision) every adapter must share
+// so that they behave identically. It must not do I/O.
+package model
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Sentinel errors. Adapters wrap them so callers test with errors.Is.
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrConflict = errors.New("store: conflict")
+	ErrQuota    = errors.New("store: quota exceeded")
+)
+
+// Quota names used in QuotaError.Quota.
+const (
+	QuotaTemplatesPerInstance = "templates_per_instance" // IoTDA: 10 per instance
+	QuotaDevicesPerProduct    = "devices_per_product"    // EnOS 11739: 10,000 per product
+)
+
+// Default quota limits from the API documents.
+const (
+	DefaultTemplateLimitPerInstance = 10
+	DefaultDeviceLimitPerProduct    = 10000
+)
+
+// QuotaError says which quota refused a write. errors.Is(err, ErrQuota) holds.
+type QuotaError struct {
+	Quota string // one of the Quota* constants
+	Limit int
+	Scope string // the scope the quota applies to, e.g. "org/productKey"
+}
+
+func (e *QuotaError) Error() string {
+	return fmt.Sprintf("store: quota %s exceeded (limit %d) for %s", e.Quota, e.Limit, e.Scope)
+}
+
+// Is makes errors.Is(err, ErrQuota) true for every QuotaError.
+func (e *QuotaError) Is(target error) bool { return target == ErrQuota }
+
+// Limits are the quota limits an adapter enforces.
+type Limits struct {
+	DevicesPerProduct    int
+	TemplatesPerInstance int
+}
+
+// WithDefaults fills zero limits with the documented defaults.
+func (l Limits) WithDefaults() Limits {
+	if l.DevicesPerProduct <= 0 {
+		l.DevicesPerProduct = DefaultDeviceLimitPerProduct
+	}
+	if l.TemplatesPerInstance <= 0 {
+		l.TemplatesPerInstance = DefaultTemplateLimitPerInstance
+	}
+	return l
+}
+
+// Page is offset/limit paging. Limit <= 0 means no limit.
+type Page struct {
+	Offset int
+	Limit  int
+}
+
+// ---- IEF products ----
+
+// Product is an IEF product (batch node registration job).
+type Product struct {
+	ID            string
+	ProjectID     string
+	InstanceID    string // ief-instance-id header; "" for professional edition
+	Name          string // unique per (project, instance)
+	Description   string
+	Attributes    map[string]ProductAttribute
+	Tags          []Tag
+	CreatedAt     int64 // unix seconds, as the API returns it
+	CACertPEM     string
+	CertPEM       string
+	PrivateKeyPEM string // secret: encrypted at rest
+	Identifier    string
+}
+
+// ProductAttribute is one IEF product attribute.
+type ProductAttribute struct {
+	Value    string          `json:"value,omitempty"`
+	Metadata ProductMetadata `json:"metadata"`
+}
+
+// ProductMetadata describes a product attribute.
+type ProductMetadata struct {
+	Type string `json:"type,omitempty"`
+}
+
+// Tag is a key/value tag (IEF product, IoTDA device).
+type Tag struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// ProductFilter selects products of one (project, instance).
+type ProductFilter struct {
+	ProjectID  string
+	InstanceID string
+	SortBy     string // "created_at" (default) or "name"
+	SortDesc   bool
+	Page
+}
+
+// ---- IoTDA provisioning templates ----
+
+// ProvisioningTemplate is an IoTDA pre-provisioning template.
+type ProvisioningTemplate struct {
+	ID          string // 24 hex digits
+	ProjectID   string
+	InstanceID  string
+	Name        string // unique per (project, instance)
+	Description string
+	Body        json.RawMessage // template_body, stored verbatim
+	CreateTime  time.Time
+	UpdateTime  time.Time
+}
+
+// TemplateFilter selects templates. Marker is the ID of the last item of the
+// previous page: the page starts after it in creation order.
+type TemplateFilter struct {
+	ProjectID  string
+	InstanceID string
+	Name       string // exact template_name filter
+	Marker     string
+	Page
+}
+
+// TemplatePage is one page of templates. Total counts all matches of the
+// filter ignoring marker/offset/limit; Marker is the last ID of this page.
+type TemplatePage struct {
+	Items  []ProvisioningTemplate
+	Total  int
+	Marker string
+}
+
+// ---- IoTDA device CA certificates ----
+
+// DeviceCA is an IoTDA device CA certificate.
+type DeviceCA struct {
+	ID              string
+	ProjectID       string
+	InstanceID      string
+	CertPEM         string
+	CommonName      string
+	Owner           string
+	Verified        bool
+	VerifyCode      string
+	ProvisionEnable bool
+	TemplateID      string // bound provisioning template, "" if none
+	CreateTime      time.Time
+}
+
+// DeviceCAFilter selects device CA certificates of one (project, instance).
+type DeviceCAFilter struct {
+	ProjectID  string
+	InstanceID string
+	Marker     string
+	Page
+}
+
+// ---- EnOS devices ----
+
+// I18nString is an EnOS internationalised name.
+type I18nString struct {
+	DefaultValue string            `json:"defaultValue"`
+	I18n         map[string]string `json:"i18nValue,omitempty"`
+}
+
+// EnosDevice is an EnOS device. DeviceKey is unique per org; AssetID is
+// globally unique. Empty AssetID/DeviceKey are generated on create.
+type EnosDevice struct {
+	OrgID        string
+	AssetID      string
+	ProductKey   string
+	DeviceKey    string
+	DeviceName   I18nString
+	Timezone     string
+	Attributes   map[string]any // JSON semantics: numbers come back as float64
+	Tags         map[string]string
+	Desc         string
+	DeviceSecret string // secret: encrypted at rest
+	CreatedAt    time.Time
+	UpdatedAt    time.Time // zero until the first update
+}
+
+// DeviceFilter selects EnOS devices of one org.
+type DeviceFilter struct {
+	OrgID      string
+	ProductKey string // optional
+	Page
+}
+
+// ItemStatus is the outcome of one item of a batch write.
+type ItemStatus string
+
+// Batch item outcomes.
+const (
+	ItemCreated  ItemStatus = "created"
+	ItemConflict ItemStatus = "conflict" // EnOS 11702: deviceKey exists
+	ItemQuota    ItemStatus = "quota"    // EnOS 11739: product device limit
+)
+
+// ItemResult is the result of one item of a batch, in request order.
+type ItemResult struct {
+	Index  int
+	Status ItemStatus
+	ID     string // assetId / invocation id of the stored (or attempted) item
+	Key    string // deviceKey / instance id
+	Err    error  // ErrConflict or *QuotaError when Status is not ItemCreated
+}
+
+// ---- IoTDA provisioned devices ----
+
+// IoTDADevice is a device registered by IoTDA pre-provisioning.
+type IoTDADevice struct {
+	ProjectID  string
+	InstanceID string
+	DeviceID   string
+	NodeID     string // unique per (project, instance)
+	DeviceName string
+	ProductID  string
+	Tags       []Tag
+	PolicyIDs  []string
+	CreatedAt  time.Time
+}
+
+// IoTDADeviceFilter selects provisioned devices.
+type IoTDADeviceFilter struct {
+	ProjectID  string
+	InstanceID string
+	ProductID  string
+	NodeID     string
+	Page
+}
+
+// ---- CES agent invocations ----
+
+// RemoteInstallMeta is a CES RemoteInstallHostInfo.
+type RemoteInstallMeta struct {
+	InstanceName string `json:"instance_name,omitempty"`
+	RemoteIP     string `json:"remote_ip,omitempty"`
+	UserName     string `json:"user_name,omitempty"`
+	Port         string `json:"port,omitempty"`
+	Password     string `json:"password,omitempty"` // secret: encrypted at rest
+	RemoteUsePEM bool   `json:"remote_use_pem,omitempty"`
+}
+
+// AgentInvocation is a CES agent maintenance task.
+type AgentInvocation struct {
+	InvocationID     string
+	ProjectID        string
+	InstanceID       string
+	InstanceName     string
+	InstanceType     string
+	IntranetIP       string
+	ElasticIPs       []string
+	CurrentVersion   string
+	TargetVersion    string
+	InvocationType   string
+	InvocationStatus string
+	InvocationTarget string
+	RemoteInstall    *RemoteInstallMeta
+	CreateTime       time.Time
+	UpdateTime       time.Time
+}
+
+// InvocationFilter holds the CES list filters.
+type InvocationFilter struct {
+	ProjectID        string
+	InstanceID       string
+	InstanceType     string
+	InvocationID     string
+	InvocationType   string
+	InvocationTarget string
+	Page
+}
+
+// ---- CBR agents ----
+
+// Path status values.
+const (
+	PathAvailable = "available"
+	PathRemove    = "remove"
+)
+
+// AgentPath is a backup path of a CBR agent.
+type AgentPath struct {
+	ID      string `json:"id"`
+	Status  string `json:"status"`
+	AgentID string `json:"agent_id"`
+	DirPath string `json:"dir_path"`
+}
+
+// Agent is a CBR client. AgentID is unique per project.
+type Agent struct {
+	AgentID        string
+	ProjectID      string
+	HostName       string
+	HostIP         string
+	HostOS         string
+	HostNickname   string
+	AgentVersion   string
+	AgentType      string
+	Status         string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	LastActiveTime time.Time
+	Paths          []AgentPath
+}
+
+// AgentFilter holds the CBR list filters.
+type AgentFilter struct {
+	ProjectID string
+	AgentID   string
+	Status    string
+	Page
+}
+
+// ---- credentials and idempotency ----
+
+// Token is an API token. Only its SHA-256 hash is stored.
+type Token struct {
+	Hash      string // hex SHA-256 of the token, set by the store
+	ProjectID string
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// AccessKey is an AK/SK pair; SecretKey is encrypted at rest.
+type AccessKey struct {
+	AccessKeyID string
+	SecretKey   string
+	ProjectID   string
+	CreatedAt   time.Time
+}
+
+// ServiceAccount is an EnOS service account with its RSA public key.
+type ServiceAccount struct {
+	OrgID        string
+	AccountID    string
+	PublicKeyPEM string
+	CreatedAt    time.Time
+}
+
+// IdempotencyRecord is a stored response for a (scope, key) retry key.
+type IdempotencyRecord struct {
+	Scope     string
+	Key       string
+	Status    int
+	Body      []byte
+	CreatedAt time.Time
+}

@@ -1,0 +1,90 @@
+// Package sqlcore is the SQL implementation of the store shared by the SQLite
+// and PostgreSQL adapters. The SQL is written once, with $N placeholders that
+// both drivers accept; the adapters supply a DB (connections, transactions,
+// locking, error classification) and their dialect's migrations. It must not
+// import a driver: anything dialect specific belongs in the adapter's DB.
+package sqlcore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Rows is the subset of database/sql and pgx rows the store uses.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+// Row is one row; Scan returns an error wrapping model.ErrNotFound when
+// there is none.
+type Row interface {
+	Scan(dest ...any) error
+}
+
+// Querier runs statements, inside or outside a transaction.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (int64, error)
+	Query(ctx context.Context, sql string, args ...any) (Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) Row
+}
+
+// DB is what an adapter provides.
+type DB interface {
+	// Querier is for reads outside a transaction.
+	Querier
+	// Tx runs fn in one write transaction and commits if fn returns nil.
+	// lockKeys name the quota scopes fn checks: every writer that checks the
+	// same scope must be serialised, across processes too. PostgreSQL takes
+	// a transaction advisory lock per key; SQLite's BEGIN IMMEDIATE single
+	// writer already serialises everything.
+	Tx(ctx context.Context, lockKeys []string, fn func(q Querier) error) error
+	// IsUniqueViolation reports whether err is a unique/primary key violation.
+	IsUniqueViolation(err error) bool
+	// MaxParams is the number of bind parameters one statement may carry.
+	MaxParams() int
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// args accumulates bind arguments and hands out their $N placeholders.
+type args []any
+
+func (a *args) add(v any) string {
+	*a = append(*a, v)
+	return fmt.Sprintf("$%d", len(*a))
+}
+
+// where builds an AND-ed WHERE clause.
+type where struct {
+	args
+	conds []string
+}
+
+func (w *where) eq(col string, v any) { w.conds = append(w.conds, col+" = "+w.add(v)) }
+
+// opt adds col = v only when the filter is set.
+func (w *where) opt(col, v string) {
+	if v != "" {
+		w.eq(col, v)
+	}
+}
+
+func (w *where) sql() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// in returns "($k,$k+1,...)" for vals.
+func (a *args) in(vals []string) string {
+	ph := make([]string, len(vals))
+	for i, v := range vals {
+		ph[i] = a.add(v)
+	}
+	return "(" + strings.Join(ph, ",") + ")"
+}

@@ -1,0 +1,301 @@
+package sqlcore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/onboardhq/onboard/host/store/internal/model"
+)
+
+const deviceCols = `asset_id, org_id, product_key, device_key, device_name, timezone, attributes, tags, description, device_secret, created_at, updated_at`
+
+const deviceNCols = 12
+
+func (s *Store) scanDevice(r Row) (model.EnosDevice, error) {
+	var d model.EnosDevice
+	var name, attrs, tags, secret string
+	var ct, ut int64
+	err := r.Scan(&d.AssetID, &d.OrgID, &d.ProductKey, &d.DeviceKey, &name, &d.Timezone, &attrs, &tags, &d.Desc, &secret, &ct, &ut)
+	if err != nil {
+		return d, err
+	}
+	d.CreatedAt, d.UpdatedAt = model.FromMicro(ct), model.FromMicro(ut)
+	if err := unjs(name, &d.DeviceName); err != nil {
+		return d, err
+	}
+	if err := unjs(attrs, &d.Attributes); err != nil {
+		return d, err
+	}
+	if err := unjs(tags, &d.Tags); err != nil {
+		return d, err
+	}
+	d.DeviceSecret, err = s.seal.Open(secret)
+	return d, err
+}
+
+// CreateDevice creates one EnOS device: ErrConflict when its deviceKey
+// exists in the org, *QuotaError when its product is full.
+func (s *Store) CreateDevice(ctx context.Context, d *model.EnosDevice) error {
+	batch := []model.EnosDevice{*d}
+	res, err := s.BatchCreateDevices(ctx, d.OrgID, batch)
+	if err != nil {
+		return err
+	}
+	if res[0].Status != model.ItemCreated {
+		return res[0].Err
+	}
+	*d = batch[0]
+	return nil
+}
+
+// BatchCreateDevices creates devices in one transaction and a handful of
+// statements whatever the batch size: one count per batch, one lookup of
+// existing keys, one multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING.
+// Each item gets its own result; a duplicate or over-quota item does not
+// undo the others, and a failure of the transaction leaves none written.
+// The transaction is serialised per (org, productKey) so concurrent batches
+// on any number of hosts cannot overrun a product's quota. devs are updated
+// in place with their generated AssetID/DeviceKey and CreatedAt.
+func (s *Store) BatchCreateDevices(ctx context.Context, orgID string, devs []model.EnosDevice) ([]model.ItemResult, error) {
+	res := make([]model.ItemResult, len(devs))
+	vals := make([][]any, len(devs))
+	now := model.Now()
+	products := map[string]bool{}
+	for i := range devs {
+		d := &devs[i]
+		d.OrgID = orgID
+		if d.AssetID == "" {
+			d.AssetID = model.NewKey(10)
+		}
+		if d.DeviceKey == "" {
+			d.DeviceKey = model.NewKey(10)
+		}
+		d.CreatedAt, d.UpdatedAt = now, time.Time{}
+		secret, err := s.seal.Seal(d.DeviceSecret)
+		if err != nil {
+			return nil, err
+		}
+		attrs, err := json.Marshal(d.Attributes)
+		if err != nil {
+			return nil, fmt.Errorf("store: device %d: attributes: %w", i, err)
+		}
+		vals[i] = []any{d.AssetID, orgID, d.ProductKey, d.DeviceKey, js(d.DeviceName), d.Timezone, string(attrs),
+			js(d.Tags), d.Desc, secret, model.ToMicro(now), int64(0)}
+		res[i] = model.ItemResult{Index: i, ID: d.AssetID, Key: d.DeviceKey}
+		products[d.ProductKey] = true
+	}
+	locks := make([]string, 0, len(products))
+	pks := make([]string, 0, len(products))
+	for pk := range products {
+		pks = append(pks, pk)
+		locks = append(locks, "dev\x1f"+orgID+"\x1f"+pk)
+	}
+	limit := s.limits.DevicesPerProduct
+	err := s.db.Tx(ctx, locks, func(q Querier) error {
+		counts, err := s.deviceCounts(ctx, q, orgID, pks)
+		if err != nil {
+			return err
+		}
+		existing, err := s.existingKeys(ctx, q, orgID, devs)
+		if err != nil {
+			return err
+		}
+		var ins []int
+		for i := range devs {
+			d := &devs[i]
+			switch {
+			case existing[d.DeviceKey]:
+				res[i].Status = model.ItemConflict
+			case counts[d.ProductKey] >= limit:
+				res[i].Status = model.ItemQuota
+			default:
+				existing[d.DeviceKey] = true // a later duplicate in the same batch conflicts
+				counts[d.ProductKey]++
+				res[i].Status = model.ItemCreated
+				ins = append(ins, i)
+			}
+		}
+		// Insert in deviceKey order so that two transactions racing for the
+		// same keys (different products) wait for each other in the same
+		// order instead of deadlocking.
+		sort.Slice(ins, func(a, b int) bool { return devs[ins[a]].DeviceKey < devs[ins[b]].DeviceKey })
+		inserted, err := s.insertRows(ctx, q, "devices", deviceCols, deviceNCols, "asset_id", ins, vals)
+		if err != nil {
+			return err
+		}
+		for _, i := range ins {
+			if !inserted[devs[i].AssetID] { // taken meanwhile by a batch of another product
+				res[i].Status = model.ItemConflict
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range res {
+		switch res[i].Status {
+		case model.ItemConflict:
+			res[i].Err = fmt.Errorf("%w: deviceKey %q exists in org %s", model.ErrConflict, res[i].Key, orgID)
+		case model.ItemQuota:
+			res[i].Err = &model.QuotaError{Quota: model.QuotaDevicesPerProduct, Limit: limit, Scope: orgID + "/" + devs[i].ProductKey}
+		}
+	}
+	return res, nil
+}
+
+func (s *Store) deviceCounts(ctx context.Context, q Querier, orgID string, pks []string) (map[string]int, error) {
+	var a args
+	sql := `SELECT product_key, count(*) FROM devices WHERE org_id = ` + a.add(orgID) + ` AND product_key IN ` + a.in(pks) + ` GROUP BY product_key`
+	rows, err := q.Query(ctx, sql, a...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var pk string
+		var n int64
+		if err := rows.Scan(&pk, &n); err != nil {
+			return nil, err
+		}
+		out[pk] = int(n)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) existingKeys(ctx context.Context, q Querier, orgID string, devs []model.EnosDevice) (map[string]bool, error) {
+	out := map[string]bool{}
+	chunk := s.db.MaxParams() - 1
+	for lo := 0; lo < len(devs); lo += chunk {
+		hi := min(lo+chunk, len(devs))
+		keys := make([]string, 0, hi-lo)
+		for _, d := range devs[lo:hi] {
+			keys = append(keys, d.DeviceKey)
+		}
+		var a args
+		rows, err := q.Query(ctx, `SELECT device_key FROM devices WHERE org_id = `+a.add(orgID)+` AND device_key IN `+a.in(keys), a...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[k] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// insertRows inserts vals[i] for i in idx with multi-row INSERT ... ON
+// CONFLICT DO NOTHING RETURNING idCol, as few statements as the parameter
+// limit allows, and returns the ids actually inserted.
+func (s *Store) insertRows(ctx context.Context, q Querier, table, cols string, ncols int, idCol string, idx []int, vals [][]any) (map[string]bool, error) {
+	inserted := make(map[string]bool, len(idx))
+	per := s.db.MaxParams() / ncols
+	for lo := 0; lo < len(idx); lo += per {
+		hi := min(lo+per, len(idx))
+		var a args
+		var b strings.Builder
+		b.WriteString("INSERT INTO " + table + " (" + cols + ") VALUES ")
+		for k, i := range idx[lo:hi] {
+			if k > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('(')
+			for c, v := range vals[i] {
+				if c > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString(a.add(v))
+			}
+			b.WriteByte(')')
+		}
+		b.WriteString(" ON CONFLICT DO NOTHING RETURNING " + idCol)
+		rows, err := q.Query(ctx, b.String(), a...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			inserted[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return inserted, nil
+}
+
+// GetDevice returns a device of the org by assetId.
+func (s *Store) GetDevice(ctx context.Context, orgID, assetID string) (*model.EnosDevice, error) {
+	d, err := s.scanDevice(s.db.QueryRow(ctx, `SELECT `+deviceCols+` FROM devices WHERE asset_id = $1 AND org_id = $2`, assetID, orgID))
+	if err != nil {
+		return nil, notFound(err, "device "+assetID)
+	}
+	return &d, nil
+}
+
+// GetDeviceByKey returns a device of the org by deviceKey.
+func (s *Store) GetDeviceByKey(ctx context.Context, orgID, deviceKey string) (*model.EnosDevice, error) {
+	d, err := s.scanDevice(s.db.QueryRow(ctx, `SELECT `+deviceCols+` FROM devices WHERE device_key = $1 AND org_id = $2`, deviceKey, orgID))
+	if err != nil {
+		return nil, notFound(err, "deviceKey "+deviceKey)
+	}
+	return &d, nil
+}
+
+// ListDevices lists devices of an org in creation order.
+func (s *Store) ListDevices(ctx context.Context, f model.DeviceFilter) ([]model.EnosDevice, int, error) {
+	var w where
+	w.eq("org_id", f.OrgID)
+	w.opt("product_key", f.ProductKey)
+	total, err := s.count(ctx, s.db, `SELECT count(*) FROM devices`+w.sql(), w.args)
+	if err != nil {
+		return nil, 0, err
+	}
+	out, err := list(ctx, s.db, `SELECT `+deviceCols+` FROM devices`+w.sql()+` ORDER BY seq`+pageSQL(&w.args, f.Page), w.args, s.scanDevice)
+	return out, total, err
+}
+
+// UpdateDevice changes name, timezone, attributes, tags and description.
+func (s *Store) UpdateDevice(ctx context.Context, d *model.EnosDevice) error {
+	attrs, err := json.Marshal(d.Attributes)
+	if err != nil {
+		return fmt.Errorf("store: device attributes: %w", err)
+	}
+	n, err := s.db.Exec(ctx, `UPDATE devices SET device_name = $1, timezone = $2, attributes = $3, tags = $4, description = $5, updated_at = $6
+WHERE asset_id = $7 AND org_id = $8`,
+		js(d.DeviceName), d.Timezone, string(attrs), js(d.Tags), d.Desc, model.ToMicro(model.Now()), d.AssetID, d.OrgID)
+	if err := mustAffect(n, err, "device "+d.AssetID); err != nil {
+		return err
+	}
+	got, err := s.GetDevice(ctx, d.OrgID, d.AssetID)
+	if err != nil {
+		return err
+	}
+	*d = *got
+	return nil
+}
+
+// DeleteDevice removes a device by assetId.
+func (s *Store) DeleteDevice(ctx context.Context, orgID, assetID string) error {
+	n, err := s.db.Exec(ctx, `DELETE FROM devices WHERE asset_id = $1 AND org_id = $2`, assetID, orgID)
+	return mustAffect(n, err, "device "+assetID)
+}

@@ -1,0 +1,146 @@
+package sqlcore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/onboardhq/onboard/host/store/internal/model"
+)
+
+const invCols = `invocation_id, project_id, instance_id, instance_name, instance_type, intranet_ip, elastic_ips, current_version, target_version,
+invocation_type, invocation_status, invocation_target, remote_install, remote_password, create_time, update_time`
+
+const invNCols = 16
+
+func (s *Store) scanInvocation(r Row) (model.AgentInvocation, error) {
+	var v model.AgentInvocation
+	var eips, meta, pw string
+	var ct, ut int64
+	err := r.Scan(&v.InvocationID, &v.ProjectID, &v.InstanceID, &v.InstanceName, &v.InstanceType, &v.IntranetIP, &eips,
+		&v.CurrentVersion, &v.TargetVersion, &v.InvocationType, &v.InvocationStatus, &v.InvocationTarget, &meta, &pw, &ct, &ut)
+	if err != nil {
+		return v, err
+	}
+	v.CreateTime, v.UpdateTime = model.FromMicro(ct), model.FromMicro(ut)
+	if err := unjs(eips, &v.ElasticIPs); err != nil {
+		return v, err
+	}
+	if meta != "" {
+		v.RemoteInstall = new(model.RemoteInstallMeta)
+		if err := unjs(meta, v.RemoteInstall); err != nil {
+			return v, err
+		}
+		if v.RemoteInstall.Password, err = s.seal.Open(pw); err != nil {
+			return v, err
+		}
+	}
+	return v, nil
+}
+
+// invocationRow encodes v; the password travels in its own sealed column
+// and never inside the JSON.
+func (s *Store) invocationRow(v *model.AgentInvocation) ([]any, error) {
+	var meta, pw string
+	if v.RemoteInstall != nil {
+		m := *v.RemoteInstall
+		var err error
+		if pw, err = s.seal.Seal(m.Password); err != nil {
+			return nil, err
+		}
+		m.Password = ""
+		meta = js(m)
+	}
+	return []any{v.InvocationID, v.ProjectID, v.InstanceID, v.InstanceName, v.InstanceType, v.IntranetIP, js(v.ElasticIPs),
+		v.CurrentVersion, v.TargetVersion, v.InvocationType, v.InvocationStatus, v.InvocationTarget, meta, pw,
+		model.ToMicro(v.CreateTime), model.ToMicro(v.UpdateTime)}, nil
+}
+
+// BatchCreateInvocations stores up to a request's worth of CES invocations
+// with one multi-row INSERT in one transaction. An invocation id that exists
+// already is reported as a conflict without undoing the others. invs are
+// updated in place with generated ids and times.
+func (s *Store) BatchCreateInvocations(ctx context.Context, projectID string, invs []model.AgentInvocation) ([]model.ItemResult, error) {
+	now := model.Now()
+	res := make([]model.ItemResult, len(invs))
+	vals := make([][]any, len(invs))
+	idx := make([]int, len(invs))
+	for i := range invs {
+		v := &invs[i]
+		v.ProjectID = projectID
+		if v.InvocationID == "" {
+			v.InvocationID = model.NewUUID()
+		}
+		v.CreateTime, v.UpdateTime = now, now
+		row, err := s.invocationRow(v)
+		if err != nil {
+			return nil, err
+		}
+		vals[i], idx[i] = row, i
+		res[i] = model.ItemResult{Index: i, ID: v.InvocationID, Key: v.InstanceID, Status: model.ItemCreated}
+	}
+	var inserted map[string]bool
+	err := s.db.Tx(ctx, nil, func(q Querier) error {
+		var err error
+		inserted, err = s.insertRows(ctx, q, "agent_invocations", invCols, invNCols, "invocation_id", idx, vals)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range res {
+		if !inserted[res[i].ID] {
+			res[i].Status = model.ItemConflict
+			res[i].Err = fmt.Errorf("%w: invocation %s exists", model.ErrConflict, res[i].ID)
+		}
+	}
+	return res, nil
+}
+
+// GetInvocation returns one invocation of the project.
+func (s *Store) GetInvocation(ctx context.Context, projectID, invocationID string) (*model.AgentInvocation, error) {
+	v, err := s.scanInvocation(s.db.QueryRow(ctx, `SELECT `+invCols+` FROM agent_invocations WHERE invocation_id = $1 AND project_id = $2`,
+		invocationID, projectID))
+	if err != nil {
+		return nil, notFound(err, "invocation "+invocationID)
+	}
+	return &v, nil
+}
+
+// ListInvocations applies the CES list filters, newest first as CES lists.
+func (s *Store) ListInvocations(ctx context.Context, f model.InvocationFilter) ([]model.AgentInvocation, int, error) {
+	var w where
+	w.eq("project_id", f.ProjectID)
+	w.opt("instance_id", f.InstanceID)
+	w.opt("instance_type", f.InstanceType)
+	w.opt("invocation_id", f.InvocationID)
+	w.opt("invocation_type", f.InvocationType)
+	w.opt("invocation_target", f.InvocationTarget)
+	total, err := s.count(ctx, s.db, `SELECT count(*) FROM agent_invocations`+w.sql(), w.args)
+	if err != nil {
+		return nil, 0, err
+	}
+	out, err := list(ctx, s.db, `SELECT `+invCols+` FROM agent_invocations`+w.sql()+` ORDER BY seq DESC`+pageSQL(&w.args, f.Page), w.args, s.scanInvocation)
+	return out, total, err
+}
+
+// UpdateInvocation changes status and versions (the task progressing).
+func (s *Store) UpdateInvocation(ctx context.Context, v *model.AgentInvocation) error {
+	n, err := s.db.Exec(ctx, `UPDATE agent_invocations SET invocation_status = $1, current_version = $2, target_version = $3, update_time = $4
+WHERE invocation_id = $5 AND project_id = $6`,
+		v.InvocationStatus, v.CurrentVersion, v.TargetVersion, model.ToMicro(model.Now()), v.InvocationID, v.ProjectID)
+	if err := mustAffect(n, err, "invocation "+v.InvocationID); err != nil {
+		return err
+	}
+	got, err := s.GetInvocation(ctx, v.ProjectID, v.InvocationID)
+	if err != nil {
+		return err
+	}
+	*v = *got
+	return nil
+}
+
+// DeleteInvocation removes one invocation.
+func (s *Store) DeleteInvocation(ctx context.Context, projectID, invocationID string) error {
+	n, err := s.db.Exec(ctx, `DELETE FROM agent_invocations WHERE invocation_id = $1 AND project_id = $2`, invocationID, projectID)
+	return mustAffect(n, err, "invocation "+invocationID)
+}

@@ -1,0 +1,99 @@
+package sqlcore
+
+import (
+	"context"
+	"time"
+
+	"github.com/onboardhq/onboard/host/store/internal/model"
+)
+
+const productCols = `id, project_id, instance_id, name, description, attributes, tags, created_at, ca_cert_pem, cert_pem, private_key, identifier`
+
+func (s *Store) scanProduct(r Row) (model.Product, error) {
+	var p model.Product
+	var attrs, tags, key string
+	err := r.Scan(&p.ID, &p.ProjectID, &p.InstanceID, &p.Name, &p.Description, &attrs, &tags,
+		&p.CreatedAt, &p.CACertPEM, &p.CertPEM, &key, &p.Identifier)
+	if err != nil {
+		return p, err
+	}
+	if err := unjs(attrs, &p.Attributes); err != nil {
+		return p, err
+	}
+	if err := unjs(tags, &p.Tags); err != nil {
+		return p, err
+	}
+	p.PrivateKeyPEM, err = s.seal.Open(key)
+	return p, err
+}
+
+// CreateProduct stores p, filling ID and CreatedAt when empty.
+func (s *Store) CreateProduct(ctx context.Context, p *model.Product) error {
+	if p.ID == "" {
+		p.ID = model.NewUUID()
+	}
+	if p.CreatedAt == 0 {
+		p.CreatedAt = time.Now().Unix()
+	}
+	key, err := s.seal.Seal(p.PrivateKeyPEM)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.Exec(ctx, `INSERT INTO products (`+productCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
+		p.ID, p.ProjectID, p.InstanceID, p.Name, p.Description, js(p.Attributes), js(p.Tags),
+		p.CreatedAt, p.CACertPEM, p.CertPEM, key, p.Identifier)
+	return s.writeErr(err)
+}
+
+// GetProduct returns one product of (project, instance).
+func (s *Store) GetProduct(ctx context.Context, projectID, instanceID, id string) (*model.Product, error) {
+	p, err := s.scanProduct(s.db.QueryRow(ctx, `SELECT `+productCols+` FROM products WHERE id = $1 AND project_id = $2 AND instance_id = $3`,
+		id, projectID, instanceID))
+	if err != nil {
+		return nil, notFound(err, "product "+id)
+	}
+	return &p, nil
+}
+
+// ListProducts returns a page of products and the total number of matches.
+func (s *Store) ListProducts(ctx context.Context, f model.ProductFilter) ([]model.Product, int, error) {
+	var w where
+	w.eq("project_id", f.ProjectID)
+	w.eq("instance_id", f.InstanceID)
+	total, err := s.count(ctx, s.db, `SELECT count(*) FROM products`+w.sql(), w.args)
+	if err != nil {
+		return nil, 0, err
+	}
+	dir := " ASC"
+	if f.SortDesc {
+		dir = " DESC"
+	}
+	order := " ORDER BY created_at" + dir + ", seq" + dir
+	if f.SortBy == "name" {
+		order = " ORDER BY name" + dir
+	}
+	q := `SELECT ` + productCols + ` FROM products` + w.sql() + order + pageSQL(&w.args, f.Page)
+	out, err := list(ctx, s.db, q, w.args, s.scanProduct)
+	return out, total, err
+}
+
+// UpdateProduct changes description, attributes and tags.
+func (s *Store) UpdateProduct(ctx context.Context, p *model.Product) error {
+	n, err := s.db.Exec(ctx, `UPDATE products SET description = $1, attributes = $2, tags = $3 WHERE id = $4 AND project_id = $5 AND instance_id = $6`,
+		p.Description, js(p.Attributes), js(p.Tags), p.ID, p.ProjectID, p.InstanceID)
+	if err := mustAffect(n, err, "product "+p.ID); err != nil {
+		return err
+	}
+	got, err := s.GetProduct(ctx, p.ProjectID, p.InstanceID, p.ID)
+	if err != nil {
+		return err
+	}
+	*p = *got
+	return nil
+}
+
+// DeleteProduct removes one product.
+func (s *Store) DeleteProduct(ctx context.Context, projectID, instanceID, id string) error {
+	n, err := s.db.Exec(ctx, `DELETE FROM products WHERE id = $1 AND project_id = $2 AND instance_id = $3`, id, projectID, instanceID)
+	return mustAffect(n, err, "product "+id)
+}

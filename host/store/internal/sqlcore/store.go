@@ -1,0 +1,138 @@
+package sqlcore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/onboardhq/onboard/host/store/internal/model"
+	"github.com/onboardhq/onboard/host/store/internal/seal"
+)
+
+// Store implements the store interface over a DB.
+type Store struct {
+	db     DB
+	seal   *seal.Sealer
+	limits model.Limits
+}
+
+// New returns a Store over an already migrated db.
+func New(db DB, sealer *seal.Sealer, limits model.Limits) *Store {
+	return &Store{db: db, seal: sealer, limits: limits.WithDefaults()}
+}
+
+// Ping checks the database is reachable.
+func (s *Store) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
+
+// Close releases the connections.
+func (s *Store) Close(ctx context.Context) error { return s.db.Close() }
+
+// DB exposes the underlying DB to adapter tests.
+func (s *Store) DB() DB { return s.db }
+
+// rawTables are the tables RawRow may read, with their id column.
+var rawTables = map[string]struct{ idCol, cols string }{
+	"products":          {"id", "id, project_id, name, attributes, tags, ca_cert_pem, cert_pem, private_key, identifier"},
+	"devices":           {"asset_id", "asset_id, org_id, product_key, device_key, device_name, attributes, tags, description, device_secret"},
+	"agent_invocations": {"invocation_id", "invocation_id, project_id, instance_id, remote_install, remote_password"},
+	"access_keys":       {"access_key_id", "access_key_id, project_id, secret_key"},
+	"tokens":            {"token_hash", "token_hash, project_id, user_id"},
+}
+
+// RawRow returns the stored text of one row as it is at rest, so tests can
+// check that secrets are not stored in plain text.
+func (s *Store) RawRow(ctx context.Context, table, id string) (string, error) {
+	t, ok := rawTables[table]
+	if !ok {
+		return "", fmt.Errorf("sqlcore: RawRow: unknown table %q", table)
+	}
+	n := len(strings.Split(t.cols, ","))
+	vals := make([]string, n)
+	dest := make([]any, n)
+	for i := range vals {
+		dest[i] = &vals[i]
+	}
+	err := s.db.QueryRow(ctx, "SELECT "+t.cols+" FROM "+table+" WHERE "+t.idCol+" = $1", id).Scan(dest...)
+	if err != nil {
+		return "", err
+	}
+	return strings.Join(vals, "|"), nil
+}
+
+// writeErr maps driver errors to the store's sentinels.
+func (s *Store) writeErr(err error) error {
+	if err != nil && s.db.IsUniqueViolation(err) {
+		return fmt.Errorf("%w: %v", model.ErrConflict, err)
+	}
+	return err
+}
+
+// mustAffect turns "no row matched" into ErrNotFound.
+func mustAffect(n int64, err error, what string) error {
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: %s", model.ErrNotFound, what)
+	}
+	return nil
+}
+
+func nowMicro() int64 { return time.Now().UnixMicro() }
+
+// js encodes a value whose type cannot fail to marshal.
+func js(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only plain structs, maps of strings and slices reach here
+	}
+	return string(b)
+}
+
+func unjs(s string, v any) error {
+	if s == "" {
+		return nil
+	}
+	return json.Unmarshal([]byte(s), v)
+}
+
+func (s *Store) count(ctx context.Context, q Querier, sql string, a []any) (int, error) {
+	var n int64
+	if err := q.QueryRow(ctx, sql, a...).Scan(&n); err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
+// list runs a query and scans every row with scan.
+func list[T any](ctx context.Context, q Querier, sql string, a []any, scan func(Row) (T, error)) ([]T, error) {
+	rows, err := q.Query(ctx, sql, a...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func notFound(err error, what string) error {
+	if errors.Is(err, model.ErrNotFound) {
+		return fmt.Errorf("%w: %s", model.ErrNotFound, what)
+	}
+	return err
+}
+
+// pageSQL is the LIMIT/OFFSET clause for p.
+func pageSQL(a *args, p model.Page) string {
+	return " LIMIT " + a.add(p.SQLLimit()) + " OFFSET " + a.add(p.SQLOffset())
+}
