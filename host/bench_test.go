@@ -56,7 +56,7 @@ func newMeasures(t testing.TB) *measures {
 	ctx := context.Background()
 	m := &measures{rt: newRuntime(t, host.WithMaxInstances(1)), oracle: corpus.NewOracle(),
 		fast: newRuntime(t, host.WithMaxInstances(1), host.WithInterruptible(false)),
-		kb: bytes.Repeat([]byte("x"), 1024), batch: enosBatch(1000)}
+		kb:   bytes.Repeat([]byte("x"), 1024), batch: enosBatch(1000)}
 	m.extismKB = append([]byte(engine.OpEcho+"\n\n"), m.kb...)
 	var err error
 	m.native, err = engine.New()

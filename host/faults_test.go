@@ -24,7 +24,7 @@ func misbehaving(abi byte) []byte {
 		0x60, 1, 0x7f, 1, 0x7f, // (i32) -> i32
 		0x60, 3, 0x7f, 0x7f, 0x7f, 1, 0x7e, // (i32 i32 i32) -> i64
 	)...)
-	m = append(m, section(3, 3, 0, 1, 2)...)  // functions
+	m = append(m, section(3, 3, 0, 1, 2)...) // functions
 	m = append(m, section(5, 1, 0x00, 1)...) // memory: min 1 page, no max
 	var exports []byte
 	exports = append(exports, 4)
