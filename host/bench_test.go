@@ -221,7 +221,8 @@ func coldStart(t testing.TB) time.Duration {
 }
 
 func guestMemoryAfter(t testing.TB, calls int) uint32 {
-	r := newRuntime(t, host.WithMaxInstances(1))
+	// Memory does not depend on interruption; the fast mode keeps this short.
+	r := newRuntime(t, host.WithMaxInstances(1), host.WithInterruptible(false))
 	batch := enosBatch(1000)
 	var out []byte
 	for i := 0; i < calls; i++ {

@@ -140,8 +140,16 @@ func (v *Validator) reset(src []byte) {
 
 func (v *Validator) skipSpace() {
 	src, i := v.src, v.i
-	for i < len(src) && (src[i] == ' ' || src[i] == '\n' || src[i] == '\r' || src[i] == '\t') {
-		i++
+	for i < len(src) {
+		switch src[i] {
+		case ' ':
+			i = spaceRun(src, i)
+		case '\n', '\r', '\t':
+			i++
+		default:
+			v.i = i
+			return
+		}
 	}
 	v.i = i
 }
@@ -208,9 +216,7 @@ func (v *Validator) value(s *Schema, m mode) bool {
 		// Fast path: a plain ASCII string needs no call to scan.
 		src := v.src
 		j := v.i + 1
-		for j < len(src) && strSafe[src[j]] {
-			j++
-		}
+		j = stringRun(src, j)
 		if j < len(src) && src[j] == '"' {
 			v.i = j + 1
 			if s != nil {
@@ -387,9 +393,7 @@ func (v *Validator) scanString() (sp span, runes int, ok bool) {
 	multi := 0 // bytes beyond the first of multi-byte runes
 	escaped := false
 	for {
-		for i < len(src) && strSafe[src[i]] {
-			i++
-		}
+		i = stringRun(src, i)
 		if i >= len(src) {
 			v.i = i
 			return sp, 0, v.syntaxError("unexpected end of input inside a string")
@@ -593,9 +597,7 @@ func (v *Validator) objectBody(s *Schema, m mode, keysBase int) bool {
 			var k span
 			j := v.i + 1
 			if v.i < len(src) && src[v.i] == '"' {
-				for j < len(src) && strSafe[src[j]] {
-					j++
-				}
+				j = stringRun(src, j)
 			}
 			if j+1 < len(src) && src[v.i] == '"' && src[j] == '"' && src[j+1] == ':' {
 				k = span{start: int32(v.i + 1), end: int32(j)}

@@ -1,0 +1,59 @@
+package schema
+
+import (
+	"math/bits"
+	"unsafe"
+)
+
+// SWAR ("SIMD within a register") scanning: eight bytes per step. Wasm has
+// no vector unit in Go's output and every loop iteration pays for Go's
+// dispatch, so testing a whole uint64 per step is what makes string and
+// whitespace scanning cheap there.
+
+const (
+	ones   = 0x0101010101010101
+	highs  = 0x8080808080808080
+	quotes = 0x2222222222222222 // '"'
+	slashs = 0x5c5c5c5c5c5c5c5c // '\\'
+	spaces = 0x2020202020202020
+)
+
+// load8 reads src[i:i+8] little-endian; the caller ensures i+8 <= len(src).
+func load8(src []byte, i int) uint64 {
+	return *(*uint64)(unsafe.Pointer(unsafe.SliceData(src[i : i+8])))
+}
+
+// stringRun returns the index of the first byte at or after i that ends a
+// plain run inside a string: '"', '\\', a control character or a non-ASCII
+// byte (which the slow path decodes).
+func stringRun(src []byte, i int) int {
+	for i+8 <= len(src) {
+		x := load8(src, i)
+		q := x ^ quotes
+		b := x ^ slashs
+		stop := ((q - ones) &^ q) | ((b - ones) &^ b) | (x - spaces) | x
+		if stop &= highs; stop != 0 {
+			return i + bits.TrailingZeros64(stop)>>3
+		}
+		i += 8
+	}
+	for i < len(src) && strSafe[src[i]] {
+		i++
+	}
+	return i
+}
+
+// spaceRun returns the index of the first byte at or after i that is not
+// a space (runs of indentation), leaving other whitespace to the caller.
+func spaceRun(src []byte, i int) int {
+	for i+8 <= len(src) {
+		if y := load8(src, i) ^ spaces; y != 0 {
+			return i + bits.TrailingZeros64(y)>>3
+		}
+		i += 8
+	}
+	for i < len(src) && src[i] == ' ' {
+		i++
+	}
+	return i
+}
