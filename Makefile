@@ -59,7 +59,7 @@ check: lint tidy-check wasm-check test
 
 bench:
 	@mkdir -p docs
-	ONBOARD_BENCH_REPORT=$(CURDIR)/docs/benchmarks.md $(GO) test -run '^$$' -bench 'SpineReport' -benchtime 1x -timeout 30m ./host
+	ONBOARD_BENCH_REPORT=$(CURDIR)/docs/benchmarks.md $(GO) test -count=1 -v -run 'TestSpineReport' -timeout 30m ./host
 	$(GO) test -run '^$$' -bench 'BatchCreateDevices' -benchtime 10x ./host/store/...
 
 clean:

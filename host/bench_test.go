@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -160,10 +161,17 @@ func BenchmarkEnOSBatch1000(b *testing.B) {
 	b.Run("santhosh-native", m.santhoshBatch)
 }
 
-// BenchmarkSpineReport measures the issue's performance figures in one run
-// and prints them with their goals and ratios (make bench). Run it with
-// -benchtime=1x: it sizes its own loops.
-func BenchmarkSpineReport(b *testing.B) {
+// TestSpineReport measures the spine's performance figures in one run and
+// prints them with their goals and ratios (make bench). It is a test, not a
+// benchmark, because testing.Benchmark cannot run inside a benchmark; it
+// runs only when ONBOARD_BENCH_REPORT names the file to write, since timing
+// targets belong in reports, not in pass/fail tests.
+func TestSpineReport(t *testing.T) {
+	path := os.Getenv("ONBOARD_BENCH_REPORT")
+	if path == "" {
+		t.Skip("performance report: run make bench (sets ONBOARD_BENCH_REPORT)")
+	}
+	b := t
 	m := newMeasures(b)
 	lean := testing.Benchmark(m.leanCall)
 	leanFast := testing.Benchmark(m.leanCallFast)
@@ -195,14 +203,9 @@ func BenchmarkSpineReport(b *testing.B) {
 	row("guest memory after 10,000 batch calls, one instance", fmt.Sprintf("%.1f MB", float64(mem)/1e6), "≤ 64 MB", "linear memory size")
 	fmt.Println()
 	fmt.Print(rep.String())
-	if path := os.Getenv("ONBOARD_BENCH_REPORT"); path != "" {
-		require.NoError(b, os.WriteFile(path, []byte(rep.String()), 0o644))
-	}
-	b.ReportMetric(ns(lean), "lean-ns/call")
-	b.ReportMetric(ns(wasm)/1e6, "wasm-ms/batch")
-	b.ReportMetric(ns(wasmFast)/1e6, "wasm-noninterruptible-ms/batch")
-	b.ReportMetric(ns(wasm)/ns(native), "wasm/native")
-	b.ReportMetric(ns(wasm)/ns(santhosh), "wasm/santhosh")
+	head := "# Performance report\n\nWritten by `make bench` (host.TestSpineReport), all figures from one run on this machine: " +
+		fmt.Sprintf("%d cores, %s.\n\n", runtime.NumCPU(), runtime.Version())
+	require.NoError(b, os.WriteFile(path, []byte(head+rep.String()), 0o644))
 }
 
 func coldStart(t testing.TB) time.Duration {
