@@ -1,7 +1,8 @@
 // Package store is how the host persists what the registration APIs create:
 // IEF products, IoTDA provisioning templates, device CA certificates and
-// provisioned devices, EnOS devices, CES agent invocations, CBR agents, and
-// the credentials and idempotency records of the HTTP service.
+// provisioned devices, EnOS devices, CES agent invocations, CBR agents, the
+// per-project CAs that sign IEF product certificates, and the credentials
+// and idempotency records of the HTTP service.
 //
 // One Store interface has three adapters: memstore (memory), sqlitestore
 // (embedded, the default) and pgstore (PostgreSQL); Open picks one from
@@ -92,6 +93,8 @@ type Store interface {
 	RemoveAgentPaths(ctx context.Context, projectID, agentID string, dirs []string) (*Agent, error)
 
 	// Credentials. Tokens are stored as SHA-256 hashes; SKs are encrypted.
+	// CreateToken refuses a token scoped to both a project and an org, or to
+	// neither. GetToken reports an expired token as ErrNotFound.
 	CreateToken(ctx context.Context, token string, t *Token) error
 	GetToken(ctx context.Context, token string) (*Token, error)
 	DeleteToken(ctx context.Context, token string) error
@@ -100,18 +103,29 @@ type Store interface {
 	DeleteAccessKey(ctx context.Context, id string) error
 	CreateServiceAccount(ctx context.Context, a *ServiceAccount) error
 	GetServiceAccount(ctx context.Context, orgID, accountID string) (*ServiceAccount, error)
+	UpdateServiceAccountKey(ctx context.Context, orgID, accountID, publicKeyPEM string) error // key rotation
 	DeleteServiceAccount(ctx context.Context, orgID, accountID string) error
 
 	// Idempotency records: Put fails with ErrConflict when (scope, key) exists.
 	PutIdempotency(ctx context.Context, r *IdempotencyRecord) error
 	GetIdempotency(ctx context.Context, scope, key string) (*IdempotencyRecord, error)
 	PurgeIdempotency(ctx context.Context, before time.Time) (int, error)
+
+	// IEF per-project CA (the key is encrypted at rest). GetOrCreateProjectCA
+	// returns the project's CA, calling create and storing its result only
+	// when there is none. Racing callers, across processes too, all get the
+	// one CA that was stored first; create may still run in several of them
+	// (it runs outside any transaction), so it must have no side effect
+	// beyond returning the PEMs. An error from create is returned and
+	// nothing is stored.
+	GetOrCreateProjectCA(ctx context.Context, projectID string, create func() (certPEM, keyPEM string, err error)) (certPEM, keyPEM string, err error)
 }
 
 // RawRowReader is implemented by adapters that store rows at rest. RawRow
 // returns the stored text of one row (tables: products, devices,
-// agent_invocations, access_keys, tokens; id is the row's primary id) so
-// tests can prove secrets are not stored in plain text.
+// agent_invocations, access_keys, tokens, project_cas; id is the row's
+// primary id, the project id for project_cas) so tests can prove secrets are
+// not stored in plain text.
 type RawRowReader interface {
 	RawRow(ctx context.Context, table, id string) (string, error)
 }

@@ -131,6 +131,9 @@ func (s *Store) editPaths(projectID, agentID string, edit func(*model.Agent) err
 
 // CreateToken stores the token's hash.
 func (s *Store) CreateToken(ctx context.Context, token string, t *model.Token) error {
+	if err := t.CheckScope(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t.Hash = model.HashToken(token)
@@ -145,12 +148,12 @@ func (s *Store) CreateToken(ctx context.Context, token string, t *model.Token) e
 	return nil
 }
 
-// GetToken looks a token up by its hash.
+// GetToken looks a token up by its hash; an expired one is not found.
 func (s *Store) GetToken(ctx context.Context, token string) (*model.Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, ok := s.tokens[model.HashToken(token)]
-	if !ok {
+	if !ok || t.Expired(model.Now()) {
 		return nil, nf("token")
 	}
 	return &t, nil
@@ -231,6 +234,19 @@ func (s *Store) GetServiceAccount(ctx context.Context, orgID, accountID string) 
 	return &a, nil
 }
 
+// UpdateServiceAccountKey replaces a service account's public key.
+func (s *Store) UpdateServiceAccountKey(ctx context.Context, orgID, accountID, publicKeyPEM string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.sas[k(orgID, accountID)]
+	if !ok {
+		return nf("service account " + accountID)
+	}
+	a.PublicKeyPEM = publicKeyPEM
+	s.sas[k(orgID, accountID)] = a
+	return nil
+}
+
 // DeleteServiceAccount removes one service account.
 func (s *Store) DeleteServiceAccount(ctx context.Context, orgID, accountID string) error {
 	s.mu.Lock()
@@ -283,4 +299,36 @@ func (s *Store) PurgeIdempotency(ctx context.Context, before time.Time) (int, er
 		}
 	}
 	return n, nil
+}
+
+// ---- per-project CAs ----
+
+// projectCA is a stored per-project CA.
+type projectCA struct{ cert, key string }
+
+// GetOrCreateProjectCA returns the project's CA, creating it on first use.
+// create runs without the mutex held (key generation is slow), as in the SQL
+// adapters; when callers race, the first to store wins and the others
+// return the winner's CA.
+func (s *Store) GetOrCreateProjectCA(ctx context.Context, projectID string, create func() (certPEM, keyPEM string, err error)) (string, string, error) {
+	s.mu.Lock()
+	ca, ok := s.projectCAs[projectID]
+	s.mu.Unlock()
+	if ok {
+		return ca.cert, ca.key, nil
+	}
+	cert, key, err := create()
+	if err != nil {
+		return "", "", fmt.Errorf("store: create project CA: %w", err)
+	}
+	if err := model.CheckProjectCA(cert, key); err != nil {
+		return "", "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ca, ok := s.projectCAs[projectID]; ok {
+		return ca.cert, ca.key, nil
+	}
+	s.projectCAs[projectID] = projectCA{cert, key}
+	return cert, key, nil
 }

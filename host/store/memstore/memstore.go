@@ -30,33 +30,35 @@ type Options struct {
 type Store struct {
 	limits model.Limits
 
-	mu        sync.Mutex
-	closed    bool
-	products  []*model.Product
-	templates []*model.ProvisioningTemplate
-	cas       []*model.DeviceCA
-	devices   []*model.EnosDevice
-	devKeys   map[string]bool // org \x1f deviceKey
-	devCount  map[string]int  // org \x1f productKey
-	iotda     []*model.IoTDADevice
-	invs      []*model.AgentInvocation
-	agents    []*model.Agent
-	tokens    map[string]model.Token
-	aks       map[string]model.AccessKey
-	sas       map[string]model.ServiceAccount
-	idem      map[string]model.IdempotencyRecord
+	mu         sync.Mutex
+	closed     bool
+	products   []*model.Product
+	templates  []*model.ProvisioningTemplate
+	cas        []*model.DeviceCA
+	devices    []*model.EnosDevice
+	devKeys    map[string]bool // org \x1f deviceKey
+	devCount   map[string]int  // org \x1f productKey
+	iotda      []*model.IoTDADevice
+	invs       []*model.AgentInvocation
+	agents     []*model.Agent
+	tokens     map[string]model.Token
+	aks        map[string]model.AccessKey
+	sas        map[string]model.ServiceAccount
+	idem       map[string]model.IdempotencyRecord
+	projectCAs map[string]projectCA
 }
 
 // New returns an empty store.
 func New(o Options) *Store {
 	return &Store{
-		limits:   model.Limits{DevicesPerProduct: o.DeviceLimitPerProduct, TemplatesPerInstance: o.TemplateLimitPerInstance}.WithDefaults(),
-		devKeys:  map[string]bool{},
-		devCount: map[string]int{},
-		tokens:   map[string]model.Token{},
-		aks:      map[string]model.AccessKey{},
-		sas:      map[string]model.ServiceAccount{},
-		idem:     map[string]model.IdempotencyRecord{},
+		limits:     model.Limits{DevicesPerProduct: o.DeviceLimitPerProduct, TemplatesPerInstance: o.TemplateLimitPerInstance}.WithDefaults(),
+		devKeys:    map[string]bool{},
+		devCount:   map[string]int{},
+		tokens:     map[string]model.Token{},
+		aks:        map[string]model.AccessKey{},
+		sas:        map[string]model.ServiceAccount{},
+		idem:       map[string]model.IdempotencyRecord{},
+		projectCAs: map[string]projectCA{},
 	}
 }
 

@@ -2,14 +2,8 @@ package pgstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboardhq/onboard/host/store"
@@ -20,55 +14,8 @@ import (
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
 
-// baseURL is the test database: ONBOARD_TEST_POSTGRES_URL or the local default.
-func baseURL() string {
-	if u := os.Getenv("ONBOARD_TEST_POSTGRES_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test"
-}
-
-// freshSchema creates a schema of its own for the caller (dropped at
-// cleanup) and returns a URL whose search_path points at it, so parallel
-// runs never see each other's tables. An unreachable server fails the test
-// unless ONBOARD_SKIP_POSTGRES=1 says to skip.
-func freshSchema(t testing.TB) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, baseURL())
-	if err != nil {
-		if os.Getenv("ONBOARD_SKIP_POSTGRES") == "1" {
-			t.Skipf("ONBOARD_SKIP_POSTGRES=1 and PostgreSQL unreachable at %s: %v", baseURL(), err)
-		}
-		t.Fatalf("PostgreSQL unreachable at %s (set ONBOARD_TEST_POSTGRES_URL, or ONBOARD_SKIP_POSTGRES=1 to skip): %v", baseURL(), err)
-	}
-	defer conn.Close(ctx)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "onboard_test_" + hex.EncodeToString(b)
-	_, err = conn.Exec(ctx, "CREATE SCHEMA "+schema)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, baseURL())
-		if err != nil {
-			t.Logf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Logf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(baseURL())
-	require.NoError(t, err)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+// freshSchema is a schema of the test's own on the test server.
+func freshSchema(t testing.TB) string { return storetest.PostgresURL(t) }
 
 func open(t testing.TB, u string, o pgstore.Options) *pgstore.Store {
 	t.Helper()
@@ -101,8 +48,8 @@ func TestMultiProcessRace(t *testing.T) {
 		ProjectID: "proj", InstanceID: "inst", OrgID: "org", ProductKey: "pk"}, verify)
 }
 
-// TestUpgrade: a schema left at migration 1 is upgraded on open, its rows
-// survive and the new columns/tables exist.
+// TestUpgrade: a schema left at migration 1 is upgraded on open (through
+// migrations 2 and 3), its rows survive and the new columns/tables exist.
 func TestUpgrade(t *testing.T) {
 	ctx := context.Background()
 	u := freshSchema(t)
@@ -119,7 +66,8 @@ func TestUpgrade(t *testing.T) {
 	s := open(t, u, pgstore.Options{})
 	v, err = sqlcore.AppliedVersions(ctx, s.DB())
 	require.NoError(t, err)
-	require.Equal(t, map[int]bool{1: true, 2: true}, v)
+	require.Equal(t, map[int]bool{1: true, 2: true, 3: true}, v)
+	requireMigration3(t, s.DB())
 	d, err := s.GetDevice(ctx, "org", "asset1")
 	require.NoError(t, err)
 	require.Equal(t, "key1", d.DeviceKey)
@@ -132,6 +80,66 @@ func TestUpgrade(t *testing.T) {
 	require.NoError(t, err)
 	_, err = pgstore.Open(ctx, u, pgstore.Options{EncryptionKey: testKey})
 	require.ErrorContains(t, err, "newer")
+}
+
+// TestUpgradeFrom2: migration 3 on a schema at 2 keeps its tokens (as
+// project tokens), idempotency records and service accounts.
+func TestUpgradeFrom2(t *testing.T) {
+	ctx := context.Background()
+	u := freshSchema(t)
+	old := open(t, u, pgstore.Options{MigrateTo: 2})
+	v, err := sqlcore.AppliedVersions(ctx, old.DB())
+	require.NoError(t, err)
+	require.Equal(t, map[int]bool{1: true, 2: true}, v)
+	_, err = old.DB().Exec(ctx, `SELECT org_id FROM tokens`)
+	require.Error(t, err, "column of migration 3 must not exist yet")
+	// rows as a binary of migration 2 wrote them (this binary's writes need migration 3)
+	for _, q := range []string{
+		`INSERT INTO tokens (token_hash, project_id, user_id, created_at, expires_at) VALUES ('` + store.HashToken("old-token") + `', 'p', 'u', 1000000, 0)`,
+		`INSERT INTO idempotency (scope, idem_key, status, body, created_at) VALUES ('p', 'k', 201, '', 1000000)`,
+		`INSERT INTO service_accounts (org_id, account_id, public_key_pem, created_at) VALUES ('o', 'a', 'old', 1000000)`,
+	} {
+		_, err = old.DB().Exec(ctx, q)
+		require.NoError(t, err, q)
+	}
+	require.NoError(t, old.Close(ctx))
+
+	s := open(t, u, pgstore.Options{})
+	v, err = sqlcore.AppliedVersions(ctx, s.DB())
+	require.NoError(t, err)
+	require.Equal(t, map[int]bool{1: true, 2: true, 3: true}, v)
+	requireMigration3(t, s.DB())
+	tk, err := s.GetToken(ctx, "old-token")
+	require.NoError(t, err)
+	require.Equal(t, "p", tk.ProjectID)
+	require.Empty(t, tk.OrgID)
+	require.Empty(t, tk.AccountID)
+	r, err := s.GetIdempotency(ctx, "p", "k")
+	require.NoError(t, err)
+	require.Equal(t, 201, r.Status)
+	require.Empty(t, r.RequestHash)
+	require.Empty(t, r.ContentType)
+	require.NoError(t, s.UpdateServiceAccountKey(ctx, "o", "a", "new"))
+	sa, err := s.GetServiceAccount(ctx, "o", "a")
+	require.NoError(t, err)
+	require.Equal(t, "new", sa.PublicKeyPEM)
+	cert, _, err := s.GetOrCreateProjectCA(ctx, "p", func() (string, string, error) { return "cert", "key", nil })
+	require.NoError(t, err)
+	require.Equal(t, "cert", cert)
+}
+
+// requireMigration3 checks the columns and table of migration 3 exist.
+func requireMigration3(t *testing.T, db sqlcore.DB) {
+	t.Helper()
+	ctx := context.Background()
+	for _, q := range []string{
+		`SELECT org_id, account_id FROM tokens`,
+		`SELECT request_hash, content_type FROM idempotency`,
+		`SELECT project_id, cert_pem, key_pem, created_at FROM project_cas`,
+	} {
+		_, err := db.Exec(ctx, q)
+		require.NoError(t, err, q)
+	}
 }
 
 func TestOpenViaConfig(t *testing.T) {

@@ -48,7 +48,8 @@ func TestMultiProcessRace(t *testing.T) {
 }
 
 // TestUpgrade: a database left at migration 1 by an older binary is
-// upgraded on open, its rows survive and the new columns/tables exist.
+// upgraded on open (through migrations 2 and 3), its rows survive and the
+// new columns/tables exist.
 func TestUpgrade(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "old.db")
@@ -65,7 +66,8 @@ func TestUpgrade(t *testing.T) {
 	s := open(t, path, sqlitestore.Options{})
 	v, err = sqlcore.AppliedVersions(ctx, s.DB())
 	require.NoError(t, err)
-	require.Equal(t, map[int]bool{1: true, 2: true}, v)
+	require.Equal(t, map[int]bool{1: true, 2: true, 3: true}, v)
+	requireMigration3(t, s.DB())
 	d, err := s.GetDevice(ctx, "org", "asset1")
 	require.NoError(t, err)
 	require.Equal(t, "key1", d.DeviceKey)
@@ -79,6 +81,66 @@ func TestUpgrade(t *testing.T) {
 	require.NoError(t, err)
 	_, err = sqlitestore.Open(ctx, path, sqlitestore.Options{EncryptionKey: testKey})
 	require.ErrorContains(t, err, "newer")
+}
+
+// TestUpgradeFrom2: migration 3 on a schema at 2 keeps its tokens (as
+// project tokens), idempotency records and service accounts.
+func TestUpgradeFrom2(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v2.db")
+	old := open(t, path, sqlitestore.Options{MigrateTo: 2})
+	v, err := sqlcore.AppliedVersions(ctx, old.DB())
+	require.NoError(t, err)
+	require.Equal(t, map[int]bool{1: true, 2: true}, v)
+	_, err = old.DB().Exec(ctx, `SELECT org_id FROM tokens`)
+	require.Error(t, err, "column of migration 3 must not exist yet")
+	// rows as a binary of migration 2 wrote them (this binary's writes need migration 3)
+	for _, q := range []string{
+		`INSERT INTO tokens (token_hash, project_id, user_id, created_at, expires_at) VALUES ('` + store.HashToken("old-token") + `', 'p', 'u', 1000000, 0)`,
+		`INSERT INTO idempotency (scope, idem_key, status, body, created_at) VALUES ('p', 'k', 201, '', 1000000)`,
+		`INSERT INTO service_accounts (org_id, account_id, public_key_pem, created_at) VALUES ('o', 'a', 'old', 1000000)`,
+	} {
+		_, err = old.DB().Exec(ctx, q)
+		require.NoError(t, err, q)
+	}
+	require.NoError(t, old.Close(ctx))
+
+	s := open(t, path, sqlitestore.Options{})
+	v, err = sqlcore.AppliedVersions(ctx, s.DB())
+	require.NoError(t, err)
+	require.Equal(t, map[int]bool{1: true, 2: true, 3: true}, v)
+	requireMigration3(t, s.DB())
+	tk, err := s.GetToken(ctx, "old-token")
+	require.NoError(t, err)
+	require.Equal(t, "p", tk.ProjectID)
+	require.Empty(t, tk.OrgID)
+	require.Empty(t, tk.AccountID)
+	r, err := s.GetIdempotency(ctx, "p", "k")
+	require.NoError(t, err)
+	require.Equal(t, 201, r.Status)
+	require.Empty(t, r.RequestHash)
+	require.Empty(t, r.ContentType)
+	require.NoError(t, s.UpdateServiceAccountKey(ctx, "o", "a", "new"))
+	sa, err := s.GetServiceAccount(ctx, "o", "a")
+	require.NoError(t, err)
+	require.Equal(t, "new", sa.PublicKeyPEM)
+	cert, _, err := s.GetOrCreateProjectCA(ctx, "p", func() (string, string, error) { return "cert", "key", nil })
+	require.NoError(t, err)
+	require.Equal(t, "cert", cert)
+}
+
+// requireMigration3 checks the columns and table of migration 3 exist.
+func requireMigration3(t *testing.T, db sqlcore.DB) {
+	t.Helper()
+	ctx := context.Background()
+	for _, q := range []string{
+		`SELECT org_id, account_id FROM tokens`,
+		`SELECT request_hash, content_type FROM idempotency`,
+		`SELECT project_id, cert_pem, key_pem, created_at FROM project_cas`,
+	} {
+		_, err := db.Exec(ctx, q)
+		require.NoError(t, err, q)
+	}
 }
 
 func TestOpenViaConfig(t *testing.T) {

@@ -47,6 +47,7 @@ type RaceResult struct {
 	SameName  []string // ids of created templates of the one contested name
 	Devices   []string // asset ids of created devices (quota race)
 	DupKey    []string // asset ids of created devices of the one contested deviceKey
+	ProjectCA []string // "cert|key" each client got for the contested project CA
 	Errors    []string // anything but the expected quota/conflict refusals
 }
 
@@ -106,6 +107,16 @@ func RaceClients(ctx context.Context, s store.Store, c RaceConfig) RaceResult {
 					}
 				}
 			}
+			// every process creates its own CA for one new project; all must
+			// end up with the single one stored
+			cert, key, err := s.GetOrCreateProjectCA(ctx, c.ProjectID+"-ca", func() (string, string, error) {
+				return fmt.Sprintf("cert-%d-%d", c.Worker, i), fmt.Sprintf("key-%d-%d", c.Worker, i), nil
+			})
+			if !unexpected(err, nil) {
+				mu.Lock()
+				r.ProjectCA = append(r.ProjectCA, cert+"|"+key)
+				mu.Unlock()
+			}
 			d := &store.EnosDevice{OrgID: c.OrgID, ProductKey: c.ProductKey + "-dup", DeviceKey: "contested"}
 			if err := s.CreateDevice(ctx, d); err == nil {
 				mu.Lock()
@@ -143,7 +154,8 @@ func HelperProcess(t *testing.T, open func(ctx context.Context, c RaceConfig) (s
 // (-test.run=^TestHelperProcess$); the children share base.URL and race
 // clients goroutines in total. Then it checks through verify that no quota
 // was exceeded and every acknowledged create is present:
-// count == min(quota, attempts).
+// count == min(quota, attempts), and that every client got the one stored
+// project CA.
 func MultiProcessRace(t *testing.T, procs, clients int, base RaceConfig, verify store.Store) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -186,6 +198,7 @@ func MultiProcessRace(t *testing.T, procs, clients int, base RaceConfig, verify 
 		all.SameName = append(all.SameName, r.SameName...)
 		all.Devices = append(all.Devices, r.Devices...)
 		all.DupKey = append(all.DupKey, r.DupKey...)
+		all.ProjectCA = append(all.ProjectCA, r.ProjectCA...)
 		all.Errors = append(all.Errors, r.Errors...)
 	}
 	require.Empty(t, all.Errors, "unexpected errors")
@@ -220,6 +233,14 @@ func MultiProcessRace(t *testing.T, procs, clients int, base RaceConfig, verify 
 	require.NoError(t, err)
 	assert.Equal(t, 1, total, "one device of the contested key")
 	assert.Len(t, all.DupKey, 1)
+	cert, key, err := verify.GetOrCreateProjectCA(ctx, base.ProjectID+"-ca", func() (string, string, error) {
+		return "", "", errors.New("the racers stored no project CA")
+	})
+	require.NoError(t, err)
+	require.Len(t, all.ProjectCA, clients, "project CA acknowledged")
+	for _, got := range all.ProjectCA {
+		assert.Equal(t, cert+"|"+key, got, "a client got another project CA than the stored one")
+	}
 	t.Logf("%d processes, %d clients: templates %d/%d attempts (limit %d), devices %d/%d attempts (limit %d), contested name 1/%d, contested key 1/%d",
 		procs, clients, len(all.Templates), clients, base.TemplateLimit, len(all.Devices), clients*base.DevicesPerClient, base.DeviceLimit, clients, clients)
 }

@@ -1,7 +1,7 @@
 // Package storetest is the conformance suite every store adapter must pass:
 // CRUD of every resource, the paging and filters the real APIs offer, typed
-// not-found / conflict / quota errors, scoping, secrets at rest, and quota
-// races. Adapters call Run from their tests. It must not depend on any
+// not-found / conflict / quota errors, scoping, token scopes and expiry,
+// secrets at rest, quota races and the per-project CA race. Adapters call Run from their tests. It must not depend on any
 // adapter: it sees only the store.Store interface (and RawRowReader).
 package storetest
 
@@ -40,6 +40,12 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Agents", testAgents},
 		{"Credentials", testCredentials},
 		{"Idempotency", testIdempotency},
+		{"TokenScopes", testTokenScopes},
+		{"TokenExpiry", testTokenExpiry},
+		{"ServiceAccountKey", testServiceAccountKey},
+		{"IdempotencyRequest", testIdempotencyRequest},
+		{"ProjectCA", testProjectCA},
+		{"ProjectCARace", testProjectCARace},
 		{"ConcurrentQuotas", testConcurrentQuotas},
 	}
 	for _, tc := range tests {

@@ -330,13 +330,32 @@ type AgentFilter struct {
 
 // ---- credentials and idempotency ----
 
-// Token is an API token. Only its SHA-256 hash is stored.
+// Token is an API token. Only its SHA-256 hash is stored. A token has
+// exactly one scope: a Huawei project (ProjectID) or an EnOS org (OrgID, with
+// the service account it acts as in AccountID); CheckScope enforces it.
 type Token struct {
 	Hash      string // hex SHA-256 of the token, set by the store
-	ProjectID string
+	ProjectID string // Huawei project tokens; "" for EnOS tokens
+	OrgID     string // EnOS tokens; "" for Huawei project tokens
+	AccountID string // EnOS service account of an org token; "" for project tokens
 	UserID    string
 	CreatedAt time.Time
-	ExpiresAt time.Time
+	ExpiresAt time.Time // zero: never expires; else GetToken refuses it from then on
+}
+
+// CheckScope rejects a token that names both a project and an org, or
+// neither: GetToken's caller authorises by the one scope that is set, so an
+// ambiguous token must never be stored.
+func (t *Token) CheckScope() error {
+	if (t.ProjectID == "") == (t.OrgID == "") {
+		return fmt.Errorf("store: a token must be scoped to exactly one of a project or an org (ProjectID %q, OrgID %q)", t.ProjectID, t.OrgID)
+	}
+	return nil
+}
+
+// Expired reports whether the token is no longer valid at now.
+func (t *Token) Expired(now time.Time) bool {
+	return !t.ExpiresAt.IsZero() && !t.ExpiresAt.After(now)
 }
 
 // AccessKey is an AK/SK pair; SecretKey is encrypted at rest.
@@ -356,10 +375,24 @@ type ServiceAccount struct {
 }
 
 // IdempotencyRecord is a stored response for a (scope, key) retry key.
+// RequestHash lets the caller refuse a retry that reuses the key for another
+// request; the store keeps it verbatim and does not compare it.
 type IdempotencyRecord struct {
-	Scope     string
-	Key       string
-	Status    int
-	Body      []byte
-	CreatedAt time.Time
+	Scope       string
+	Key         string
+	RequestHash string // hex SHA-256 of method+path+body, computed by the caller
+	Status      int
+	ContentType string // of Body, so the replay carries the same header
+	Body        []byte
+	CreatedAt   time.Time
+}
+
+// CheckProjectCA rejects an empty per-project CA returned by the create
+// function of GetOrCreateProjectCA: it would be stored for good and every
+// later product certificate would fail to sign.
+func CheckProjectCA(certPEM, keyPEM string) error {
+	if certPEM == "" || keyPEM == "" {
+		return fmt.Errorf("store: project CA create returned an empty certificate or key")
+	}
+	return nil
 }

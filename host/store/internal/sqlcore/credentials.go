@@ -9,22 +9,28 @@ import (
 
 // CreateToken stores the hash of token, never the token itself.
 func (s *Store) CreateToken(ctx context.Context, token string, t *model.Token) error {
+	if err := t.CheckScope(); err != nil {
+		return err
+	}
 	t.Hash = model.HashToken(token)
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = model.Now()
 	}
 	t.CreatedAt, t.ExpiresAt = model.Norm(t.CreatedAt), model.Norm(t.ExpiresAt)
-	_, err := s.db.Exec(ctx, `INSERT INTO tokens (token_hash, project_id, user_id, created_at, expires_at) VALUES ($1,$2,$3,$4,$5)`,
-		t.Hash, t.ProjectID, t.UserID, model.ToMicro(t.CreatedAt), model.ToMicro(t.ExpiresAt))
+	_, err := s.db.Exec(ctx, `INSERT INTO tokens (token_hash, project_id, org_id, account_id, user_id, created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
+		t.Hash, t.ProjectID, t.OrgID, t.AccountID, t.UserID, model.ToMicro(t.CreatedAt), model.ToMicro(t.ExpiresAt))
 	return s.writeErr(err)
 }
 
-// GetToken looks a token up by its hash. Expiry is the caller's to check.
+// GetToken looks a token up by its hash. An expired token is not found, so
+// no caller can forget the check; the clock is the host's (model.Now), not
+// the database's, so every adapter agrees.
 func (s *Store) GetToken(ctx context.Context, token string) (*model.Token, error) {
 	var t model.Token
 	var ct, et int64
-	err := s.db.QueryRow(ctx, `SELECT token_hash, project_id, user_id, created_at, expires_at FROM tokens WHERE token_hash = $1`,
-		model.HashToken(token)).Scan(&t.Hash, &t.ProjectID, &t.UserID, &ct, &et)
+	err := s.db.QueryRow(ctx, `SELECT token_hash, project_id, org_id, account_id, user_id, created_at, expires_at FROM tokens
+	WHERE token_hash = $1 AND (expires_at = 0 OR expires_at > $2)`,
+		model.HashToken(token), model.ToMicro(model.Now())).Scan(&t.Hash, &t.ProjectID, &t.OrgID, &t.AccountID, &t.UserID, &ct, &et)
 	if err != nil {
 		return nil, notFound(err, "token")
 	}
@@ -100,6 +106,15 @@ func (s *Store) GetServiceAccount(ctx context.Context, orgID, accountID string) 
 	return &a, nil
 }
 
+// UpdateServiceAccountKey replaces the RSA public key of a service account
+// (rotation by an operator); device secrets returned afterwards are
+// encrypted with the new key.
+func (s *Store) UpdateServiceAccountKey(ctx context.Context, orgID, accountID, publicKeyPEM string) error {
+	n, err := s.db.Exec(ctx, `UPDATE service_accounts SET public_key_pem = $1 WHERE org_id = $2 AND account_id = $3`,
+		publicKeyPEM, orgID, accountID)
+	return mustAffect(n, err, "service account "+accountID)
+}
+
 // DeleteServiceAccount removes one service account.
 func (s *Store) DeleteServiceAccount(ctx context.Context, orgID, accountID string) error {
 	n, err := s.db.Exec(ctx, `DELETE FROM service_accounts WHERE org_id = $1 AND account_id = $2`, orgID, accountID)
@@ -117,8 +132,8 @@ func (s *Store) PutIdempotency(ctx context.Context, r *model.IdempotencyRecord) 
 	if body == nil {
 		body = []byte{}
 	}
-	_, err := s.db.Exec(ctx, `INSERT INTO idempotency (scope, idem_key, status, body, created_at) VALUES ($1,$2,$3,$4,$5)`,
-		r.Scope, r.Key, int64(r.Status), body, model.ToMicro(r.CreatedAt))
+	_, err := s.db.Exec(ctx, `INSERT INTO idempotency (scope, idem_key, request_hash, status, content_type, body, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
+		r.Scope, r.Key, r.RequestHash, int64(r.Status), r.ContentType, body, model.ToMicro(r.CreatedAt))
 	return s.writeErr(err)
 }
 
@@ -126,8 +141,8 @@ func (s *Store) PutIdempotency(ctx context.Context, r *model.IdempotencyRecord) 
 func (s *Store) GetIdempotency(ctx context.Context, scope, key string) (*model.IdempotencyRecord, error) {
 	r := model.IdempotencyRecord{Scope: scope, Key: key}
 	var st, ct int64
-	err := s.db.QueryRow(ctx, `SELECT status, body, created_at FROM idempotency WHERE scope = $1 AND idem_key = $2`, scope, key).
-		Scan(&st, &r.Body, &ct)
+	err := s.db.QueryRow(ctx, `SELECT request_hash, status, content_type, body, created_at FROM idempotency WHERE scope = $1 AND idem_key = $2`, scope, key).
+		Scan(&r.RequestHash, &st, &r.ContentType, &r.Body, &ct)
 	if err != nil {
 		return nil, notFound(err, "idempotency key "+key)
 	}

@@ -39,7 +39,8 @@ var rawTables = map[string]struct{ idCol, cols string }{
 	"devices":           {"asset_id", "asset_id, org_id, product_key, device_key, device_name, attributes, tags, description, device_secret"},
 	"agent_invocations": {"invocation_id", "invocation_id, project_id, instance_id, remote_install, remote_password"},
 	"access_keys":       {"access_key_id", "access_key_id, project_id, secret_key"},
-	"tokens":            {"token_hash", "token_hash, project_id, user_id"},
+	"tokens":            {"token_hash", "token_hash, project_id, org_id, account_id, user_id"},
+	"project_cas":       {"project_id", "project_id, cert_pem, key_pem"},
 }
 
 // RawRow returns the stored text of one row as it is at rest, so tests can

@@ -1,0 +1,138 @@
+package storetest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onboardhq/onboard/host/store"
+)
+
+// testTokenScopes: a token is bound to a project or to an org and service
+// account, never both or neither, and the scope comes back from GetToken.
+func testTokenScopes(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	org, proj := uniq("org"), uniq("proj")
+
+	enos := "enos-bearer-" + uniq("tok")
+	et := &store.Token{OrgID: org, AccountID: "sa-1", UserID: "u", ExpiresAt: time.Now().Add(time.Hour)}
+	require.NoError(t, s.CreateToken(ctx, enos, et))
+	got, err := s.GetToken(ctx, enos)
+	require.NoError(t, err)
+	assert.Equal(t, *et, *got)
+	assert.Empty(t, got.ProjectID)
+	assert.Equal(t, org, got.OrgID)
+	assert.Equal(t, "sa-1", got.AccountID)
+	assertSealed(t, s, "tokens", et.Hash, enos)
+
+	huawei := "huawei-" + uniq("tok")
+	ht := &store.Token{ProjectID: proj, UserID: "u"}
+	require.NoError(t, s.CreateToken(ctx, huawei, ht))
+	got, err = s.GetToken(ctx, huawei)
+	require.NoError(t, err)
+	assert.Equal(t, *ht, *got)
+	assert.Empty(t, got.OrgID)
+	assert.Empty(t, got.AccountID)
+
+	// both scopes, or none: refused, and nothing stored
+	for _, bad := range []*store.Token{
+		{ProjectID: proj, OrgID: org, AccountID: "sa-1"},
+		{UserID: "u"},
+		{AccountID: "sa-1"},
+	} {
+		tok := "bad-" + uniq("tok")
+		err := s.CreateToken(ctx, tok, bad)
+		require.Error(t, err, "%+v", *bad)
+		assert.ErrorContains(t, err, "exactly one of a project or an org")
+		assert.NotErrorIs(t, err, store.ErrConflict)
+		_, err = s.GetToken(ctx, tok)
+		require.ErrorIs(t, err, store.ErrNotFound)
+	}
+}
+
+// testTokenExpiry: GetToken refuses an expired token as not found (the HTTP
+// layer answers 401); a zero ExpiresAt never expires.
+func testTokenExpiry(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	expired := "expired-" + uniq("tok")
+	require.NoError(t, s.CreateToken(ctx, expired, &store.Token{OrgID: uniq("org"), AccountID: "sa", ExpiresAt: time.Now().Add(-time.Second)}))
+	_, err := s.GetToken(ctx, expired)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, s.CreateToken(ctx, expired, &store.Token{ProjectID: "p"}), store.ErrConflict, "an expired token still holds its hash")
+	require.NoError(t, s.DeleteToken(ctx, expired), "an expired token can still be revoked")
+
+	forever := "forever-" + uniq("tok")
+	require.NoError(t, s.CreateToken(ctx, forever, &store.Token{ProjectID: uniq("proj")}))
+	got, err := s.GetToken(ctx, forever)
+	require.NoError(t, err)
+	assert.True(t, got.ExpiresAt.IsZero())
+
+	soon := "soon-" + uniq("tok")
+	require.NoError(t, s.CreateToken(ctx, soon, &store.Token{ProjectID: uniq("proj"), ExpiresAt: time.Now().Add(time.Second)}))
+	_, err = s.GetToken(ctx, soon)
+	require.NoError(t, err)
+	time.Sleep(1100 * time.Millisecond)
+	_, err = s.GetToken(ctx, soon)
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+// testServiceAccountKey: an operator rotates the RSA public key of a
+// service account; the rest of the account is kept.
+func testServiceAccountKey(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	org := uniq("org")
+	sa := &store.ServiceAccount{OrgID: org, AccountID: "acc", PublicKeyPEM: "-----BEGIN PUBLIC KEY-----\nold\n-----END PUBLIC KEY-----\n"}
+	require.NoError(t, s.CreateServiceAccount(ctx, sa))
+	other := &store.ServiceAccount{OrgID: org, AccountID: "other", PublicKeyPEM: "other-key"}
+	require.NoError(t, s.CreateServiceAccount(ctx, other))
+
+	rotated := "-----BEGIN PUBLIC KEY-----\nnew\n-----END PUBLIC KEY-----\n"
+	require.NoError(t, s.UpdateServiceAccountKey(ctx, org, "acc", rotated))
+	got, err := s.GetServiceAccount(ctx, org, "acc")
+	require.NoError(t, err)
+	want := *sa
+	want.PublicKeyPEM = rotated
+	assert.Equal(t, want, *got)
+	// rotating to the same key again is not "not found"
+	require.NoError(t, s.UpdateServiceAccountKey(ctx, org, "acc", rotated))
+	gotOther, err := s.GetServiceAccount(ctx, org, "other")
+	require.NoError(t, err)
+	assert.Equal(t, *other, *gotOther, "only the named account changes")
+
+	require.ErrorIs(t, s.UpdateServiceAccountKey(ctx, uniq("org"), "acc", "k"), store.ErrNotFound)
+	require.ErrorIs(t, s.UpdateServiceAccountKey(ctx, org, "missing", "k"), store.ErrNotFound)
+	require.NoError(t, s.DeleteServiceAccount(ctx, org, "acc"))
+	require.ErrorIs(t, s.UpdateServiceAccountKey(ctx, org, "acc", "k"), store.ErrNotFound)
+}
+
+// testIdempotencyRequest: the request fingerprint and content type round
+// trip, so the caller can refuse a retry with the same key but another body.
+func testIdempotencyRequest(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	scope := uniq("org")
+	hash := func(method, path, body string) string {
+		h := sha256.Sum256([]byte(method + path + body))
+		return hex.EncodeToString(h[:])
+	}
+	r := &store.IdempotencyRecord{Scope: scope, Key: "k1", RequestHash: hash("POST", "/connectService/devices", `{"a":1}`),
+		Status: 200, ContentType: "application/json;charset=UTF-8", Body: []byte(`{"code":0}`)}
+	require.NoError(t, s.PutIdempotency(ctx, r))
+	got, err := s.GetIdempotency(ctx, scope, "k1")
+	require.NoError(t, err)
+	assert.Equal(t, *r, *got)
+	assert.NotEqual(t, hash("POST", "/connectService/devices", `{"a":2}`), got.RequestHash, "another body is detectable")
+
+	// a record without them (e.g. written before migration 3) reads back empty
+	bare := &store.IdempotencyRecord{Scope: scope, Key: "k2", Status: 204}
+	require.NoError(t, s.PutIdempotency(ctx, bare))
+	got, err = s.GetIdempotency(ctx, scope, "k2")
+	require.NoError(t, err)
+	assert.Empty(t, got.RequestHash)
+	assert.Empty(t, got.ContentType)
+	assert.Empty(t, got.Body)
+}
