@@ -15,41 +15,58 @@ import (
 	"sync"
 )
 
-// FS holds catalogue.json and the schema documents, laid out by service.
+// FS holds the catalogue (catalogue/<service>.json) and the schema
+// documents, laid out by service.
 //
-//go:embed catalogue.json ief iotda enos ces cbr
+//go:embed catalogue ief iotda enos ces cbr
 var FS embed.FS
+
+// catalogueFiles are the per-service catalogue files, in the order their
+// operations are listed. The catalogue is split by service so that
+// operations of different services are added without editing one file.
+var catalogueFiles = []string{
+	"catalogue/ief.json",
+	"catalogue/iotda.json",
+	"catalogue/enos.json",
+	"catalogue/ces.json",
+	"catalogue/cbr.json",
+}
 
 // BaseURI prefixes every schema's path in FS to form its $id.
 const BaseURI = "https://schemas.onboard.dev/"
 
-// Operation is one entry of catalogue.json.
+// Operation is one entry of a catalogue file.
 type Operation struct {
 	ID             string            `json:"id"`
 	Service        string            `json:"service"`
 	Method         string            `json:"method"`
 	Route          string            `json:"route"`
 	Query          map[string]string `json:"query,omitempty"` // fixed query parameters that select the operation
-	RequestSchema  string            `json:"request_schema"`  // path in FS
-	ResponseSchema string            `json:"response_schema"` // path in FS
+	RequestSchema  string            `json:"request_schema"`  // path in FS; "" when the operation takes no body
+	ResponseSchema string            `json:"response_schema"` // path in FS; "" when the success response has no body (204)
 	SuccessStatus  int               `json:"success_status"`
 	Params         json.RawMessage   `json:"params"` // inline JSON Schema for path and query parameters
 }
 
 var catalogue = sync.OnceValues(func() ([]Operation, error) {
-	b, err := FS.ReadFile("catalogue.json")
-	if err != nil {
-		return nil, err
-	}
 	var ops []Operation
-	if err := json.Unmarshal(b, &ops); err != nil {
-		return nil, fmt.Errorf("schemas: catalogue.json: %w", err)
+	for _, name := range catalogueFiles {
+		b, err := FS.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		var part []Operation
+		if err := json.Unmarshal(b, &part); err != nil {
+			return nil, fmt.Errorf("schemas: %s: %w", name, err)
+		}
+		ops = append(ops, part...)
 	}
 	return ops, nil
 })
 
-// Catalogue returns the operations of catalogue.json, parsed once. The
-// slice is a copy; the Params bytes are shared and must not be modified.
+// Catalogue returns the operations of the catalogue files in the fixed
+// order ief, iotda, enos, ces, cbr, parsed once. The slice is a copy; the
+// Params bytes are shared and must not be modified.
 func Catalogue() ([]Operation, error) {
 	ops, err := catalogue()
 	return slices.Clone(ops), err

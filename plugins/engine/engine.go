@@ -62,15 +62,22 @@ func compileAll() (*registry, error) {
 	r := &registry{ops: map[string]*compiledOp{}}
 	for _, op := range cat {
 		c := &compiledOp{id: op.ID}
-		req, err := compileFile(op.RequestSchema)
-		if err != nil {
-			return nil, err
+		// An empty schema path means no body: GET and DELETE requests, 204
+		// responses. Run then requires an empty body.
+		var req *schema.Document
+		if op.RequestSchema != "" {
+			if req, err = compileFile(op.RequestSchema); err != nil {
+				return nil, err
+			}
+			c.request = req.Root
 		}
-		resp, err := compileFile(op.ResponseSchema)
-		if err != nil {
-			return nil, err
+		if op.ResponseSchema != "" {
+			resp, err := compileFile(op.ResponseSchema)
+			if err != nil {
+				return nil, err
+			}
+			c.response = resp.Root
 		}
-		c.request, c.response = req.Root, resp.Root
 		if len(op.Params) > 0 {
 			p, err := schema.Compile(op.ID+" params", op.Params)
 			if err != nil {
@@ -78,13 +85,20 @@ func compileAll() (*registry, error) {
 			}
 			c.params = p.Root
 		}
-		if op.ID == "iotda.provisioning-template.create" {
+		switch op.ID {
+		case "iotda.provisioning-template.create":
+			if req == nil {
+				return nil, errorf("%s has no request schema", op.ID)
+			}
 			c.semantic = checkTemplateRefs
 			body, ok := req.Def("ProvisioningTemplateBody")
 			if !ok {
 				return nil, errorf("%s: no $defs/ProvisioningTemplateBody", op.RequestSchema)
 			}
 			r.templateBody = body
+		case "iotda.provisioning-template.update":
+			// A new template_body obeys the same rule as on create.
+			c.semantic = checkTemplateRefs
 		}
 		r.ops[op.ID] = c
 		r.ids = append(r.ids, op.ID)
@@ -171,6 +185,20 @@ func (e *Engine) Run(op string, params, body []byte) []byte {
 	target := c.request
 	if response {
 		target = c.response
+	}
+	if target == nil {
+		// The operation (or its success response) has no body.
+		for _, ch := range body {
+			if ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r' {
+				msg := "this operation takes no request body"
+				if response {
+					msg = "this operation's success response has no body"
+				}
+				e.violations = append(e.violations, schema.Violation{Rule: "body", Message: msg})
+				break
+			}
+		}
+		return e.result(op, false, nil)
 	}
 	e.v.Validate(target, body)
 	if e.v.Syntax != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/onboardhq/onboard/internal/corpus"
 	"github.com/onboardhq/onboard/plugins/engine"
+	"github.com/onboardhq/onboard/schemas"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/golden")
@@ -82,9 +83,84 @@ func TestRequestCorpus(t *testing.T) {
 			golden(t, filepath.Join("cases", c.Op, c.Name+".json"), out)
 		})
 	}
-	for _, op := range engine.Operations()[:5] {
+	// The seeds' create operations carry the full negative corpus; the other
+	// operations of each resource have smaller case directories.
+	for _, op := range createOperations {
 		assert.GreaterOrEqual(t, perOp[op], 15, "operation %s needs at least 15 negative cases", op)
 	}
+}
+
+var createOperations = []string{
+	"ief.product.create",
+	"iotda.provisioning-template.create",
+	"enos.device.batch-create",
+	"ces.agent-invocation.batch-create",
+	"cbr.agent.register",
+}
+
+// bodyOperations lists the catalogue operations that take a request body.
+func bodyOperations(t testing.TB) []string {
+	var ops []string
+	for _, op := range engine.Operations() {
+		if e, ok := schemas.Lookup(op); ok && e.RequestSchema != "" {
+			ops = append(ops, op)
+		}
+	}
+	require.NotEmpty(t, ops)
+	return ops
+}
+
+// Operations without a request body validate their parameters only and
+// reject any body; a 204 response has no body either.
+func TestOperationsWithoutBody(t *testing.T) {
+	e := newEngine(t)
+	call := func(op, params, body string) *engine.Result {
+		res, err := engine.DecodeResult(e.Run(op, []byte(params), []byte(body)))
+		require.NoError(t, err)
+		return res
+	}
+	res := call("ief.product.list", `{"project_id":"p1","limit":"1000","offset":"0","sort":"created_at:desc"}`, "")
+	assert.True(t, res.Valid, "%v", res.Violations)
+	assert.Nil(t, res.Request, "no body, no normalised request")
+	res = call("cbr.agent.delete", `{"project_id":"p1","agent_id":"a1"}`, " \n")
+	assert.True(t, res.Valid, "whitespace is an empty body: %v", res.Violations)
+
+	res = call("iotda.provisioning-template.delete", `{"project_id":"p1","template_id":"t1"}`, `{}`)
+	require.False(t, res.Valid)
+	require.Len(t, res.Violations, 1)
+	assert.Equal(t, "body", res.Violations[0].Rule)
+	assert.Equal(t, "this operation takes no request body", res.Violations[0].Message)
+
+	res = call("iotda.provisioning-template.list", `{"project_id":"p1","limit":"51"}`, "")
+	require.False(t, res.Valid)
+	assert.Equal(t, "params.pattern", res.Violations[0].Rule)
+	assert.Contains(t, res.Violations[0].Message, "limit")
+	assert.Contains(t, res.Violations[0].Message, "1 to 50")
+
+	res = call("ces.agent-invocation.list", `{"project_id":"p1","page":"2"}`, "")
+	require.False(t, res.Valid)
+	assert.Equal(t, "params.additionalProperties", res.Violations[0].Rule)
+	assert.Contains(t, res.Violations[0].Message, "page")
+
+	res = call("enos.device.get", `{"orgId":"o1","action":"get","productKey":"pk1"}`, "")
+	assert.False(t, res.Valid, "productKey without deviceKey does not identify a device")
+	res = call("enos.device.get", `{"orgId":"o1","action":"get","productKey":"pk1","deviceKey":"dk01"}`, "")
+	assert.True(t, res.Valid, "%v", res.Violations)
+
+	res = call("cbr.agent.delete"+engine.ResponseSuffix, "", "")
+	assert.True(t, res.Valid, "%v", res.Violations)
+	res = call("cbr.agent.delete"+engine.ResponseSuffix, "", `{"agent":{}}`)
+	require.False(t, res.Valid)
+	assert.Equal(t, "body", res.Violations[0].Rule)
+}
+
+// An updated template body obeys the create rule that a ref names a
+// declared parameter.
+func TestTemplateUpdateChecksRefs(t *testing.T) {
+	res, _ := run(t, newEngine(t), "iotda.provisioning-template.update", []byte(`{"template_body":{"parameters":{},
+		"resources":{"device":{"node_id":{"ref":"iotda::certificate::common_name"},"product_id":"p1"}}}}`))
+	require.False(t, res.Valid)
+	assert.Equal(t, "ref-undeclared", res.Violations[0].Rule)
 }
 
 func TestResponseCorpus(t *testing.T) {
