@@ -5,6 +5,9 @@
 //	onboard validate --op OPERATION FILE|-      exit 0 valid, 1 invalid, 2 usage
 //	onboard resolve --template FILE --subject 'C=CN,O=acme,CN=dev-1'
 //	onboard ops                                  list operation ids
+//	onboard serve [--addr HOST:PORT]             serve the APIs (SQLite by default)
+//	onboard token create --project ID [--json]   issue credentials against the same store
+//	onboard key create --project ID [--json]
 package main
 
 import (
@@ -35,6 +38,9 @@ var commands = []command{
 	{"validate", "validate a request body with the Wasm engine", runValidate},
 	{"resolve", "resolve an IoTDA provisioning template against a certificate subject (dry run)", runResolve},
 	{"ops", "list the operation ids the engine knows", runOps},
+	{"serve", "serve the registration APIs over HTTP", runServe},
+	{"token", "issue an API token (token create --project ID | --org ORG --account ACCOUNT)", runToken},
+	{"key", "issue an access key and secret key for AK/SK signing (key create --project ID)", runKey},
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/onboardhq/onboard/host/store"
+)
+
+// config is what serve and the credential commands share, so that
+// `onboard token create` writes to the store `onboard serve` reads.
+// Precedence: flag, then environment, then the config file, then default.
+type config struct {
+	Addr          string `json:"addr"`           // --addr, ONBOARD_ADDR
+	DataDir       string `json:"data_dir"`       // --data-dir, ONBOARD_DATA_DIR
+	DatabaseURL   string `json:"database_url"`   // --database-url, ONBOARD_DATABASE_URL
+	EncryptionKey string `json:"encryption_key"` // base64 of 32 bytes, ONBOARD_ENCRYPTION_KEY
+	BodyLimit     int64  `json:"body_limit"`     // --body-limit
+	EnOSBatch     int    `json:"enos_batch_limit"`
+}
+
+func (c *config) flags(fs *flag.FlagSet) *string {
+	fs.StringVar(&c.Addr, "addr", "", "listen address HOST:PORT (env ONBOARD_ADDR; default 127.0.0.1:8080)")
+	fs.StringVar(&c.DataDir, "data-dir", "", "directory for the SQLite database and the generated encryption key (env ONBOARD_DATA_DIR)")
+	fs.StringVar(&c.DatabaseURL, "database-url", "", "postgres://… or a SQLite file path (env ONBOARD_DATABASE_URL; default DATA_DIR/onboard.db)")
+	return fs.String("config", "", "optional JSON config file with the same settings (addr, data_dir, database_url, encryption_key, body_limit, enos_batch_limit)")
+}
+
+// resolve fills unset fields from the environment, the config file and
+// the defaults.
+func (c *config) resolve(file string) error {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("config file: %w", err)
+		}
+		var fromFile config
+		dec := json.NewDecoder(strings.NewReader(string(b)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&fromFile); err != nil {
+			return fmt.Errorf("config file %s: %w", file, err)
+		}
+		c.fillFrom(fromFile)
+	}
+	c.fillFrom(config{Addr: os.Getenv("ONBOARD_ADDR"), DataDir: os.Getenv("ONBOARD_DATA_DIR"),
+		DatabaseURL: os.Getenv("ONBOARD_DATABASE_URL"), EncryptionKey: os.Getenv("ONBOARD_ENCRYPTION_KEY")})
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8080"
+	}
+	if c.DataDir == "" {
+		base := os.Getenv("XDG_DATA_HOME")
+		if base == "" {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return fmt.Errorf("no --data-dir and no home directory: %w", err)
+			}
+			base = filepath.Join(home, ".local", "share")
+		}
+		c.DataDir = filepath.Join(base, "onboard")
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = filepath.Join(c.DataDir, "onboard.db")
+	}
+	return nil
+}
+
+// fillFrom sets each empty field from o: earlier sources win.
+func (c *config) fillFrom(o config) {
+	set := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
+		}
+	}
+	set(&c.Addr, o.Addr)
+	set(&c.DataDir, o.DataDir)
+	set(&c.DatabaseURL, o.DatabaseURL)
+	set(&c.EncryptionKey, o.EncryptionKey)
+	if c.BodyLimit == 0 {
+		c.BodyLimit = o.BodyLimit
+	}
+	if c.EnOSBatch == 0 {
+		c.EnOSBatch = o.EnOSBatch
+	}
+}
+
+// key returns the encryption key for secrets at rest: the configured one,
+// or one generated into DATA_DIR/secret.key (0600) on first use. Hosts
+// sharing one PostgreSQL must share the key: set ONBOARD_ENCRYPTION_KEY.
+func (c *config) key() ([]byte, error) {
+	if c.EncryptionKey != "" {
+		k, err := base64.StdEncoding.DecodeString(c.EncryptionKey)
+		if err != nil || len(k) != 32 {
+			return nil, errors.New("encryption key must be the base64 of 32 bytes (openssl rand -base64 32)")
+		}
+		return k, nil
+	}
+	path := filepath.Join(c.DataDir, "secret.key")
+	if b, err := os.ReadFile(path); err == nil {
+		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil || len(k) != 32 {
+			return nil, fmt.Errorf("%s does not hold the base64 of 32 bytes", path)
+		}
+		return k, nil
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	_, err = f.WriteString(base64.StdEncoding.EncodeToString(k) + "\n")
+	return k, err
+}
+
+// openStore opens the configured store.
+func (c *config) openStore(ctx context.Context) (store.Store, error) {
+	k, err := c.key()
+	if err != nil {
+		return nil, err
+	}
+	if !strings.Contains(c.DatabaseURL, "://") {
+		if err := os.MkdirAll(filepath.Dir(c.DatabaseURL), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	return store.Open(ctx, store.Config{URL: c.DatabaseURL, EncryptionKey: k})
+}
+
+// describeStore says where data lives without printing a password.
+func (c *config) describeStore() string {
+	if u, err := url.Parse(c.DatabaseURL); err == nil && u.Scheme != "" && u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		return u.String()
+	}
+	return c.DatabaseURL
+}

@@ -1,0 +1,130 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/onboardhq/onboard/host/store"
+	"github.com/onboardhq/onboard/plugins/engine"
+)
+
+// Error is an API error: the HTTP status, the service-style code and a
+// message that says what to fix. Huawei routes render it as
+// {"error_code","error_msg"}, EnOS routes as {"code","msg","requestId"}.
+type Error struct {
+	Status  int
+	Code    string // Huawei-style code, e.g. "IOTDA.000006"
+	EnOS    int    // EnOS code, e.g. 99400 (EnOS routes only)
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
+
+// kind is what went wrong, independent of the service's code book.
+type kind int
+
+const (
+	kindInvalid          kind = iota // 400: the request breaks a documented rule
+	kindAuth                         // 401: missing or bad credentials
+	kindForbidden                    // 403: credentials valid, scope wrong
+	kindNotFound                     // 404
+	kindConflict                     // 409
+	kindTooLarge                     // 413
+	kindQuota                        // 400/403 per service: a documented limit
+	kindInternal                     // 500
+	kindUnavailable                  // 503: the engine or the store is down
+	kindIdempotencyReuse             // 422: Idempotency-Key reused with another body
+)
+
+var kindStatus = map[kind]int{
+	kindInvalid: http.StatusBadRequest, kindAuth: http.StatusUnauthorized, kindForbidden: http.StatusForbidden,
+	kindNotFound: http.StatusNotFound, kindConflict: http.StatusConflict, kindTooLarge: http.StatusRequestEntityTooLarge,
+	kindQuota: http.StatusBadRequest, kindInternal: http.StatusInternalServerError,
+	kindUnavailable: http.StatusServiceUnavailable, kindIdempotencyReuse: http.StatusUnprocessableEntity,
+}
+
+// codes is each service's code book. Authentication failures use the API
+// gateway's codes (APIGW.*) as Huawei Cloud's gateway does in front of every
+// service; the rest are service-style codes of onboard's own, listed in the
+// README, since the seeds name no codes.
+var codes = map[string]map[kind]string{
+	"ief": {kindInvalid: "IEF.100001", kindForbidden: "IEF.100003", kindNotFound: "IEF.100011",
+		kindConflict: "IEF.100012", kindQuota: "IEF.100013", kindTooLarge: "IEF.100014", kindInternal: "IEF.100500",
+		kindUnavailable: "IEF.100503", kindIdempotencyReuse: "IEF.100422"},
+	"iotda": {kindInvalid: "IOTDA.000006", kindForbidden: "IOTDA.000004", kindNotFound: "IOTDA.014000",
+		kindConflict: "IOTDA.014006", kindQuota: "IOTDA.014016", kindTooLarge: "IOTDA.000007", kindInternal: "IOTDA.000500",
+		kindUnavailable: "IOTDA.000503", kindIdempotencyReuse: "IOTDA.000422"},
+	"ces": {kindInvalid: "ces.0014", kindForbidden: "ces.0003", kindNotFound: "ces.0004",
+		kindConflict: "ces.0009", kindQuota: "ces.0015", kindTooLarge: "ces.0016", kindInternal: "ces.0500",
+		kindUnavailable: "ces.0503", kindIdempotencyReuse: "ces.0422"},
+	"cbr": {kindInvalid: "BackupService.0001", kindForbidden: "BackupService.0003", kindNotFound: "BackupService.0004",
+		kindConflict: "BackupService.0009", kindQuota: "BackupService.0015", kindTooLarge: "BackupService.0016",
+		kindInternal: "BackupService.0500", kindUnavailable: "BackupService.0503", kindIdempotencyReuse: "BackupService.0422"},
+}
+
+// EnOS codes from the seed (11702, 11714, 11739, 11858, 99400) and the
+// gateway's usual ones for auth.
+const (
+	enosOK             = 0
+	enosDeviceKeyTaken = 11702
+	enosKeyGenFailed   = 11714
+	enosProductFull    = 11739
+	enosNoPublicKey    = 11858
+	enosInvalid        = 99400
+	enosAuth           = 99401
+	enosForbidden      = 99403
+	enosNotFound       = 99404
+	enosInternal       = 99500
+)
+
+var enosKind = map[kind]int{
+	kindInvalid: enosInvalid, kindAuth: enosAuth, kindForbidden: enosForbidden, kindNotFound: enosNotFound,
+	kindConflict: enosDeviceKeyTaken, kindTooLarge: enosInvalid, kindQuota: enosProductFull,
+	kindInternal: enosInternal, kindUnavailable: enosInternal, kindIdempotencyReuse: enosInvalid,
+}
+
+// newError builds the error of kind k for service svc.
+func newError(svc string, k kind, format string, args ...any) *Error {
+	e := &Error{Status: kindStatus[k], Message: fmt.Sprintf(format, args...)}
+	switch {
+	case k == kindAuth:
+		e.Code = "APIGW.0301"
+	case svc == "enos":
+		e.EnOS = enosKind[k]
+	default:
+		e.Code = codes[svc][k]
+	}
+	if svc == "enos" && e.EnOS == 0 {
+		e.EnOS = enosKind[k]
+	}
+	return e
+}
+
+// invalid turns engine violations into a 400 that lists every rule broken,
+// so a client fixes them all in one round trip.
+func invalid(svc string, res *engine.Result) *Error {
+	vs := res.Violations
+	parts := make([]string, 0, len(vs))
+	for _, v := range vs {
+		parts = append(parts, v.String())
+	}
+	return newError(svc, kindInvalid, "%s", strings.Join(parts, "; "))
+}
+
+// storeError maps the store's sentinel errors to API errors.
+func storeError(svc string, err error, what string) *Error {
+	var q *store.QuotaError
+	switch {
+	case errors.As(err, &q):
+		return newError(svc, kindQuota, "%s: the limit of %d is reached for %s", what, q.Limit, q.Scope)
+	case errors.Is(err, store.ErrNotFound):
+		return newError(svc, kindNotFound, "%s not found", what)
+	case errors.Is(err, store.ErrConflict):
+		return newError(svc, kindConflict, "%s already exists", what)
+	}
+	return newError(svc, kindInternal, "%s: the store failed; retry later (request logged)", what)
+}
+
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

@@ -1,0 +1,373 @@
+// Package api is onboard's HTTP service: the five registration resources
+// with their documented wire formats, authentication (X-Auth-Token, AK/SK
+// request signing, EnOS bearer tokens), project and org isolation, body
+// limits and idempotency.
+//
+// Routes come from the operations catalogue (schemas/catalogue); every
+// request body and every path and query parameter is validated by the Wasm
+// engine before a handler runs. Handlers do the side effects (ids,
+// certificates, secrets, storage) and must not re-check a rule the engine
+// owns.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/onboardhq/onboard/host"
+	"github.com/onboardhq/onboard/host/store"
+	"github.com/onboardhq/onboard/plugins/engine"
+	"github.com/onboardhq/onboard/schemas"
+)
+
+// Defaults for Config.
+const (
+	DefaultBodyLimit      = 1 << 20 // 1 MiB
+	DefaultEnOSBatchLimit = 1000    // devices per batch per org (EnOS 99400 beyond)
+)
+
+// Validator is the engine as the service uses it: *host.Runtime (Wasm) in
+// production; tests may pass the native engine through NativeValidator.
+type Validator interface {
+	Validate(ctx context.Context, op string, params, body []byte) (*engine.Result, error)
+}
+
+var _ Validator = (*host.Runtime)(nil)
+
+// Config configures the service. Engine and Store are required.
+type Config struct {
+	Engine    Validator
+	Store     store.Store
+	BodyLimit int64 // bytes; larger bodies get 413
+	// EnOSBatchLimit is the default number of devices one batch may create;
+	// EnOSBatchLimits overrides it per org.
+	EnOSBatchLimit  int
+	EnOSBatchLimits map[string]int
+	Logger          *slog.Logger
+	Now             func() time.Time // the clock (tests pin it)
+}
+
+// Server serves the API. Create it with New; it is an http.Handler.
+type Server struct {
+	cfg Config
+	mux *http.ServeMux
+	log *slog.Logger
+}
+
+// handler serves one operation after the common checks.
+type handler func(s *Server, c *call) error
+
+// handlers holds each resource's handlers by operation id; resource files
+// register theirs in init, so adding a resource touches no shared file.
+var handlers = map[string]handler{}
+
+func register(op string, h handler) {
+	if _, dup := handlers[op]; dup {
+		panic("api: handler registered twice for " + op)
+	}
+	handlers[op] = h
+}
+
+// New builds the service from the catalogue: an operation is served when a
+// handler is registered for it.
+func New(cfg Config) (*Server, error) {
+	if cfg.Engine == nil || cfg.Store == nil {
+		return nil, errors.New("api: Config.Engine and Config.Store are required")
+	}
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = DefaultBodyLimit
+	}
+	if cfg.EnOSBatchLimit <= 0 {
+		cfg.EnOSBatchLimit = DefaultEnOSBatchLimit
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger}
+	ops, err := schemas.Catalogue()
+	if err != nil {
+		return nil, err
+	}
+	// Operations sharing a method and route (EnOS ?action=) are told apart
+	// by their fixed query values.
+	byRoute := map[string][]schemas.Operation{}
+	var order []string
+	for _, op := range ops {
+		if handlers[op.ID] == nil {
+			continue
+		}
+		key := op.Method + " " + op.Route
+		if byRoute[key] == nil {
+			order = append(order, key)
+		}
+		byRoute[key] = append(byRoute[key], op)
+	}
+	for _, key := range order {
+		s.mux.Handle(key, s.dispatch(byRoute[key]))
+	}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"ok"}`)
+	})
+	s.mux.HandleFunc("/", s.notFound)
+	return s, nil
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Operations lists the operation ids the server serves.
+func (s *Server) Operations() []string {
+	var out []string
+	ops, _ := schemas.Catalogue()
+	for _, op := range ops {
+		if handlers[op.ID] != nil {
+			out = append(out, op.ID)
+		}
+	}
+	return out
+}
+
+// serviceForPath picks the error format of a path no operation serves.
+func serviceForPath(p string) string {
+	switch {
+	case strings.HasPrefix(p, "/connect-service/"):
+		return "enos"
+	case strings.HasPrefix(p, "/v2/"):
+		return "ief"
+	case strings.HasPrefix(p, "/v5/iot/"):
+		return "iotda"
+	case strings.Contains(p, "/agent-invocations"):
+		return "ces"
+	}
+	return "cbr"
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	svc := serviceForPath(r.URL.Path)
+	c := &call{s: s, w: w, r: r, svc: svc, requestID: newRequestID()}
+	c.fail(newError(svc, kindNotFound, "no operation serves %s %s: see the API reference for the routes", r.Method, r.URL.Path))
+}
+
+// call is one request being served.
+type call struct {
+	s         *Server
+	w         http.ResponseWriter
+	r         *http.Request
+	op        schemas.Operation
+	svc       string
+	requestID string
+	project   string // Huawei: the authenticated project (= path project_id)
+	org       string // EnOS: the authenticated org (= orgId query)
+	account   string // EnOS: the authenticated service account
+	body      []byte
+	result    *engine.Result // the engine's verdict on params and body
+	idemKey   string
+	idemHash  string
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (s *Server) dispatch(ops []schemas.Operation) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		svc := ops[0].Service
+		c := &call{s: s, w: w, r: r, svc: svc, requestID: newRequestID()}
+		w.Header().Set("X-Request-Id", c.requestID)
+		op, ok := selectOperation(ops, r)
+		if !ok {
+			c.fail(newError(svc, kindInvalid, "query parameter %s: expected one of %s", actionName(ops), actionValues(ops)))
+			return
+		}
+		c.op = op
+		if err := c.serve(); err != nil {
+			c.fail(err)
+		}
+	})
+}
+
+// selectOperation picks the operation whose fixed query values match.
+func selectOperation(ops []schemas.Operation, r *http.Request) (schemas.Operation, bool) {
+	q := r.URL.Query()
+	for _, op := range ops {
+		match := true
+		for k, v := range op.Query {
+			if q.Get(k) != v {
+				match = false
+			}
+		}
+		if match {
+			return op, true
+		}
+	}
+	return schemas.Operation{}, false
+}
+
+func actionName(ops []schemas.Operation) string {
+	for k := range ops[0].Query {
+		return k
+	}
+	return "action"
+}
+
+func actionValues(ops []schemas.Operation) string {
+	var vs []string
+	for _, op := range ops {
+		for _, v := range op.Query {
+			vs = append(vs, v)
+		}
+	}
+	return strings.Join(vs, ", ")
+}
+
+// serve runs the common checks, then the operation's handler:
+// body (size, type) → authentication → scope → idempotency replay →
+// engine validation → handler.
+func (c *call) serve() error {
+	if err := c.readBody(); err != nil {
+		return err
+	}
+	if err := c.authenticate(); err != nil {
+		return err
+	}
+	if done, err := c.replayIdempotent(); done || err != nil {
+		return err
+	}
+	params, err := c.paramsJSON()
+	if err != nil {
+		return err
+	}
+	res, err := c.s.cfg.Engine.Validate(c.r.Context(), c.op.ID, params, c.body)
+	if err != nil {
+		c.s.log.Error("engine call failed", "op", c.op.ID, "request_id", c.requestID, "err", err)
+		return newError(c.svc, kindUnavailable, "the validation engine failed on this request; retry later")
+	}
+	if !res.Accepted() {
+		return invalid(c.svc, res)
+	}
+	c.result = res
+	return handlers[c.op.ID](c.s, c)
+}
+
+// readBody enforces the size limit without buffering more than it, and the
+// content type for operations that take a body.
+func (c *call) readBody() error {
+	limit := c.s.cfg.BodyLimit
+	if c.r.ContentLength > limit {
+		return newError(c.svc, kindTooLarge, "request body of %d bytes exceeds the limit of %d bytes", c.r.ContentLength, limit)
+	}
+	body, err := io.ReadAll(io.LimitReader(c.r.Body, limit+1))
+	if err != nil {
+		return newError(c.svc, kindInvalid, "reading the request body failed: %v", err)
+	}
+	if int64(len(body)) > limit {
+		return newError(c.svc, kindTooLarge, "request body exceeds the limit of %d bytes", limit)
+	}
+	c.body = body
+	if c.op.RequestSchema == "" {
+		return nil
+	}
+	ct := c.r.Header.Get("Content-Type")
+	mt, _, _ := strings.Cut(ct, ";")
+	if !strings.EqualFold(strings.TrimSpace(mt), "application/json") {
+		if ct == "" {
+			ct = "none"
+		}
+		return newError(c.svc, kindInvalid, "Content-Type must be application/json, got %s", ct)
+	}
+	return nil
+}
+
+// paramsJSON collects the path parameters and the query parameters into
+// the JSON object the engine validates against the operation's params
+// schema (which rejects unknown query parameters).
+func (c *call) paramsJSON() ([]byte, error) {
+	params := map[string]string{}
+	for _, name := range pathParams(c.op.Route) {
+		params[name] = c.r.PathValue(name)
+	}
+	for k, vs := range c.r.URL.Query() {
+		if len(vs) > 1 {
+			return nil, newError(c.svc, kindInvalid, "query parameter %s is given %d times; give it once", k, len(vs))
+		}
+		params[k] = vs[0]
+	}
+	return json.Marshal(params)
+}
+
+func pathParams(route string) []string {
+	var names []string
+	for _, seg := range strings.Split(route, "/") {
+		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
+			names = append(names, strings.Trim(seg, "{}"))
+		}
+	}
+	return names
+}
+
+// request decodes the engine's normalised request into v.
+func (c *call) request(v any) error {
+	if err := json.Unmarshal(c.result.Request, v); err != nil {
+		return newError(c.svc, kindInvalid, "request body: %v", err)
+	}
+	return nil
+}
+
+// query returns a query parameter the engine has already validated.
+func (c *call) query(name string) string { return c.r.URL.Query().Get(name) }
+
+// reply writes a success response (and records it for idempotent retries).
+func (c *call) reply(status int, v any) error {
+	var body []byte
+	if v != nil {
+		var err error
+		if body, err = json.Marshal(v); err != nil {
+			return fmt.Errorf("encode response: %w", err)
+		}
+	}
+	c.recordIdempotent(status, body)
+	c.write(status, body)
+	return nil
+}
+
+func (c *call) write(status int, body []byte) {
+	if body != nil {
+		c.w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	}
+	c.w.WriteHeader(status)
+	_, _ = c.w.Write(body)
+}
+
+// fail writes an error in the service's format. Unknown errors are 500s
+// whose details go to the log, not to the client.
+func (c *call) fail(err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		c.s.log.Error("request failed", "op", c.op.ID, "request_id", c.requestID, "err", err)
+		e = newError(c.svc, kindInternal, "internal error (request id %s)", c.requestID)
+	}
+	var body []byte
+	if c.svc == "enos" {
+		body, _ = json.Marshal(map[string]any{"code": e.EnOS, "msg": e.Message, "requestId": c.requestID})
+	} else {
+		body, _ = json.Marshal(map[string]string{"error_code": e.Code, "error_msg": e.Message})
+	}
+	if e.Status == http.StatusUnauthorized {
+		c.w.Header().Set("WWW-Authenticate", `X-Auth-Token, SDK-HMAC-SHA256`)
+	}
+	c.write(e.Status, body)
+}
