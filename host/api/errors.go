@@ -114,7 +114,7 @@ func invalid(svc string, res *engine.Result) *Error {
 }
 
 // storeError maps the store's sentinel errors to API errors.
-func storeError(svc string, err error, what string) *Error {
+func storeError(svc string, err error, what string) error {
 	var q *store.QuotaError
 	switch {
 	case errors.As(err, &q):
@@ -124,7 +124,9 @@ func storeError(svc string, err error, what string) *Error {
 	case errors.Is(err, store.ErrConflict):
 		return newError(svc, kindConflict, "%s already exists", what)
 	}
-	return newError(svc, kindInternal, "%s: the store failed; retry later (request logged)", what)
+	// Not an *Error: fail() logs the cause with the request id and answers
+	// 500 without leaking it.
+	return fmt.Errorf("store: %s: %w", what, err)
 }
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

@@ -114,6 +114,9 @@ func New(cfg Config) (*Server, error) {
 		}
 		byRoute[key] = append(byRoute[key], op)
 	}
+	if err := checkEngineKnows(cfg.Engine, byRoute); err != nil {
+		return nil, err
+	}
 	for _, key := range order {
 		s.mux.Handle(key, s.dispatch(byRoute[key]))
 	}
@@ -126,6 +129,25 @@ func New(cfg Config) (*Server, error) {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// checkEngineKnows refuses to start with an engine.wasm older than the
+// catalogue: every request would otherwise fail as "unknown operation".
+func checkEngineKnows(e Validator, byRoute map[string][]schemas.Operation) error {
+	for _, ops := range byRoute {
+		for _, op := range ops {
+			res, err := e.Validate(context.Background(), op.ID, nil, nil)
+			if err != nil {
+				return fmt.Errorf("api: engine: %w", err)
+			}
+			for _, v := range res.Violations {
+				if v.Rule == "operation" {
+					return fmt.Errorf("api: the engine does not know operation %s: rebuild engine.wasm (make wasm)", op.ID)
+				}
+			}
+		}
+	}
+	return nil
+}
 
 // Operations lists the operation ids the server serves.
 func (s *Server) Operations() []string {
@@ -367,7 +389,11 @@ func (c *call) fail(err error) {
 		body, _ = json.Marshal(map[string]string{"error_code": e.Code, "error_msg": e.Message})
 	}
 	if e.Status == http.StatusUnauthorized {
-		c.w.Header().Set("WWW-Authenticate", `X-Auth-Token, SDK-HMAC-SHA256`)
+		scheme := `X-Auth-Token, SDK-HMAC-SHA256`
+		if c.svc == "enos" {
+			scheme = `Bearer`
+		}
+		c.w.Header().Set("WWW-Authenticate", scheme)
 	}
 	c.write(e.Status, body)
 }

@@ -401,7 +401,7 @@ func (p *parser) str(isKey bool) *Error {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
-				if i+6 > len(s) || !isHex4(s[i+2:i+6]) {
+				if i+6 > len(s) || !IsHex4(s[i+2:i+6]) {
 					p.i = i
 					return p.fail(`invalid \u escape: expected four hex digits`)
 				}
@@ -427,7 +427,8 @@ func (p *parser) str(isKey bool) *Error {
 	}
 }
 
-func isHex4(b []byte) bool {
+// IsHex4 reports whether b holds four hex digits (a \u escape).
+func IsHex4(b []byte) bool {
 	for _, c := range b {
 		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
 			return false

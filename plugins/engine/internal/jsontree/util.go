@@ -17,7 +17,7 @@ func (t *Tree) Str(idx int32) []byte {
 	if !n.Escaped {
 		return raw
 	}
-	t.dec = appendUnescaped(t.dec[:0], raw)
+	t.dec = Unescape(t.dec[:0], raw)
 	return t.dec
 }
 
@@ -47,9 +47,10 @@ func (t *Tree) Member(obj int32, name string) int32 {
 	return -1
 }
 
-// appendUnescaped decodes JSON string escapes the way encoding/json does:
-// an unpaired surrogate becomes U+FFFD.
-func appendUnescaped(dst, s []byte) []byte {
+// Unescape appends the decoded content of a JSON string (without quotes,
+// escapes already checked) to dst, the way encoding/json decodes: an
+// unpaired surrogate becomes U+FFFD.
+func Unescape(dst, s []byte) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c != '\\' {

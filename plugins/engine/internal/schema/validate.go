@@ -5,7 +5,6 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/onboardhq/onboard/plugins/engine/internal/jsontree"
@@ -186,7 +185,7 @@ func (v *Validator) keyString(k span) string {
 	if !k.escaped {
 		return string(raw)
 	}
-	return string(unescape(nil, raw))
+	return string(jsontree.Unescape(nil, raw))
 }
 
 func (v *Validator) report(m mode, rule string, msg func() string) {
@@ -412,7 +411,7 @@ func (v *Validator) scanString() (sp span, runes int, ok bool) {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
-				if i+6 > len(src) || !isHex4(src[i+2:i+6]) {
+				if i+6 > len(src) || !jsontree.IsHex4(src[i+2:i+6]) {
 					v.i = i
 					return sp, 0, v.syntaxError(`invalid \u escape: expected four hex digits`)
 				}
@@ -453,7 +452,7 @@ func (v *Validator) strText(sp span) string {
 	if !sp.escaped {
 		return string(v.src[sp.start:sp.end])
 	}
-	return string(unescape(nil, v.src[sp.start:sp.end]))
+	return string(jsontree.Unescape(nil, v.src[sp.start:sp.end]))
 }
 
 // checkString applies the string keywords of s to the string sp.
@@ -463,7 +462,7 @@ func (v *Validator) checkString(s *Schema, m mode, sp span, runes int) bool {
 	}
 	text := v.src[sp.start:sp.end]
 	if sp.escaped {
-		v.dec = unescape(v.dec[:0], text)
+		v.dec = jsontree.Unescape(v.dec[:0], text)
 		text = v.dec
 		runes = utf8.RuneCount(text)
 	}
@@ -537,7 +536,7 @@ func (v *Validator) member() (span, bool) {
 func (v *Validator) propIndex(s *Schema, k span) int {
 	name := v.src[k.start:k.end]
 	if k.escaped {
-		v.dec2 = unescape(v.dec2[:0], name)
+		v.dec2 = jsontree.Unescape(v.dec2[:0], name)
 		name = v.dec2
 	}
 	for i := range s.props {
@@ -1025,73 +1024,4 @@ func (l *literal) equalsRaw(raw []byte) bool {
 		return false
 	}
 	return string(raw) == l.text
-}
-
-func isHex4(b []byte) bool {
-	for _, c := range b {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
-}
-
-// unescape decodes JSON string escapes like encoding/json: an unpaired
-// surrogate becomes U+FFFD.
-func unescape(dst, s []byte) []byte {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c != '\\' {
-			dst = append(dst, c)
-			i++
-			continue
-		}
-		switch s[i+1] {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r := rune(hex4(s[i+2 : i+6]))
-			i += 6
-			if utf16.IsSurrogate(r) {
-				if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
-					if dec := utf16.DecodeRune(r, rune(hex4(s[i+2:i+6]))); dec != utf8.RuneError {
-						dst = utf8.AppendRune(dst, dec)
-						i += 6
-						continue
-					}
-				}
-				r = utf8.RuneError
-			}
-			dst = utf8.AppendRune(dst, r)
-			continue
-		default: // '"', '\\', '/'
-			dst = append(dst, s[i+1])
-		}
-		i += 2
-	}
-	return dst
-}
-
-func hex4(b []byte) int {
-	v := 0
-	for _, c := range b {
-		v <<= 4
-		switch {
-		case c >= '0' && c <= '9':
-			v |= int(c - '0')
-		case c >= 'a' && c <= 'f':
-			v |= int(c-'a') + 10
-		default:
-			v |= int(c-'A') + 10
-		}
-	}
-	return v
 }
