@@ -33,6 +33,13 @@ type productRequest struct {
 	} `json:"product"`
 }
 
+// iefTag omits absent members: Table 7 makes both optional, and an empty
+// string would break their 1-character minimum.
+type iefTag struct {
+	Key   string `json:"key,omitempty"`
+	Value string `json:"value,omitempty"`
+}
+
 type productJSON struct {
 	ID          string                            `json:"id"`
 	Name        string                            `json:"name"`
@@ -40,7 +47,7 @@ type productJSON struct {
 	Attributes  map[string]store.ProductAttribute `json:"attributes"`
 	ProjectID   string                            `json:"project_id"`
 	CreatedAt   int64                             `json:"created_at"`
-	Tags        []store.Tag                       `json:"tags"`
+	Tags        []iefTag                          `json:"tags"`
 	// Secret material: returned by create only.
 	PrivateKey  string `json:"private_key,omitempty"`
 	Certificate string `json:"certificate,omitempty"`
@@ -51,12 +58,12 @@ type productJSON struct {
 
 func productOut(p *store.Product) productJSON {
 	out := productJSON{ID: p.ID, Name: p.Name, Description: p.Description, Attributes: p.Attributes,
-		ProjectID: p.ProjectID, CreatedAt: p.CreatedAt, Tags: p.Tags}
+		ProjectID: p.ProjectID, CreatedAt: p.CreatedAt, Tags: []iefTag{}}
 	if out.Attributes == nil {
 		out.Attributes = map[string]store.ProductAttribute{}
 	}
-	if out.Tags == nil {
-		out.Tags = []store.Tag{}
+	for _, tg := range p.Tags {
+		out.Tags = append(out.Tags, iefTag(tg))
 	}
 	return out
 }
