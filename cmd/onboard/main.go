@@ -39,6 +39,7 @@ var commands = []command{
 	{"resolve", "resolve an IoTDA provisioning template against a certificate subject (dry run)", runResolve},
 	{"ops", "list the operation ids the engine knows", runOps},
 	{"serve", "serve the registration APIs over HTTP", runServe},
+	{"openapi", "print the OpenAPI 3.1 description (also served at /openapi.json)", runOpenAPI},
 	{"token", "issue an API token (token create --project ID | --org ORG --account ACCOUNT)", runToken},
 	{"key", "issue an access key and secret key for AK/SK signing (key create --project ID)", runKey},
 }

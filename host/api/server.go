@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/onboardhq/onboard/host"
+	"github.com/onboardhq/onboard/host/openapi"
 	"github.com/onboardhq/onboard/host/store"
 	"github.com/onboardhq/onboard/plugins/engine"
 	"github.com/onboardhq/onboard/schemas"
@@ -124,11 +125,43 @@ func New(cfg Config) (*Server, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"status":"ok"}`)
 	})
+	s.mux.HandleFunc("GET /readyz", s.ready)
+	spec, err := openapi.Generate(Version)
+	if err != nil {
+		return nil, err
+	}
+	s.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(spec)
+	})
+	s.mux.HandleFunc("GET /docs", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(openapi.DocsHTML)
+	})
 	s.mux.HandleFunc("/", s.notFound)
 	return s, nil
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Version is reported by /openapi.json.
+const Version = "0.1.0"
+
+// ready answers 200 only when the engine answers and the store is
+// reachable, so a load balancer sends no traffic to a host that would fail.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	status, body := http.StatusOK, `{"status":"ready"}`
+	if _, err := s.cfg.Engine.Validate(ctx, engine.OpResolve, nil, []byte(`{}`)); err != nil {
+		status, body = http.StatusServiceUnavailable, `{"status":"engine unavailable"}`
+	} else if err := s.cfg.Store.Ping(ctx); err != nil {
+		status, body = http.StatusServiceUnavailable, `{"status":"store unreachable"}`
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, body)
+}
 
 // checkEngineKnows refuses to start with an engine.wasm older than the
 // catalogue: every request would otherwise fail as "unknown operation".
