@@ -38,6 +38,8 @@ func (c *config) flags(fs *flag.FlagSet) *string {
 // resolve fills unset fields from the environment, the config file and
 // the defaults.
 func (c *config) resolve(file string) error {
+	c.fillFrom(config{Addr: os.Getenv("ONBOARD_ADDR"), DataDir: os.Getenv("ONBOARD_DATA_DIR"),
+		DatabaseURL: os.Getenv("ONBOARD_DATABASE_URL"), EncryptionKey: os.Getenv("ONBOARD_ENCRYPTION_KEY")})
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -51,8 +53,6 @@ func (c *config) resolve(file string) error {
 		}
 		c.fillFrom(fromFile)
 	}
-	c.fillFrom(config{Addr: os.Getenv("ONBOARD_ADDR"), DataDir: os.Getenv("ONBOARD_DATA_DIR"),
-		DatabaseURL: os.Getenv("ONBOARD_DATABASE_URL"), EncryptionKey: os.Getenv("ONBOARD_ENCRYPTION_KEY")})
 	if c.Addr == "" {
 		c.Addr = "127.0.0.1:8080"
 	}
