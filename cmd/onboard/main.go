@@ -42,6 +42,7 @@ var commands = []command{
 	{"openapi", "print the OpenAPI 3.1 description (also served at /openapi.json)", runOpenAPI},
 	{"token", "issue an API token (token create --project ID | --org ORG --account ACCOUNT)", runToken},
 	{"key", "issue an access key and secret key for AK/SK signing (key create --project ID)", runKey},
+	{"conform", "run the conformance kit against a server (conform --target URL …)", runConform},
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {

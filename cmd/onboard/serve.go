@@ -22,6 +22,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	var cfg config
 	cfgFile := cfg.flags(fs)
 	jsonLogs := fs.Bool("log-json", false, "write logs as JSON lines")
+	prov := provisionFlags(fs)
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
 		return exitUsage
 	}
@@ -65,8 +66,13 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 	fmt.Fprintf(stdout, "onboard listening on http://%s\n", ln.Addr())
 	fmt.Fprintf(stdout, "data: %s\n", cfg.describeStore())
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
+	phs, err := prov.start(ctx, cfg.DataDir, rt, st, log, stdout, errc)
+	if err != nil {
+		fmt.Fprintf(stderr, "onboard serve: provisioning listener: %v\n", err)
+		return exitUsage
+	}
 	select {
 	case err := <-errc:
 		fmt.Fprintf(stderr, "onboard serve: %v\n", err)
@@ -78,6 +84,11 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	defer cancel()
 	if err := hs.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		fmt.Fprintf(stderr, "onboard serve: shutdown: %v\n", err)
+	}
+	if phs != nil {
+		if err := phs.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintf(stderr, "onboard serve: shutdown provisioning listener: %v\n", err)
+		}
 	}
 	fmt.Fprintln(stdout, "onboard stopped")
 	return exitOK

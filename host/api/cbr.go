@@ -211,8 +211,10 @@ func (s *Server) addAgentPaths(c *call) error {
 			had[p] = true
 		}
 	}
-	if _, err := s.cfg.Store.AddAgentPaths(c.r.Context(), c.project, before.AgentID, added); err != nil {
-		return storeError(c.svc, err, "agent "+before.AgentID)
+	if len(added) > 0 {
+		if _, err := s.cfg.Store.AddAgentPaths(c.r.Context(), c.project, before.AgentID, added); err != nil {
+			return storeError(c.svc, err, "agent "+before.AgentID)
+		}
 	}
 	return c.reply(http.StatusOK, map[string]any{"added": added, "existed": existed})
 }
@@ -238,8 +240,10 @@ func (s *Server) removeAgentPaths(c *call) error {
 			missing = append(missing, p)
 		}
 	}
-	if _, err := s.cfg.Store.RemoveAgentPaths(c.r.Context(), c.project, before.AgentID, removed); err != nil {
-		return storeError(c.svc, err, "agent "+before.AgentID)
+	if len(removed) > 0 {
+		if _, err := s.cfg.Store.RemoveAgentPaths(c.r.Context(), c.project, before.AgentID, removed); err != nil {
+			return storeError(c.svc, err, "agent "+before.AgentID)
+		}
 	}
 	return c.reply(http.StatusOK, map[string]any{"removed": removed, "not_existed": missing})
 }
@@ -261,7 +265,7 @@ func (s *Server) checkAgents(c *call) error {
 		Installed  bool   `json:"installed"`
 		IsOld      bool   `json:"is_old"`
 		Version    string `json:"version,omitempty"`
-		Code       string `json:"code,omitempty"`
+		Code       int    `json:"code,omitempty"`
 		Message    string `json:"message,omitempty"`
 	}
 	out := []status{}
@@ -272,7 +276,8 @@ func (s *Server) checkAgents(c *call) error {
 			// is_old would need a catalogue of agent releases; onboard has none.
 			out = append(out, status{ResourceID: q.ResourceID, Installed: a.Status != agentStatusUninstall, Version: a.AgentVersion})
 		case isNotFound(err):
-			out = append(out, status{ResourceID: q.ResourceID, Code: codes[c.svc][kindNotFound],
+			// code is an Integer in CheckAgentResponse: 404 says "no agent".
+			out = append(out, status{ResourceID: q.ResourceID, Code: http.StatusNotFound,
 				Message: "no agent registered for this resource in the project"})
 		default:
 			return storeError(c.svc, err, "agent "+q.ResourceID)

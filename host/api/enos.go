@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/onboardhq/onboard/host/store"
@@ -341,13 +342,14 @@ func (s *Server) searchDevices(c *call) error {
 		}
 	}
 	f := store.DeviceFilter{OrgID: c.org, Page: store.Page{Limit: searchPageSize}}
-	pageNo := 1
+	pageNo, desc := 1, false
 	if p := req.Pagination; p != nil {
 		pageNo, f.Limit = p.PageNo, p.PageSize
 		for _, so := range p.Sorters {
-			if so.Field != "createTime" || so.Order == "DESC" {
-				return newError(c.svc, kindInvalid, "Invalid arguments: pagination.sorters: onboard sorts by createTime ASC only, got %s %s", so.Field, so.Order)
+			if so.Field != "createTime" {
+				return newError(c.svc, kindInvalid, "Invalid arguments: pagination.sorters: onboard sorts by createTime only, got %s", so.Field)
 			}
+			desc = so.Order == "DESC"
 		}
 	}
 	f.Offset = (pageNo - 1) * f.Limit
@@ -358,7 +360,7 @@ func (s *Server) searchDevices(c *call) error {
 		}
 		f.ProductKey = m[1]
 	}
-	devs, total, err := s.cfg.Store.ListDevices(c.r.Context(), f)
+	devs, total, err := s.listDevices(c, f, desc)
 	if err != nil {
 		return storeError(c.svc, err, "devices")
 	}
@@ -384,6 +386,30 @@ func (s *Server) searchDevices(c *call) error {
 		enosEnvelope
 		Pagination pagination `json:"pagination"`
 	}{c.enosOK(data), pagination{pageNo, f.Limit, total}})
+}
+
+// listDevices pages in creation order; newest first is the same page read
+// from the other end of the ascending order, reversed (the store lists
+// ascending only).
+func (s *Server) listDevices(c *call, f store.DeviceFilter, desc bool) ([]store.EnosDevice, int, error) {
+	if !desc {
+		return s.cfg.Store.ListDevices(c.r.Context(), f)
+	}
+	probe := f
+	probe.Page = store.Page{Limit: 1}
+	_, total, err := s.cfg.Store.ListDevices(c.r.Context(), probe)
+	if err != nil {
+		return nil, 0, err
+	}
+	end := total - f.Offset // one past the last ascending index of this page
+	if end <= 0 {
+		return []store.EnosDevice{}, total, nil
+	}
+	f.Offset = max(end-f.Limit, 0)
+	f.Limit = end - f.Offset
+	devs, total, err := s.cfg.Store.ListDevices(c.r.Context(), f)
+	slices.Reverse(devs)
+	return devs, total, err
 }
 
 // project keeps the Device members a projection names; "deviceName.default"

@@ -96,8 +96,11 @@ func (s *Server) listTemplates(c *call) error {
 	for i := range page.Items {
 		items = append(items, templateOut(&page.Items[i], false))
 	}
-	return c.reply(http.StatusOK, map[string]any{"templates": items,
-		"page": map[string]any{"count": page.Total, "marker": page.Marker}})
+	pageInfo := map[string]any{"count": page.Total}
+	if page.Marker != "" { // an empty page has no last id, and "" is no marker
+		pageInfo["marker"] = page.Marker
+	}
+	return c.reply(http.StatusOK, map[string]any{"templates": items, "page": pageInfo})
 }
 
 func (s *Server) getTemplate(c *call) (*store.ProvisioningTemplate, error) {

@@ -352,7 +352,11 @@ func (s *Store) DeleteTemplate(ctx context.Context, projectID, instanceID, id st
 
 // ---- device CAs ----
 
-func cloneCA(c *model.DeviceCA) model.DeviceCA { return *c }
+func cloneCA(c *model.DeviceCA) model.DeviceCA {
+	cp := *c
+	cp.RevokedSerials = slices.Clone(c.RevokedSerials)
+	return cp
+}
 
 // CreateDeviceCA stores c.
 func (s *Store) CreateDeviceCA(ctx context.Context, c *model.DeviceCA) error {
@@ -367,7 +371,10 @@ func (s *Store) CreateDeviceCA(ctx context.Context, c *model.DeviceCA) error {
 			return conflict("device CA " + c.ID)
 		}
 	}
-	cp := *c
+	cp := cloneCA(c)
+	if len(cp.RevokedSerials) == 0 {
+		cp.RevokedSerials = nil
+	}
 	s.cas = append(s.cas, &cp)
 	return nil
 }
@@ -389,7 +396,7 @@ func (s *Store) GetDeviceCA(ctx context.Context, projectID, instanceID, id strin
 	if x == nil {
 		return nil, nf("device CA " + id)
 	}
-	c := *x
+	c := cloneCA(x)
 	return &c, nil
 }
 
@@ -397,7 +404,9 @@ func (s *Store) GetDeviceCA(ctx context.Context, projectID, instanceID, id strin
 func (s *Store) ListDeviceCAs(ctx context.Context, f model.DeviceCAFilter) ([]model.DeviceCA, int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := filter(s.cas, func(x *model.DeviceCA) bool { return x.ProjectID == f.ProjectID && x.InstanceID == f.InstanceID })
+	m := filter(s.cas, func(x *model.DeviceCA) bool {
+		return x.ProjectID == f.ProjectID && x.InstanceID == f.InstanceID && (f.AppID == "" || x.AppID == f.AppID)
+	})
 	total := len(m)
 	m, err := afterMarker(m, m, f.Marker, func(x *model.DeviceCA) string { return x.ID })
 	if err != nil {
@@ -415,7 +424,11 @@ func (s *Store) UpdateDeviceCA(ctx context.Context, c *model.DeviceCA) error {
 		return nf("device CA " + c.ID)
 	}
 	x.Owner, x.Verified, x.VerifyCode, x.ProvisionEnable, x.TemplateID = c.Owner, c.Verified, c.VerifyCode, c.ProvisionEnable, c.TemplateID
-	*c = *x
+	x.RevokedSerials = nil
+	if len(c.RevokedSerials) > 0 {
+		x.RevokedSerials = slices.Clone(c.RevokedSerials)
+	}
+	*c = cloneCA(x)
 	return nil
 }
 

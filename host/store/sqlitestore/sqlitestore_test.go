@@ -66,7 +66,7 @@ func TestUpgrade(t *testing.T) {
 	s := open(t, path, sqlitestore.Options{})
 	v, err = sqlcore.AppliedVersions(ctx, s.DB())
 	require.NoError(t, err)
-	require.Equal(t, map[int]bool{1: true, 2: true, 3: true}, v)
+	require.Equal(t, map[int]bool{1: true, 2: true, 3: true, 4: true}, v)
 	requireMigration3(t, s.DB())
 	d, err := s.GetDevice(ctx, "org", "asset1")
 	require.NoError(t, err)
@@ -108,7 +108,7 @@ func TestUpgradeFrom2(t *testing.T) {
 	s := open(t, path, sqlitestore.Options{})
 	v, err = sqlcore.AppliedVersions(ctx, s.DB())
 	require.NoError(t, err)
-	require.Equal(t, map[int]bool{1: true, 2: true, 3: true}, v)
+	require.Equal(t, map[int]bool{1: true, 2: true, 3: true, 4: true}, v)
 	requireMigration3(t, s.DB())
 	tk, err := s.GetToken(ctx, "old-token")
 	require.NoError(t, err)
@@ -156,4 +156,31 @@ func TestOpenViaConfig(t *testing.T) {
 
 func BenchmarkBatchCreateDevices(b *testing.B) {
 	storetest.BenchBatchCreateDevices(b, open(b, filepath.Join(b.TempDir(), "bench.db"), sqlitestore.Options{}))
+}
+
+// TestUpgradeFrom3: migration 4 gives device CAs an app_id and a revoked
+// serials list; a CA row written at 3 reads back in the default space with
+// nothing revoked, and can then be updated.
+func TestUpgradeFrom3(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v3.db")
+	old := open(t, path, sqlitestore.Options{MigrateTo: 3})
+	_, err := old.DB().Exec(ctx, `SELECT revoked_serials FROM device_cas`)
+	require.Error(t, err, "column of migration 4 must not exist yet")
+	_, err = old.DB().Exec(ctx, `INSERT INTO device_cas (id, project_id, instance_id, cert_pem, create_time) VALUES ('ca1', 'p', '', 'pem', 1000000)`)
+	require.NoError(t, err)
+	require.NoError(t, old.Close(ctx))
+
+	s := open(t, path, sqlitestore.Options{})
+	v, err := sqlcore.AppliedVersions(ctx, s.DB())
+	require.NoError(t, err)
+	require.Equal(t, map[int]bool{1: true, 2: true, 3: true, 4: true}, v)
+	ca, err := s.GetDeviceCA(ctx, "p", "", "ca1")
+	require.NoError(t, err)
+	require.Equal(t, "pem", ca.CertPEM)
+	require.Empty(t, ca.AppID)
+	require.Nil(t, ca.RevokedSerials)
+	ca.RevokedSerials = []string{"2a"}
+	require.NoError(t, s.UpdateDeviceCA(ctx, ca))
+	require.Equal(t, []string{"2a"}, ca.RevokedSerials)
 }

@@ -248,13 +248,40 @@ func testDeviceCAs(t *testing.T, s store.Store) {
 	require.NoError(t, err)
 	assert.Equal(t, "cn1", got.CommonName)
 	assert.False(t, got.Verified)
+	assert.Empty(t, got.AppID)
+	assert.Nil(t, got.RevokedSerials)
 	got.Verified, got.ProvisionEnable, got.TemplateID = true, true, "5c90fa7d3c4e4405e8525079"
+	got.RevokedSerials = []string{"1f", "abc123"}
 	require.NoError(t, s.UpdateDeviceCA(ctx, got))
 	again, err := s.GetDeviceCA(ctx, proj, inst, ids[1])
 	require.NoError(t, err)
 	assert.Equal(t, *got, *again)
 	assert.True(t, again.Verified)
 	assert.True(t, again.ProvisionEnable)
+	assert.Equal(t, []string{"1f", "abc123"}, again.RevokedSerials)
+	// the caller's slice is not the stored one
+	got.RevokedSerials[0] = "changed"
+	again, err = s.GetDeviceCA(ctx, proj, inst, ids[1])
+	require.NoError(t, err)
+	assert.Equal(t, "1f", again.RevokedSerials[0])
+	// clearing the list
+	again.RevokedSerials = nil
+	require.NoError(t, s.UpdateDeviceCA(ctx, again))
+	cleared, err := s.GetDeviceCA(ctx, proj, inst, ids[1])
+	require.NoError(t, err)
+	assert.Nil(t, cleared.RevokedSerials)
+
+	// app_id (resource space) is set on create and filters lists
+	inApp := &store.DeviceCA{ProjectID: proj, InstanceID: inst, CertPEM: "x", AppID: "app1", RevokedSerials: []string{"0a"}}
+	require.NoError(t, s.CreateDeviceCA(ctx, inApp))
+	byApp, n, err := s.ListDeviceCAs(ctx, store.DeviceCAFilter{ProjectID: proj, InstanceID: inst, AppID: "app1"})
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	require.Len(t, byApp, 1)
+	assert.Equal(t, inApp.ID, byApp[0].ID)
+	assert.Equal(t, "app1", byApp[0].AppID)
+	assert.Equal(t, []string{"0a"}, byApp[0].RevokedSerials)
+	require.NoError(t, s.DeleteDeviceCA(ctx, proj, inst, inApp.ID))
 
 	list, total, err := s.ListDeviceCAs(ctx, store.DeviceCAFilter{ProjectID: proj, InstanceID: inst, Marker: ids[0], Page: store.Page{Limit: 1}})
 	require.NoError(t, err)

@@ -159,13 +159,19 @@ type DeviceCA struct {
 	VerifyCode      string
 	ProvisionEnable bool
 	TemplateID      string // bound provisioning template, "" if none
-	CreateTime      time.Time
+	AppID           string // IoTDA resource space (app_id), "" for the default one
+	// RevokedSerials are the serial numbers (lowercase hex, as
+	// x509.Certificate.SerialNumber.Text(16)) of device certificates issued
+	// by this CA that must no longer connect: onboard's stand-in for CRLs.
+	RevokedSerials []string
+	CreateTime     time.Time
 }
 
 // DeviceCAFilter selects device CA certificates of one (project, instance).
 type DeviceCAFilter struct {
 	ProjectID  string
 	InstanceID string
+	AppID      string // optional
 	Marker     string
 	Page
 }

@@ -6,15 +6,24 @@ import (
 	"github.com/onboardhq/onboard/host/store/internal/model"
 )
 
-const caCols = `id, project_id, instance_id, cert_pem, common_name, owner, verified, verify_code, provision_enable, template_id, create_time`
+const caCols = `id, project_id, instance_id, cert_pem, common_name, owner, verified, verify_code, provision_enable, template_id, create_time, app_id, revoked_serials`
 
 func scanCA(r Row) (model.DeviceCA, error) {
 	var c model.DeviceCA
 	var ct int64
-	err := r.Scan(&c.ID, &c.ProjectID, &c.InstanceID, &c.CertPEM, &c.CommonName, &c.Owner, &c.Verified,
-		&c.VerifyCode, &c.ProvisionEnable, &c.TemplateID, &ct)
+	var revoked string
+	if err := r.Scan(&c.ID, &c.ProjectID, &c.InstanceID, &c.CertPEM, &c.CommonName, &c.Owner, &c.Verified,
+		&c.VerifyCode, &c.ProvisionEnable, &c.TemplateID, &ct, &c.AppID, &revoked); err != nil {
+		return c, err
+	}
 	c.CreateTime = model.FromMicro(ct)
-	return c, err
+	if err := unjs(revoked, &c.RevokedSerials); err != nil {
+		return c, err
+	}
+	if len(c.RevokedSerials) == 0 {
+		c.RevokedSerials = nil // one form for "none" across adapters
+	}
+	return c, nil
 }
 
 // CreateDeviceCA stores c, filling ID and CreateTime.
@@ -23,9 +32,9 @@ func (s *Store) CreateDeviceCA(ctx context.Context, c *model.DeviceCA) error {
 		c.ID = model.NewHexID(12)
 	}
 	c.CreateTime = model.Now()
-	_, err := s.db.Exec(ctx, `INSERT INTO device_cas (`+caCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
+	_, err := s.db.Exec(ctx, `INSERT INTO device_cas (`+caCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
 		c.ID, c.ProjectID, c.InstanceID, c.CertPEM, c.CommonName, c.Owner, c.Verified, c.VerifyCode,
-		c.ProvisionEnable, c.TemplateID, model.ToMicro(c.CreateTime))
+		c.ProvisionEnable, c.TemplateID, model.ToMicro(c.CreateTime), c.AppID, serials(c.RevokedSerials))
 	return s.writeErr(err)
 }
 
@@ -44,6 +53,7 @@ func (s *Store) ListDeviceCAs(ctx context.Context, f model.DeviceCAFilter) ([]mo
 	var w where
 	w.eq("project_id", f.ProjectID)
 	w.eq("instance_id", f.InstanceID)
+	w.opt("app_id", f.AppID)
 	total, err := s.count(ctx, s.db, `SELECT count(*) FROM device_cas`+w.sql(), w.args)
 	if err != nil {
 		return nil, 0, err
@@ -59,11 +69,12 @@ func (s *Store) ListDeviceCAs(ctx context.Context, f model.DeviceCAFilter) ([]mo
 	return out, total, err
 }
 
-// UpdateDeviceCA changes owner, verification, provisioning and template binding.
+// UpdateDeviceCA changes owner, verification, provisioning, template
+// binding and revoked serials.
 func (s *Store) UpdateDeviceCA(ctx context.Context, c *model.DeviceCA) error {
-	n, err := s.db.Exec(ctx, `UPDATE device_cas SET owner = $1, verified = $2, verify_code = $3, provision_enable = $4, template_id = $5
-WHERE id = $6 AND project_id = $7 AND instance_id = $8`,
-		c.Owner, c.Verified, c.VerifyCode, c.ProvisionEnable, c.TemplateID, c.ID, c.ProjectID, c.InstanceID)
+	n, err := s.db.Exec(ctx, `UPDATE device_cas SET owner = $1, verified = $2, verify_code = $3, provision_enable = $4, template_id = $5,
+revoked_serials = $6 WHERE id = $7 AND project_id = $8 AND instance_id = $9`,
+		c.Owner, c.Verified, c.VerifyCode, c.ProvisionEnable, c.TemplateID, serials(c.RevokedSerials), c.ID, c.ProjectID, c.InstanceID)
 	if err := mustAffect(n, err, "device CA "+c.ID); err != nil {
 		return err
 	}
@@ -79,4 +90,12 @@ WHERE id = $6 AND project_id = $7 AND instance_id = $8`,
 func (s *Store) DeleteDeviceCA(ctx context.Context, projectID, instanceID, id string) error {
 	n, err := s.db.Exec(ctx, `DELETE FROM device_cas WHERE id = $1 AND project_id = $2 AND instance_id = $3`, id, projectID, instanceID)
 	return mustAffect(n, err, "device CA "+id)
+}
+
+// serials stores a nil list as [] (the column default), not null.
+func serials(v []string) string {
+	if v == nil {
+		return "[]"
+	}
+	return js(v)
 }

@@ -1,0 +1,454 @@
+// Package provision is IoTDA zero-touch provisioning over mutual TLS: a
+// device that nobody registered connects with a certificate issued by one
+// of the project's device CA certificates, and onboard registers it from
+// the pre-provisioning template bound to that CA.
+//
+// It holds an http.Handler for the device-facing bootstrap call
+// (POST /v5/iot/{project_id}/devices/onboard-bootstrap, an onboard
+// extension: IoTDA devices self-register on their first MQTT connect, which
+// onboard does not speak), the tls.Config for its listener, and the x509
+// checks that the operator API (host/api) shares for device CA upload and
+// verification.
+//
+// The TLS layer only requests a client certificate; the chain is verified
+// here, per request, against the CAs of the project named in the path. The
+// template is resolved by the engine (iotda.provisioning-template.resolve),
+// never re-implemented here. The package must not serve the operator API
+// nor mint certificates for devices.
+package provision
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/onboardhq/onboard/host/store"
+	"github.com/onboardhq/onboard/plugins/engine"
+)
+
+// Route is the bootstrap call a device makes over mutual TLS.
+const Route = "POST /v5/iot/{project_id}/devices/onboard-bootstrap"
+
+// paramsOp is the catalogue operation whose parameter schema checks the
+// bootstrap path (project_id): the device CA list shares its rule, so the
+// engine stays the one owner of it.
+const paramsOp = "iotda.device-ca.list"
+
+const instanceHeader = "Instance-Id"
+
+// iotdaTime is IoTDA's yyyyMMdd'T'HHmmss'Z'.
+const iotdaTime = "20060102T150405Z"
+
+// Validator is the engine: *host.Runtime in production (the same method
+// set as api.Validator).
+type Validator interface {
+	Validate(ctx context.Context, op string, params, body []byte) (*engine.Result, error)
+}
+
+// ProductChecker reports whether productID exists in the scope. IoTDA
+// products are not a resource of onboard, so by default every product id
+// that meets the template's static product_id rule is accepted; a host that
+// knows its products sets Config.Products and unknown ones are refused.
+type ProductChecker func(ctx context.Context, projectID, instanceID, productID string) (bool, error)
+
+// Config configures a Provisioner. Engine and Store are required.
+type Config struct {
+	Engine   Validator
+	Store    store.Store
+	Products ProductChecker // optional; nil accepts every valid product id
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Provisioner registers devices from their certificates. It is an
+// http.Handler serving Route; it is safe for concurrent use.
+type Provisioner struct {
+	cfg Config
+	mux *http.ServeMux
+
+	caCache sync.Map // PEM text → *x509.Certificate (CA PEMs never change)
+
+	registrations atomic.Int64 // devices created
+	engineNanos   atomic.Int64 // time spent in the engine's resolve calls
+	engineCalls   atomic.Int64
+}
+
+// New returns a Provisioner.
+func New(cfg Config) (*Provisioner, error) {
+	if cfg.Engine == nil || cfg.Store == nil {
+		return nil, errors.New("provision: Config.Engine and Config.Store are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	p := &Provisioner{cfg: cfg, mux: http.NewServeMux()}
+	p.mux.HandleFunc(Route, p.bootstrap)
+	p.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"ok"}`)
+	})
+	p.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &Error{Status: http.StatusNotFound, Code: "IOTDA.014000",
+			Message: fmt.Sprintf("no operation serves %s %s on the provisioning listener: devices call %s", r.Method, r.URL.Path, Route)})
+	})
+	return p, nil
+}
+
+func (p *Provisioner) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.mux.ServeHTTP(w, r) }
+
+// TLSConfig is the listener's configuration: the server certificate, TLS
+// 1.2 or later, and a request (not a demand) for the client certificate,
+// which the handler verifies against the project's CAs. A handshake without
+// one succeeds and gets a 401 that says why.
+func TLSConfig(serverCert tls.Certificate) *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{serverCert},
+		ClientAuth:   tls.RequestClientCert,
+		MinVersion:   tls.VersionTLS12,
+	}
+}
+
+// Stats are counters for monitoring and benchmarks.
+type Stats struct {
+	Registrations int64         // devices created
+	EngineCalls   int64         // template resolutions
+	EngineTime    time.Duration // total time in the engine's resolve calls
+}
+
+// Stats returns the counters so far.
+func (p *Provisioner) Stats() Stats {
+	return Stats{Registrations: p.registrations.Load(), EngineCalls: p.engineCalls.Load(),
+		EngineTime: time.Duration(p.engineNanos.Load())}
+}
+
+// Error is a bootstrap failure: status, IoTDA-style code and a message
+// that says what to fix. Err is the sentinel for errors.Is.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+	Err     error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Sentinels of Register's failures (besides the certificate ones).
+var (
+	ErrUnknownCA       = errors.New("no device CA certificate of the project issued the certificate")
+	ErrRevoked         = errors.New("device certificate revoked")
+	ErrCANotVerified   = errors.New("device CA certificate not verified")
+	ErrNotEnabled      = errors.New("provisioning disabled for the device CA certificate")
+	ErrNoTemplate      = errors.New("no pre-provisioning template bound")
+	ErrTemplate        = errors.New("the template does not resolve for this certificate")
+	ErrUnknownProduct  = errors.New("product does not exist")
+	ErrNodeIDTaken     = errors.New("node id registered under another product")
+	ErrInvalidRequest  = errors.New("invalid request")
+	ErrEngineUnhealthy = errors.New("engine unavailable")
+)
+
+func fail(status int, code string, sentinel error, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Err: sentinel, Message: fmt.Sprintf(format, args...)}
+}
+
+// Codes follow host/api's IoTDA code book; 401 has a code of its own
+// because the API gateway's APIGW.0301 is about API credentials, not
+// device certificates.
+const (
+	codeInvalid   = "IOTDA.000006"
+	codeCert      = "IOTDA.000401"
+	codeForbidden = "IOTDA.000004"
+	codeConflict  = "IOTDA.014006"
+	codeInternal  = "IOTDA.000500"
+	codeEngine    = "IOTDA.000503"
+)
+
+// Registration is the outcome of one bootstrap.
+type Registration struct {
+	Device        *store.IoTDADevice
+	Created       bool // false: the device existed (a repeated connect)
+	CertificateID string
+	TemplateID    string
+}
+
+// Register verifies a device's certificate chain (leaf first, as TLS
+// presents it) against the device CAs of (project, instance) and registers
+// the device the bound template resolves to. A device that is already
+// registered gets its existing record (Created false). Every failure is an
+// *Error and writes nothing.
+func (p *Provisioner) Register(ctx context.Context, projectID, instanceID string, chain []*x509.Certificate) (*Registration, error) {
+	if len(chain) == 0 {
+		return nil, fail(http.StatusUnauthorized, codeCert, ErrNoClientCrt,
+			"no client certificate: connect over TLS presenting the device certificate issued by your device CA")
+	}
+	now := p.cfg.Now()
+	leaf := chain[0]
+	if err := checkValidity("device certificate", leaf, now); err != nil {
+		return nil, fail(http.StatusUnauthorized, codeCert, ErrExpired, "%v; issue the device a new certificate", err)
+	}
+	ca, err := p.issuingCA(ctx, projectID, instanceID, chain, now)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case !ca.Verified:
+		return nil, fail(http.StatusForbidden, codeForbidden, ErrCANotVerified,
+			"device CA certificate %s is not verified: verify it (POST …/certificates/%s/action?action_id=verify) before its devices can connect", ca.ID, ca.ID)
+	case !ca.ProvisionEnable:
+		return nil, fail(http.StatusForbidden, codeForbidden, ErrNotEnabled,
+			"device CA certificate %s has provisioning disabled: set provision_enable to true (PUT …/certificates/%s)", ca.ID, ca.ID)
+	case ca.TemplateID == "":
+		return nil, fail(http.StatusForbidden, codeForbidden, ErrNoTemplate,
+			"device CA certificate %s has no pre-provisioning template bound (a template takes effect only once bound): set template_id (PUT …/certificates/%s)", ca.ID, ca.ID)
+	}
+	if serial := SerialHex(leaf); slices.Contains(ca.RevokedSerials, serial) {
+		return nil, fail(http.StatusUnauthorized, codeCert, ErrRevoked,
+			"device certificate with serial %s is revoked by device CA certificate %s", serial, ca.ID)
+	}
+	tpl, err := p.cfg.Store.GetTemplate(ctx, projectID, instanceID, ca.TemplateID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fail(http.StatusForbidden, codeForbidden, ErrNoTemplate,
+			"device CA certificate %s is bound to pre-provisioning template %s, which no longer exists: bind an existing template", ca.ID, ca.TemplateID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("provision: template %s: %w", ca.TemplateID, err)
+	}
+	dev, err := p.resolve(ctx, tpl.Body, Subject(leaf))
+	if err != nil {
+		return nil, err
+	}
+	if p.cfg.Products != nil {
+		ok, err := p.cfg.Products(ctx, projectID, instanceID, dev.ProductID)
+		if err != nil {
+			return nil, fmt.Errorf("provision: product check: %w", err)
+		}
+		if !ok {
+			return nil, fail(http.StatusBadRequest, codeInvalid, ErrUnknownProduct,
+				"product %s (from template %s) does not exist in project %s: create the product or fix the template", dev.ProductID, tpl.ID, projectID)
+		}
+	}
+	d := &store.IoTDADevice{ProjectID: projectID, InstanceID: instanceID, NodeID: dev.NodeID, DeviceName: dev.DeviceName,
+		ProductID: dev.ProductID, PolicyIDs: dev.PolicyIDs}
+	for _, t := range dev.Tags {
+		d.Tags = append(d.Tags, store.Tag{Key: t.Key, Value: t.Value})
+	}
+	reg := &Registration{Device: d, Created: true, CertificateID: ca.ID, TemplateID: tpl.ID}
+	if existing, err := p.existing(ctx, d); err != nil || existing != nil {
+		if err != nil {
+			return nil, err
+		}
+		reg.Device, reg.Created = existing, false
+		return reg, nil
+	}
+	if err := p.cfg.Store.CreateIoTDADevice(ctx, d); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			// A concurrent connect of the same device won the race.
+			existing, err2 := p.existing(ctx, d)
+			if err2 == nil && existing != nil {
+				reg.Device, reg.Created = existing, false
+				return reg, nil
+			}
+			return nil, fail(http.StatusConflict, codeConflict, ErrNodeIDTaken, "device %s already exists", d.NodeID)
+		}
+		return nil, fmt.Errorf("provision: create device: %w", err)
+	}
+	p.registrations.Add(1)
+	return reg, nil
+}
+
+// existing returns the registered device with d's node id, nil when there
+// is none, or an error when the node id belongs to another product.
+func (p *Provisioner) existing(ctx context.Context, d *store.IoTDADevice) (*store.IoTDADevice, error) {
+	found, _, err := p.cfg.Store.ListIoTDADevices(ctx, store.IoTDADeviceFilter{ProjectID: d.ProjectID, InstanceID: d.InstanceID,
+		NodeID: d.NodeID, Page: store.Page{Limit: 1}})
+	if err != nil {
+		return nil, fmt.Errorf("provision: look up device: %w", err)
+	}
+	if len(found) == 0 {
+		return nil, nil
+	}
+	if found[0].ProductID != d.ProductID {
+		return nil, fail(http.StatusConflict, codeConflict, ErrNodeIDTaken,
+			"node id %s is already registered as device %s of product %s; this certificate resolves to product %s",
+			d.NodeID, found[0].DeviceID, found[0].ProductID, d.ProductID)
+	}
+	return &found[0], nil
+}
+
+// issuingCA finds the device CA of the scope that issued the chain. When
+// several did (the same CA uploaded twice), one set up for provisioning is
+// preferred so that a stale copy does not shadow it.
+func (p *Provisioner) issuingCA(ctx context.Context, projectID, instanceID string, chain []*x509.Certificate, now time.Time) (*store.DeviceCA, error) {
+	cas, _, err := p.cfg.Store.ListDeviceCAs(ctx, store.DeviceCAFilter{ProjectID: projectID, InstanceID: instanceID})
+	if err != nil {
+		return nil, fmt.Errorf("provision: list device CAs: %w", err)
+	}
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	var best *store.DeviceCA
+	for i := range cas {
+		ca := &cas[i]
+		cert, err := p.parseCA(ca.CertPEM)
+		if err != nil {
+			p.cfg.Logger.Warn("stored device CA does not parse", "certificate_id", ca.ID, "err", err)
+			continue
+		}
+		roots := x509.NewCertPool()
+		roots.AddCert(cert)
+		if _, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+			continue
+		}
+		if best == nil || (!ready(best) && ready(ca)) {
+			best = ca
+		}
+	}
+	if best == nil {
+		scope := "project " + projectID
+		if instanceID != "" {
+			scope += ", instance " + instanceID
+		}
+		return nil, fail(http.StatusUnauthorized, codeCert, ErrUnknownCA,
+			"the device certificate (issuer %q) does not chain to any device CA certificate of %s, or is not valid for client authentication: upload and verify its CA first",
+			chain[0].Issuer.CommonName, scope)
+	}
+	return best, nil
+}
+
+func ready(ca *store.DeviceCA) bool { return ca.Verified && ca.ProvisionEnable && ca.TemplateID != "" }
+
+func (p *Provisioner) parseCA(pemText string) (*x509.Certificate, error) {
+	if c, ok := p.caCache.Load(pemText); ok {
+		return c.(*x509.Certificate), nil
+	}
+	c, err := ParseCertificatePEM(pemText)
+	if err != nil {
+		return nil, err
+	}
+	p.caCache.Store(pemText, c)
+	return c, nil
+}
+
+// resolve runs the template through the engine for the subject.
+func (p *Provisioner) resolve(ctx context.Context, body json.RawMessage, subject map[string]string) (*engine.Device, error) {
+	in, err := json.Marshal(struct {
+		TemplateBody json.RawMessage   `json:"template_body"`
+		Subject      map[string]string `json:"subject"`
+	}{body, subject})
+	if err != nil {
+		return nil, fmt.Errorf("provision: encode: %w", err)
+	}
+	start := time.Now()
+	res, err := p.cfg.Engine.Validate(ctx, engine.OpResolve, nil, in)
+	p.engineNanos.Add(int64(time.Since(start)))
+	p.engineCalls.Add(1)
+	if err != nil {
+		p.cfg.Logger.Error("engine call failed", "op", engine.OpResolve, "err", err)
+		return nil, fail(http.StatusServiceUnavailable, codeEngine, ErrEngineUnhealthy, "the template engine failed on this request; retry later")
+	}
+	if !res.Valid || res.Device == nil {
+		msg := ""
+		for i, v := range res.Violations {
+			if i > 0 {
+				msg += "; "
+			}
+			msg += v.String()
+		}
+		return nil, fail(http.StatusBadRequest, codeInvalid, ErrTemplate, "the device certificate does not satisfy the pre-provisioning template: %s", msg)
+	}
+	return res.Device, nil
+}
+
+// deviceJSON is the bootstrap response: the IoTDA device fields plus the
+// CA and template that registered it.
+type deviceJSON struct {
+	DeviceID      string       `json:"device_id"`
+	NodeID        string       `json:"node_id"`
+	DeviceName    string       `json:"device_name"`
+	ProductID     string       `json:"product_id"`
+	Tags          []engine.Tag `json:"tags"` // IoTDA TagV5DTO: tag_key, tag_value
+	PolicyIDs     []string     `json:"policy_ids"`
+	CertificateID string       `json:"certificate_id"`
+	TemplateID    string       `json:"template_id"`
+	CreateTime    string       `json:"create_time"`
+}
+
+// bootstrap serves Route.
+func (p *Provisioner) bootstrap(w http.ResponseWriter, r *http.Request) {
+	project := r.PathValue("project_id")
+	params, _ := json.Marshal(map[string]string{"project_id": project})
+	res, err := p.cfg.Engine.Validate(r.Context(), paramsOp, params, nil)
+	if err != nil {
+		writeError(w, fail(http.StatusServiceUnavailable, codeEngine, ErrEngineUnhealthy, "the validation engine failed on this request; retry later"))
+		return
+	}
+	if !res.Accepted() {
+		msg := ""
+		for i, v := range res.Violations {
+			if i > 0 {
+				msg += "; "
+			}
+			msg += v.String()
+		}
+		writeError(w, fail(http.StatusBadRequest, codeInvalid, ErrInvalidRequest, "%s", msg))
+		return
+	}
+	// The call needs no body (the certificate says everything); whatever
+	// is sent is ignored, up to a bound.
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<16))
+	var chain []*x509.Certificate
+	if r.TLS != nil {
+		chain = r.TLS.PeerCertificates
+	}
+	reg, err := p.Register(r.Context(), project, r.Header.Get(instanceHeader), chain)
+	if err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			p.cfg.Logger.Error("bootstrap failed", "project_id", project, "err", err)
+			e = fail(http.StatusInternalServerError, codeInternal, err, "internal error")
+		}
+		writeError(w, e)
+		return
+	}
+	d := reg.Device
+	out := deviceJSON{DeviceID: d.DeviceID, NodeID: d.NodeID, DeviceName: d.DeviceName, ProductID: d.ProductID,
+		Tags: []engine.Tag{}, PolicyIDs: d.PolicyIDs, CertificateID: reg.CertificateID, TemplateID: reg.TemplateID,
+		CreateTime: d.CreatedAt.UTC().Format(iotdaTime)}
+	for _, t := range d.Tags {
+		out.Tags = append(out.Tags, engine.Tag{Key: t.Key, Value: t.Value})
+	}
+	if out.PolicyIDs == nil {
+		out.PolicyIDs = []string{}
+	}
+	status := http.StatusCreated
+	if !reg.Created {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, out)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func writeError(w http.ResponseWriter, e *Error) {
+	writeJSON(w, e.Status, map[string]string{"error_code": e.Code, "error_msg": e.Message})
+}
