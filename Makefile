@@ -8,22 +8,33 @@ WASM      := plugins/engine/enginewasm/engine.wasm
 WASMFLAGS := -trimpath -buildvcs=false -buildmode=c-shared -ldflags='-buildid= -w'
 STATICCHECK_VERSION := v0.8.2
 
-# Nested modules keep heavy dependencies (the Huawei Cloud SDK) out of the core module.
-NESTED    := host/api/sdkcompat
+# Nested modules keep heavy dependencies (the Huawei Cloud SDK, Caddy) out of the core module.
+NESTED    := host/api/sdkcompat plugins/caddy
 
-.PHONY: help build wasm wasm-check test test-short sdk-test fuzz lint tidy-check check bench clean
+.PHONY: help build examples wasm wasm-check test test-short sdk-test fuzz lint tidy-check check bench clean caddy-test node-deps
 
 help:
-	@echo "make build       build bin/onboard"
+	@echo "make build       build bin/onboard and the example hook plug-ins"
+	@echo "make examples    build plugins/examples/<name>/<name>.wasm"
 	@echo "make wasm        rebuild $(WASM) from plugins/engine"
 	@echo "make test        all tests with -race (needs PostgreSQL, see README)"
 	@echo "make sdk-test    the official Huawei Cloud Go SDK against onboard (nested module)"
 	@echo "make check       gofmt, vet, staticcheck, tidy diff, wasm diff, tests"
 	@echo "make fuzz        fuzz the engine for FUZZTIME (default 30s)"
 	@echo "make bench       print the performance report (docs/benchmarks.md)"
+	@echo "make node-deps   npm ci for the Node.js Extism host check (plugins/engine/extism-node)"
+	@echo "make caddy-test  build a real Caddy with the onboard module and test through it (nested module)"
 
-build:
+build: examples
 	$(GO) build -o $(BIN)/onboard ./cmd/onboard
+
+# The example hook plug-ins (plugins/examples/<name>/<name>.wasm). Build
+# outputs, not committed: the tests build what they load (examples.Build).
+EXAMPLES := serial-allowlist ou-tags org-product
+examples:
+	@for n in $(EXAMPLES); do \
+	GOOS=wasip1 GOARCH=wasm $(GO) build $(WASMFLAGS) -o plugins/examples/$$n/$$n.wasm ./plugins/examples/$$n || exit 1; \
+	echo "plugins/examples/$$n/$$n.wasm"; done
 
 wasm:
 	GOOS=wasip1 GOARCH=wasm $(GO) build $(WASMFLAGS) -o $(WASM) ./plugins/engine/cmd/enginewasm
@@ -42,7 +53,21 @@ test-short:
 	$(GO) test ./...
 
 sdk-test:
-	cd $(NESTED) && $(GO) test -count=1 ./...
+	cd host/api/sdkcompat && $(GO) test -count=1 ./...
+
+# The Node.js host of TestExtismNodeHost (plugins/engine): @extism/extism
+# exactly as package-lock.json pins it, from the npm registry.
+EXTISM_NODE := plugins/engine/extism-node
+node-deps:
+	cd $(EXTISM_NODE) && npm ci --no-audit --no-fund
+
+# Caddy with the onboard module (nested module plugins/caddy; its first build
+# downloads ~1 GB of modules and takes ~4 minutes). The test builds the Caddy
+# binary itself and runs the conformance kit through it; ONBOARD_SKIP_CADDY=1
+# skips it.
+CADDY := plugins/caddy
+caddy-test:
+	cd $(CADDY) && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 FUZZTIME ?= 30s
 fuzz:
@@ -63,11 +88,12 @@ tidy-check:
 	if cmp -s go.mod go.mod.orig && cmp -s go.sum go.sum.orig; then rm go.mod.orig go.sum.orig; echo "tidy-check: $$m ok"; \
 	else mv go.mod.orig go.mod; mv go.sum.orig go.sum; echo "tidy-check: go mod tidy changes $$m/go.mod or go.sum"; exit 1; fi ) || exit 1; done
 
-check: lint tidy-check wasm-check test sdk-test
+check: lint tidy-check wasm-check test sdk-test caddy-test
 
 bench:
 	@mkdir -p docs
 	ONBOARD_BENCH_REPORT=$(CURDIR)/docs/benchmarks.md $(GO) test -count=1 -v -run 'TestSpineReport' -timeout 30m ./host
+	ONBOARD_BENCH_REPORT=$(CURDIR)/docs/benchmarks.md $(GO) test -count=1 -v -run 'TestAPIReport' -timeout 30m ./host/api
 	$(GO) test -run '^$$' -bench 'BatchCreateDevices' -benchtime 10x ./host/store/...
 
 clean:

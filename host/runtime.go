@@ -100,7 +100,7 @@ type Runtime struct {
 	slots    chan struct{}
 	closed   atomic.Bool
 	mu       sync.Mutex // guards close against instantiation
-	stats    struct{ calls, traps, timeouts, instantiated atomic.Int64 }
+	stats    struct{ calls, traps, timeouts, instantiated, waits, waitNanos atomic.Int64 }
 }
 
 // instance is one module instance with its cached exports and buffers.
@@ -280,15 +280,32 @@ func (r *Runtime) acquire(ctx context.Context) (*instance, error) {
 	case inst := <-r.idle:
 		return inst, nil
 	case r.slots <- struct{}{}:
-		inst, err := r.instantiate(ctx)
-		if err != nil {
-			<-r.slots
-			return nil, err
-		}
+		return r.instantiateInSlot(ctx)
+	default:
+	}
+	// Every instance is busy and the pool is full: this call waits. The
+	// count and the time waited tell an operator to grow WithMaxInstances.
+	r.stats.waits.Add(1)
+	start := time.Now()
+	defer func() { r.stats.waitNanos.Add(int64(time.Since(start))) }()
+	select {
+	case inst := <-r.idle:
 		return inst, nil
+	case r.slots <- struct{}{}:
+		return r.instantiateInSlot(ctx)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// instantiateInSlot fills a slot just taken, freeing it on failure.
+func (r *Runtime) instantiateInSlot(ctx context.Context) (*instance, error) {
+	inst, err := r.instantiate(ctx)
+	if err != nil {
+		<-r.slots
+		return nil, err
+	}
+	return inst, nil
 }
 
 func (r *Runtime) release(inst *instance) {
@@ -397,12 +414,19 @@ func (r *Runtime) Validate(ctx context.Context, op string, params, body []byte) 
 type Stats struct {
 	Calls, Traps, Timeouts, Instantiated int64
 	Live, Idle                           int
+	// Max is the pool's size (WithMaxInstances). Waits counts the calls
+	// that found every instance busy and the pool full; WaitTime is the
+	// total time they waited.
+	Max      int
+	Waits    int64
+	WaitTime time.Duration
 }
 
 // Stats returns the runtime's counters.
 func (r *Runtime) Stats() Stats {
 	return Stats{Calls: r.stats.calls.Load(), Traps: r.stats.traps.Load(), Timeouts: r.stats.timeouts.Load(),
-		Instantiated: r.stats.instantiated.Load(), Live: len(r.slots), Idle: len(r.idle)}
+		Instantiated: r.stats.instantiated.Load(), Live: len(r.slots), Idle: len(r.idle),
+		Max: cap(r.slots), Waits: r.stats.waits.Load(), WaitTime: time.Duration(r.stats.waitNanos.Load())}
 }
 
 // GuestMemory reports the linear memory size in bytes of each idle

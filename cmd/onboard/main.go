@@ -43,6 +43,7 @@ var commands = []command{
 	{"token", "issue an API token (token create --project ID | --org ORG --account ACCOUNT)", runToken},
 	{"key", "issue an access key and secret key for AK/SK signing (key create --project ID)", runKey},
 	{"conform", "run the conformance kit against a server (conform --target URL …)", runConform},
+	{"import", "create EnOS devices in bulk from a CSV or NDJSON file, resumable (import --org ORG --product KEY FILE)", runImport},
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {

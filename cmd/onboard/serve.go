@@ -15,6 +15,8 @@ import (
 
 	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/host/api"
+	"github.com/onboardhq/onboard/host/hooks"
+	"github.com/onboardhq/onboard/host/provision"
 )
 
 func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -23,6 +25,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	cfgFile := cfg.flags(fs)
 	jsonLogs := fs.Bool("log-json", false, "write logs as JSON lines")
 	prov := provisionFlags(fs)
+	hooksFile := fs.String("hooks", "", "registration hooks file (JSON array of hook plug-ins; env ONBOARD_HOOKS); reloaded on change and on SIGHUP")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
 		return exitUsage
 	}
@@ -50,7 +53,16 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return exitUsage
 	}
 	defer rt.Close(context.Background())
-	srv, err := api.New(api.Config{Engine: rt, Store: st, BodyLimit: cfg.BodyLimit, EnOSBatchLimit: cfg.EnOSBatch, Logger: log})
+	hookRunner, err := startHooks(ctx, *hooksFile, log, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "onboard serve: %v\n", err)
+		return exitUsage
+	}
+	if hookRunner != nil {
+		defer hookRunner.Close(context.Background())
+	}
+	srv, err := api.New(api.Config{Engine: rt, Store: st, BodyLimit: cfg.BodyLimit, EnOSBatchLimit: cfg.EnOSBatch, Logger: log,
+		Hooks: asHookRunner(hookRunner)})
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard serve: %v\n", err)
 		return exitUsage
@@ -61,14 +73,17 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return exitUsage
 	}
 	// Timeouts bound slow clients (slowloris) without cutting off a
-	// 1,000-device batch on a slow link.
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+	// 1,000-device batch on a slow link (host/api/hostile_test.go).
+	hs := api.NewHTTPServer(srv, api.DefaultTimeouts)
 	fmt.Fprintf(stdout, "onboard listening on http://%s\n", ln.Addr())
 	fmt.Fprintf(stdout, "data: %s\n", cfg.describeStore())
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
-	phs, err := prov.start(ctx, cfg.DataDir, rt, st, log, stdout, errc)
+	var provisionHooks provision.HookRunner
+	if hookRunner != nil {
+		provisionHooks = hookRunner
+	}
+	phs, err := prov.start(ctx, cfg.DataDir, rt, st, provisionHooks, log, stdout, errc)
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard serve: provisioning listener: %v\n", err)
 		return exitUsage
@@ -92,4 +107,49 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	fmt.Fprintln(stdout, "onboard stopped")
 	return exitOK
+}
+
+// startHooks loads the registration hooks file (--hooks, else
+// ONBOARD_HOOKS), if any, and keeps it current: a change to the file or to
+// a plug-in it names, or SIGHUP, reloads it. Requests in flight finish on
+// the hooks they started with; a broken file keeps the current hooks.
+func startHooks(ctx context.Context, file string, log *slog.Logger, stdout io.Writer) (*hooks.Runner, error) {
+	if file == "" {
+		file = os.Getenv("ONBOARD_HOOKS")
+	}
+	if file == "" {
+		return nil, nil
+	}
+	r, err := hooks.Load(ctx, file, hooks.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stdout, "hooks: %s %v\n", file, r.Names())
+	go r.Watch(ctx, 2*time.Second)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := r.Reload(ctx); err != nil {
+					log.Error("hooks reload on SIGHUP failed; keeping the current hooks", "file", file, "err", err)
+					continue
+				}
+				log.Info("hooks reloaded on SIGHUP", "file", file, "hooks", r.Names())
+			}
+		}
+	}()
+	return r, nil
+}
+
+// asHookRunner keeps a nil *hooks.Runner from becoming a non-nil interface.
+func asHookRunner(r *hooks.Runner) api.HookRunner {
+	if r == nil {
+		return nil
+	}
+	return r
 }

@@ -33,7 +33,7 @@ func provisionFlags(fs *flag.FlagSet) provisionOpts {
 
 // start serves the provisioning listener when configured; its Serve error
 // goes to errc. It returns nil when provisioning is off.
-func (o provisionOpts) start(ctx context.Context, dataDir string, engine provision.Validator, st store.Store,
+func (o provisionOpts) start(ctx context.Context, dataDir string, engine provision.Validator, st store.Store, hooks provision.HookRunner,
 	log *slog.Logger, stdout io.Writer, errc chan<- error) (*http.Server, error) {
 	addr := *o.addr
 	if addr == "" {
@@ -50,7 +50,7 @@ func (o provisionOpts) start(ctx context.Context, dataDir string, engine provisi
 	if err != nil {
 		return nil, err
 	}
-	p, err := provision.New(provision.Config{Engine: engine, Store: st, Logger: log})
+	p, err := provision.New(provision.Config{Engine: engine, Store: st, Logger: log, Hooks: hooks})
 	if err != nil {
 		return nil, err
 	}

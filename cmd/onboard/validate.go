@@ -15,8 +15,15 @@ import (
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("onboard "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	if flagSetHook != nil {
+		flagSetHook(fs)
+	}
 	return fs
 }
+
+// flagSetHook, set by tests only, sees each FlagSet a command creates, so
+// that the README test can check documented flags against the real ones.
+var flagSetHook func(*flag.FlagSet)
 
 // startEngine loads engine.wasm once for the command.
 func startEngine(ctx context.Context, stderr io.Writer) (*host.Runtime, bool) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"regexp"
 	"slices"
@@ -104,6 +105,7 @@ func (s *Server) batchCreateDevices(c *call) error {
 	}
 	// Whole-request failures come first, so that they write nothing.
 	if limit := s.enosBatchLimit(c.org); len(req.DeviceList) > limit {
+		s.metrics.QuotaRejected(quotaEnOSBatchSize, 1)
 		return newError(c.svc, kindInvalid, "Invalid arguments: deviceList has %d devices; organization %s creates at most %d devices per batch: split the request", len(req.DeviceList), c.org, limit)
 	}
 	var seal *secretSealer
@@ -124,7 +126,15 @@ func (s *Server) batchCreateDevices(c *call) error {
 		}
 		var o createOption
 		if err := json.Unmarshal(raw, &o); err != nil {
-			return fmt.Errorf("deviceList/%d passed the engine but does not decode: %w", i, err)
+			// JSON allows numbers no float64 holds (1e400) in the free-form
+			// deviceAttributes; that item fails, not the whole batch.
+			var ute *json.UnmarshalTypeError
+			if !errors.As(err, &ute) {
+				return fmt.Errorf("deviceList/%d passed the engine but does not decode: %w", i, err)
+			}
+			items[i] = batchItem{Code: enosInvalid, Msg: fmt.Sprintf("Invalid arguments: deviceList/%d/%s: %s is out of range of a 64-bit float; send it as a string",
+				i, strings.ReplaceAll(ute.Field, ".", "/"), ute.Value)}
+			continue
 		}
 		p := &pendingWrite{item: i, generatedKey: o.DeviceKey == "", dev: store.EnosDevice{
 			AssetID: randomAlnum(assetIDLen), ProductKey: o.ProductKey, DeviceKey: o.DeviceKey,
@@ -353,6 +363,11 @@ func (s *Server) searchDevices(c *call) error {
 		}
 	}
 	f.Offset = (pageNo - 1) * f.Limit
+	if f.Limit > 0 && pageNo-1 > math.MaxInt32/f.Limit {
+		// A page past any possible row; (pageNo-1)*pageSize would wrap
+		// around to page 1 near pageNo 2^63.
+		f.Offset = math.MaxInt32
+	}
 	if req.Expression != "" {
 		m := productKeyExpr.FindStringSubmatch(req.Expression)
 		if m == nil {

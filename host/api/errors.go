@@ -36,6 +36,7 @@ const (
 	kindInternal                     // 500
 	kindUnavailable                  // 503: the engine or the store is down
 	kindIdempotencyReuse             // 422: Idempotency-Key reused with another body
+	kindHookDenied                   // 403: an operator's registration hook denied the request
 )
 
 var kindStatus = map[kind]int{
@@ -43,6 +44,14 @@ var kindStatus = map[kind]int{
 	kindNotFound: http.StatusNotFound, kindConflict: http.StatusConflict, kindTooLarge: http.StatusRequestEntityTooLarge,
 	kindQuota: http.StatusBadRequest, kindInternal: http.StatusInternalServerError,
 	kindUnavailable: http.StatusServiceUnavailable, kindIdempotencyReuse: http.StatusUnprocessableEntity,
+	kindHookDenied: http.StatusForbidden,
+}
+
+// hookDeniedCodes are onboard's own codes for a registration hook's deny
+// (kindHookDenied), apart from the scope 403s so clients can tell them
+// apart.
+var hookDeniedCodes = map[string]string{
+	"ief": "IEF.100403", "iotda": "IOTDA.000403", "ces": "ces.0403", "cbr": "BackupService.0403",
 }
 
 // codes is each service's code book. Authentication failures use the API
@@ -83,6 +92,7 @@ var enosKind = map[kind]int{
 	kindInvalid: enosInvalid, kindAuth: enosAuth, kindForbidden: enosForbidden, kindNotFound: enosNotFound,
 	kindConflict: enosDeviceKeyTaken, kindTooLarge: enosInvalid, kindQuota: enosProductFull,
 	kindInternal: enosInternal, kindUnavailable: enosInternal, kindIdempotencyReuse: enosInvalid,
+	kindHookDenied: enosForbidden,
 }
 
 // newError builds the error of kind k for service svc.
@@ -93,6 +103,8 @@ func newError(svc string, k kind, format string, args ...any) *Error {
 		e.Code = "APIGW.0301"
 	case svc == "enos":
 		e.EnOS = enosKind[k]
+	case k == kindHookDenied:
+		e.Code = hookDeniedCodes[svc]
 	default:
 		e.Code = codes[svc][k]
 	}

@@ -55,6 +55,13 @@ type Config struct {
 	EnOSBatchLimits map[string]int
 	Logger          *slog.Logger
 	Now             func() time.Time // the clock (tests pin it)
+	// Metrics receives the request, engine, store and pool metrics served
+	// at GET /metrics; nil means a new Metrics with a private registry.
+	Metrics *Metrics
+	// Hooks, when set, runs operators' registration hooks on create
+	// operations after engine validation (hooks.go); *hooks.Runner
+	// implements it.
+	Hooks HookRunner
 }
 
 // Server serves the API. Create it with New; it is an http.Handler.
@@ -62,6 +69,8 @@ type Server struct {
 	cfg Config
 	mux *http.ServeMux
 	log *slog.Logger
+	// metrics observes every request (accesslog.go, metrics.go).
+	metrics *Metrics
 }
 
 // handler serves one operation after the common checks.
@@ -96,7 +105,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	if rt, ok := cfg.Engine.(RuntimeStats); ok {
+		cfg.Metrics.WatchRuntime(rt)
+	}
+	cfg.Store = cfg.Metrics.wrapStore(cfg.Store)
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, metrics: cfg.Metrics}
 	ops, err := schemas.Catalogue()
 	if err != nil {
 		return nil, err
@@ -118,6 +134,7 @@ func New(cfg Config) (*Server, error) {
 	if err := checkEngineKnows(cfg.Engine, byRoute); err != nil {
 		return nil, err
 	}
+	s.cfg.Engine = timedEngine{next: cfg.Engine, m: cfg.Metrics} // after the start-up check, so it is not counted
 	for _, key := range order {
 		s.mux.Handle(key, s.dispatch(byRoute[key]))
 	}
@@ -134,6 +151,7 @@ func New(cfg Config) (*Server, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(spec)
 	})
+	s.mux.Handle("GET /metrics", cfg.Metrics.Handler())
 	s.mux.HandleFunc("GET /docs", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write(openapi.DocsHTML)
@@ -142,7 +160,7 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.observe(w, r, s.mux) }
 
 // Version is reported by /openapi.json.
 const Version = "0.1.0"
@@ -212,6 +230,7 @@ func serviceForPath(p string) string {
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	svc := serviceForPath(r.URL.Path)
 	c := &call{s: s, w: w, r: r, svc: svc, requestID: newRequestID()}
+	track(r, c)
 	c.fail(newError(svc, kindNotFound, "no operation serves %s %s: see the API reference for the routes", r.Method, r.URL.Path))
 }
 
@@ -242,6 +261,7 @@ func (s *Server) dispatch(ops []schemas.Operation) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		svc := ops[0].Service
 		c := &call{s: s, w: w, r: r, svc: svc, requestID: newRequestID()}
+		track(r, c)
 		w.Header().Set("X-Request-Id", c.requestID)
 		op, ok := selectOperation(ops, r)
 		if !ok {
@@ -291,7 +311,7 @@ func actionValues(ops []schemas.Operation) string {
 
 // serve runs the common checks, then the operation's handler:
 // body (size, type) → authentication → scope → idempotency replay →
-// engine validation → handler.
+// engine validation → registration hooks (creates) → handler.
 func (c *call) serve() error {
 	if err := c.readBody(); err != nil {
 		return err
@@ -315,6 +335,9 @@ func (c *call) serve() error {
 		return invalid(c.svc, res)
 	}
 	c.result = res
+	if err := c.runHooks(params); err != nil {
+		return err
+	}
 	return handlers[c.op.ID](c.s, c)
 }
 

@@ -24,6 +24,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/onboardhq/onboard/host/hooks"
+	"github.com/onboardhq/onboard/sdk"
 	"io"
 	"log/slog"
 	"net/http"
@@ -61,11 +63,18 @@ type Validator interface {
 // knows its products sets Config.Products and unknown ones are refused.
 type ProductChecker func(ctx context.Context, projectID, instanceID, productID string) (bool, error)
 
+// HookRunner runs registration hooks (host/hooks.Runner): it may deny a
+// device or patch the resolved device with a JSON merge patch.
+type HookRunner interface {
+	Before(ctx context.Context, req sdk.HookRequest) (patched json.RawMessage, err error)
+}
+
 // Config configures a Provisioner. Engine and Store are required.
 type Config struct {
 	Engine   Validator
 	Store    store.Store
 	Products ProductChecker // optional; nil accepts every valid product id
+	Hooks    HookRunner     // optional: operators' before-provision plug-ins
 	Logger   *slog.Logger
 	Now      func() time.Time
 }
@@ -155,6 +164,8 @@ var (
 	ErrNoTemplate      = errors.New("no pre-provisioning template bound")
 	ErrTemplate        = errors.New("the template does not resolve for this certificate")
 	ErrUnknownProduct  = errors.New("product does not exist")
+	ErrHookDenied      = errors.New("a registration hook denied the device")
+	ErrHookFailed      = errors.New("a registration hook failed")
 	ErrNodeIDTaken     = errors.New("node id registered under another product")
 	ErrInvalidRequest  = errors.New("invalid request")
 	ErrEngineUnhealthy = errors.New("engine unavailable")
@@ -226,8 +237,12 @@ func (p *Provisioner) Register(ctx context.Context, projectID, instanceID string
 	if err != nil {
 		return nil, fmt.Errorf("provision: template %s: %w", ca.TemplateID, err)
 	}
-	dev, err := p.resolve(ctx, tpl.Body, Subject(leaf))
+	subject := Subject(leaf)
+	dev, err := p.resolve(ctx, tpl.Body, subject)
 	if err != nil {
+		return nil, err
+	}
+	if dev, err = p.runHooks(ctx, projectID, dev, subject); err != nil {
 		return nil, err
 	}
 	if p.cfg.Products != nil {
@@ -343,6 +358,70 @@ func (p *Provisioner) parseCA(pemText string) (*x509.Certificate, error) {
 	p.caCache.Store(pemText, c)
 	return c, nil
 }
+
+// runHooks gives the operators' before-provision hooks the resolved device
+// and the certificate fields. A deny is 403 with the hook's reason; a patch
+// is resolved by the engine again, because a hook cannot be trusted to keep
+// the template rules (product_id ≤36 characters, tag charsets, …).
+func (p *Provisioner) runHooks(ctx context.Context, projectID string, dev *engine.Device, subject map[string]string) (*engine.Device, error) {
+	if p.cfg.Hooks == nil {
+		return dev, nil
+	}
+	sd := &sdk.Device{DeviceName: dev.DeviceName, NodeID: dev.NodeID, ProductID: dev.ProductID, PolicyIDs: dev.PolicyIDs}
+	for _, t := range dev.Tags {
+		sd.Tags = append(sd.Tags, sdk.Tag{Key: t.Key, Value: t.Value})
+	}
+	patched, err := p.cfg.Hooks.Before(ctx, sdk.HookRequest{Hook: sdk.BeforeProvision, Operation: bootstrapOperation,
+		Project: projectID, Device: sd, Certificate: subject})
+	var denied *hooks.DeniedError
+	switch {
+	case errors.As(err, &denied):
+		return nil, fail(http.StatusForbidden, codeForbidden, ErrHookDenied, "%s", denied.Error())
+	case err != nil:
+		p.cfg.Logger.Error("registration hook failed", "op", bootstrapOperation, "err", err)
+		return nil, fail(http.StatusServiceUnavailable, codeEngine, ErrHookFailed, "a registration hook failed on this device: %v", err)
+	case patched == nil:
+		return dev, nil
+	}
+	var next engine.Device
+	if err := json.Unmarshal(patched, &next); err != nil {
+		return nil, fail(http.StatusServiceUnavailable, codeEngine, ErrHookFailed, "a registration hook returned a device that is not JSON: %v", err)
+	}
+	return p.recheck(ctx, &next)
+}
+
+// recheck resolves a device again through a template that reproduces it:
+// node_id and device_name can only be references, so they come from the
+// subject; the rest are static values the template rules apply to.
+func (p *Provisioner) recheck(ctx context.Context, d *engine.Device) (*engine.Device, error) {
+	tags := make([]map[string]string, 0, len(d.Tags))
+	for _, t := range d.Tags {
+		tags = append(tags, map[string]string{"tag_key": t.Key, "tag_value": t.Value})
+	}
+	body := map[string]any{
+		"parameters": map[string]any{
+			"iotda::certificate::common_name":  map[string]string{"type": "String"},
+			"iotda::certificate::organization": map[string]string{"type": "String"},
+		},
+		"resources": map[string]any{
+			"device": map[string]any{
+				"node_id":     map[string]string{"ref": "iotda::certificate::common_name"},
+				"device_name": map[string]string{"ref": "iotda::certificate::organization"},
+				"product_id":  d.ProductID,
+				"tags":        tags,
+			},
+			"policy": map[string]any{"policy_ids": append([]string{}, d.PolicyIDs...)},
+		},
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("provision: encode: %w", err)
+	}
+	return p.resolve(ctx, raw, map[string]string{"CN": d.NodeID, "O": d.DeviceName})
+}
+
+// bootstrapOperation names the device's self-registration in hook requests.
+const bootstrapOperation = "iotda.device.onboard-bootstrap"
 
 // resolve runs the template through the engine for the subject.
 func (p *Provisioner) resolve(ctx context.Context, body json.RawMessage, subject map[string]string) (*engine.Device, error) {

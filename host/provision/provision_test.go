@@ -98,6 +98,12 @@ func openStore(t testing.TB, kind string) store.Store {
 
 func newEnv(t testing.TB, kind string, products provision.ProductChecker) *env {
 	t.Helper()
+	return newEnvWith(t, kind, func(c *provision.Config) { c.Products = products })
+}
+
+// newEnvWith is newEnv with the provisioner's configuration adjusted.
+func newEnvWith(t testing.TB, kind string, adjust func(*provision.Config)) *env {
+	t.Helper()
 	st := openStore(t, kind)
 	srv, err := api.New(api.Config{Engine: wasmEngine(t), Store: st})
 	require.NoError(t, err)
@@ -105,7 +111,9 @@ func newEnv(t testing.TB, kind string, products provision.ProductChecker) *env {
 	t.Cleanup(ts.Close)
 	require.NoError(t, st.CreateToken(context.Background(), token, &store.Token{ProjectID: project, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}))
 
-	p, err := provision.New(provision.Config{Engine: wasmEngine(t), Store: st, Products: products})
+	pc := provision.Config{Engine: wasmEngine(t), Store: st}
+	adjust(&pc)
+	p, err := provision.New(pc)
 	require.NoError(t, err)
 	cert, fp, err := provision.LoadServerCert("", "", t.TempDir(), []string{"127.0.0.1"})
 	require.NoError(t, err)

@@ -1,0 +1,82 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/onboardhq/onboard/host/hooks"
+	"github.com/onboardhq/onboard/schemas"
+	"github.com/onboardhq/onboard/sdk"
+)
+
+// HookRunner runs registration hooks (*hooks.Runner). Before returns the
+// request as patched by the hooks, or nil when none patched it; a deny is
+// a *hooks.DeniedError, a failing hook a *hooks.FailedError.
+type HookRunner interface {
+	Before(ctx context.Context, req sdk.HookRequest) (patched json.RawMessage, err error)
+}
+
+var _ HookRunner = (*hooks.Runner)(nil)
+
+// isCreate tells the operations hooks run on: POSTs that create a
+// resource. A 200/201 POST is not enough (searches, verify, check and
+// previews are POSTs too), so the operation id's last word decides.
+func isCreate(op schemas.Operation) bool {
+	if op.Method != http.MethodPost || (op.SuccessStatus != http.StatusOK && op.SuccessStatus != http.StatusCreated) {
+		return false
+	}
+	verb := op.ID[strings.LastIndexByte(op.ID, '.')+1:]
+	switch verb {
+	case "create", "batch-create", "register", "upload":
+		return true
+	}
+	return false
+}
+
+// runHooks runs the before-create hooks on the engine's normalised
+// request. A patched request goes back to the engine: the engine owns the
+// rules, and a hook must not smuggle in what a client could not send.
+func (c *call) runHooks(params []byte) error {
+	if c.s.cfg.Hooks == nil || !isCreate(c.op) {
+		return nil
+	}
+	req := sdk.HookRequest{Hook: sdk.BeforeCreate, Operation: c.op.ID, Project: c.project, Org: c.org,
+		Request: c.result.Request}
+	patched, err := c.s.cfg.Hooks.Before(c.r.Context(), req)
+	var denied *hooks.DeniedError
+	var failed *hooks.FailedError
+	switch {
+	case errors.As(err, &denied):
+		return newError(c.svc, kindHookDenied, "%s", denied.Error())
+	case errors.As(err, &failed):
+		c.s.log.Error("registration hook failed", "op", c.op.ID, "request_id", c.requestID, "hook", failed.Hook, "err", failed.Err)
+		what := "failed"
+		if errors.Is(err, hooks.ErrTimeout) {
+			what = "timed out"
+		}
+		return newError(c.svc, kindUnavailable, "registration hook %q %s on this request (request id %s); retry later or ask the operator", failed.Hook, what, c.requestID)
+	case err != nil:
+		if c.r.Context().Err() != nil {
+			return newError(c.svc, kindUnavailable, "the request was canceled while registration hooks ran")
+		}
+		c.s.log.Error("registration hooks failed", "op", c.op.ID, "request_id", c.requestID, "err", err)
+		return newError(c.svc, kindUnavailable, "registration hooks are unavailable (request id %s); retry later", c.requestID)
+	case patched == nil:
+		return nil
+	}
+	res, err := c.s.cfg.Engine.Validate(c.r.Context(), c.op.ID, params, patched)
+	if err != nil {
+		c.s.log.Error("engine call failed", "op", c.op.ID, "request_id", c.requestID, "err", err)
+		return newError(c.svc, kindUnavailable, "the validation engine failed on this request; retry later")
+	}
+	if !res.Accepted() {
+		e := invalid(c.svc, res)
+		e.Message = "the request as changed by registration hooks breaks a rule: " + e.Message
+		return e
+	}
+	c.body, c.result = patched, res
+	return nil
+}

@@ -1,0 +1,466 @@
+// Package hooks runs operators' registration hooks: Extism plug-ins (see
+// package sdk) that allow, deny or patch a create request after the engine
+// has validated it, or a device before it registers itself.
+//
+// Each hook is compiled once and keeps a bounded pool of instances (an
+// Extism instance is not goroutine-safe). Each call is bounded in time and
+// memory and has no network (no allowed hosts) and no file system; an
+// instance that traps or times out is discarded and the pool goes on
+// serving. A failing hook fails the request, or is skipped when its spec
+// says on_error "skip"; it never takes the host down. Reload swaps the
+// whole set atomically: calls in flight finish on the set they started on.
+//
+// The package must not re-implement a rule the engine owns: a patched
+// request goes back to the engine (the caller's job, see api.Config.Hooks).
+package hooks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	extism "github.com/extism/go-sdk"
+	"github.com/tetratelabs/wazero"
+
+	"github.com/onboardhq/onboard/host"
+	"github.com/onboardhq/onboard/sdk"
+)
+
+// Errors; test with errors.Is / errors.As.
+var (
+	// ErrFailed: a hook trapped, timed out, reported an error or answered
+	// something that is not a valid HookResponse. Wrapped by *FailedError.
+	ErrFailed = errors.New("hooks: hook failed")
+	// ErrTimeout: the call exceeded the hook's timeout (also ErrFailed).
+	ErrTimeout = fmt.Errorf("%w: timed out", ErrFailed)
+	// ErrClosed: the runner was closed.
+	ErrClosed = errors.New("hooks: runner closed")
+)
+
+// DeniedError is a hook's deny: the request must stop, and the client
+// gets Reason.
+type DeniedError struct {
+	Hook   string
+	Reason string
+}
+
+func (e *DeniedError) Error() string {
+	return fmt.Sprintf("registration hook %q denied the request: %s", e.Hook, e.Reason)
+}
+
+// FailedError is a hook that failed (on_error "fail"); Err wraps ErrFailed
+// (or ErrTimeout) with the cause.
+type FailedError struct {
+	Hook string
+	Err  error
+}
+
+func (e *FailedError) Error() string {
+	return fmt.Sprintf("registration hook %q failed: %v", e.Hook, e.Err)
+}
+func (e *FailedError) Unwrap() error { return e.Err }
+
+// initAllowance is added to the timeout of an instance's first call, which
+// also runs the guest's _initialize (the Go runtime's start-up): the
+// go-sdk offers no way to initialise an instance before its first call.
+const initAllowance = 2 * time.Second
+
+type options struct {
+	log      *slog.Logger
+	cacheDir string
+	noCache  bool
+	// interrupt off compiles guests without wazero's termination checks:
+	// only for measuring their cost (BenchmarkHook); a looping hook then
+	// cannot be stopped.
+	interrupt bool
+}
+
+// Option configures Load and New.
+type Option func(*options)
+
+// WithLogger receives hook failures that are skipped and the plug-ins' own
+// log lines.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithCompilationCacheDir sets wazero's on-disk compilation cache ("" disables
+// it); the default is a "hooks" directory in host.DefaultCacheDir().
+func WithCompilationCacheDir(dir string) Option {
+	return func(o *options) { o.cacheDir, o.noCache = dir, dir == "" }
+}
+
+func withoutInterrupt() Option { return func(o *options) { o.interrupt = false } }
+
+// Runner runs a set of hooks. Safe for concurrent use.
+type Runner struct {
+	opts   options
+	file   string // "" when built from specs
+	specs  []Spec // the specs of a runner built by New
+	mu     sync.Mutex
+	cur    atomic.Pointer[set]
+	closed atomic.Bool
+	stamp  map[string]fileStamp // what the current set was loaded from (watch)
+}
+
+// Load reads a hooks file and compiles its plug-ins; Reload re-reads it.
+func Load(ctx context.Context, file string, opts ...Option) (*Runner, error) {
+	r := newRunner(opts)
+	r.file = file
+	if err := r.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// New compiles the plug-ins of specs; Reload re-reads their files.
+func New(ctx context.Context, specs []Spec, opts ...Option) (*Runner, error) {
+	r := newRunner(opts)
+	for i := range specs {
+		s := specs[i]
+		if err := s.normalise(); err != nil {
+			return nil, fmt.Errorf("hooks: hook %q: %w", s.Name, err)
+		}
+		r.specs = append(r.specs, s)
+	}
+	if err := r.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func newRunner(opts []Option) *Runner {
+	o := options{cacheDir: defaultCacheDir(), interrupt: true}
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Runner{opts: o}
+}
+
+func defaultCacheDir() string { return host.DefaultCacheDir() + "-hooks" }
+
+// Reload re-reads the hooks file (or the specs' files) and swaps the new
+// set in atomically. On any error the current set stays. Calls in flight
+// finish on the old set, which is closed once they have.
+func (r *Runner) Reload(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	specs := r.specs
+	if r.file != "" {
+		var err error
+		if specs, err = ParseFile(r.file); err != nil {
+			return err
+		}
+	}
+	stamp := map[string]fileStamp{}
+	if r.file != "" {
+		stamp[r.file] = stampOf(r.file)
+	}
+	s := &set{}
+	for _, spec := range specs {
+		stamp[spec.Path] = stampOf(spec.Path)
+		h, err := r.compile(ctx, spec)
+		if err != nil {
+			s.close()
+			return err
+		}
+		s.hooks = append(s.hooks, h)
+	}
+	r.stamp = stamp
+	if old := r.cur.Swap(s); old != nil {
+		go old.retire()
+	}
+	return nil
+}
+
+// Names lists the hooks of the current set, in order.
+func (r *Runner) Names() []string {
+	s := r.cur.Load()
+	if s == nil {
+		return nil
+	}
+	names := make([]string, len(s.hooks))
+	for i, h := range s.hooks {
+		names[i] = h.spec.Name
+	}
+	return names
+}
+
+// Before runs the hooks that apply to req, in order. It returns the
+// request (BeforeCreate) or device (BeforeProvision) as patched by the
+// hooks, or nil when no hook patched it. A deny returns *DeniedError; a
+// failing hook with on_error "fail" returns *FailedError.
+func (r *Runner) Before(ctx context.Context, req sdk.HookRequest) (json.RawMessage, error) {
+	s, err := r.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer s.inflight.RUnlock()
+	var doc json.RawMessage
+	patched := false
+	for _, h := range s.hooks {
+		if !h.spec.applies(&req) {
+			continue
+		}
+		if doc == nil {
+			if req.Hook == sdk.BeforeProvision && req.Device != nil {
+				if doc, err = json.Marshal(req.Device); err != nil {
+					return nil, err
+				}
+			} else {
+				doc = req.Request
+			}
+		}
+		resp, err := h.call(ctx, &req)
+		if err == nil && resp.Decision == sdk.DecisionAllow && len(resp.Patch) > 0 && string(resp.Patch) != "null" {
+			var next []byte
+			if next, err = mergePatch(doc, resp.Patch); err != nil {
+				err = fmt.Errorf("%w: %v", ErrFailed, err)
+			} else if err = r.repatch(&req, next); err == nil {
+				doc, patched = next, true
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if h.spec.OnError == OnErrorSkip {
+				r.opts.log.Warn("registration hook failed; skipped (on_error: skip)", "hook", h.spec.Name, "op", req.Operation, "err", err)
+				continue
+			}
+			return nil, &FailedError{Hook: h.spec.Name, Err: err}
+		}
+		if resp.Decision == sdk.DecisionDeny {
+			reason := resp.Reason
+			if reason == "" {
+				reason = "no reason given"
+			}
+			return nil, &DeniedError{Hook: h.spec.Name, Reason: reason}
+		}
+	}
+	if !patched {
+		return nil, nil
+	}
+	return doc, nil
+}
+
+// repatch makes the next hook see the patched document.
+func (r *Runner) repatch(req *sdk.HookRequest, doc []byte) error {
+	if req.Hook == sdk.BeforeProvision && req.Device != nil {
+		var d sdk.Device
+		if err := json.Unmarshal(doc, &d); err != nil {
+			return fmt.Errorf("%w: the patched device is not a device: %v", ErrFailed, err)
+		}
+		req.Device = &d
+		return nil
+	}
+	req.Request = doc
+	return nil
+}
+
+// acquire returns the current set, read-locked so Reload's retire waits
+// for this call.
+func (r *Runner) acquire() (*set, error) {
+	for {
+		if r.closed.Load() {
+			return nil, ErrClosed
+		}
+		s := r.cur.Load()
+		if s == nil {
+			return nil, ErrClosed
+		}
+		s.inflight.RLock()
+		if !s.retired {
+			return s, nil
+		}
+		s.inflight.RUnlock() // swapped out meanwhile: take the new one
+	}
+}
+
+// Close closes every hook once the calls in flight have finished.
+func (r *Runner) Close(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed.Swap(true) {
+		return nil
+	}
+	if s := r.cur.Swap(nil); s != nil {
+		s.retire()
+	}
+	return nil
+}
+
+// set is one generation of hooks.
+type set struct {
+	hooks []*hook
+	// inflight is read-held by each Before call; retire takes the write
+	// lock, so it waits for them.
+	inflight sync.RWMutex
+	retired  bool // guarded by inflight
+}
+
+func (s *set) retire() {
+	s.inflight.Lock()
+	s.retired = true
+	s.inflight.Unlock()
+	s.close()
+}
+
+func (s *set) close() {
+	for _, h := range s.hooks {
+		h.close()
+	}
+}
+
+// fileStamp tells whether a file changed since it was loaded.
+type fileStamp struct {
+	size int64
+	mod  time.Time
+}
+
+func stampOf(path string) fileStamp {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{size: -1}
+	}
+	return fileStamp{size: fi.Size(), mod: fi.ModTime()}
+}
+
+// Changed reports whether the hooks file or a plug-in file changed since
+// the last (successful) load.
+func (r *Runner) Changed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for path, st := range r.stamp {
+		if stampOf(path) != st {
+			return true
+		}
+	}
+	return false
+}
+
+// Watch polls the hooks file and the plug-in files every interval and
+// reloads when one changes, until ctx is done. A failed reload is logged
+// and keeps the current set; it is retried only after a further change.
+// Polling needs no platform support and a hook file is replaced rarely.
+func (r *Runner) Watch(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var failed map[string]fileStamp
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !r.Changed() {
+			continue
+		}
+		now := r.currentStamps()
+		if failed != nil && mapsEqual(failed, now) {
+			continue
+		}
+		if err := r.Reload(ctx); err != nil {
+			r.opts.log.Error("hooks reload failed; keeping the current hooks", "err", err)
+			failed = now
+			continue
+		}
+		failed = nil
+		r.opts.log.Info("hooks reloaded", "hooks", r.Names())
+	}
+}
+
+func (r *Runner) currentStamps() map[string]fileStamp {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := map[string]fileStamp{}
+	for path := range r.stamp {
+		m[path] = stampOf(path)
+	}
+	return m
+}
+
+func mapsEqual(a, b map[string]fileStamp) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	cachesMu sync.Mutex
+	caches   = map[string]wazero.CompilationCache{}
+)
+
+func sharedCache(dir string) (wazero.CompilationCache, error) {
+	cachesMu.Lock()
+	defer cachesMu.Unlock()
+	if c, ok := caches[dir]; ok {
+		return c, nil
+	}
+	c, err := wazero.NewCompilationCacheWithDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	caches[dir] = c
+	return c, nil
+}
+
+// compile loads one plug-in and checks, with a first instance, that it
+// initialises and exports the hook function.
+func (r *Runner) compile(ctx context.Context, spec Spec) (*hook, error) {
+	wasm, err := os.ReadFile(spec.Path)
+	if err != nil {
+		return nil, fmt.Errorf("hooks: hook %q: %w", spec.Name, err)
+	}
+	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(r.opts.interrupt)
+	if !r.opts.noCache {
+		cache, err := sharedCache(r.opts.cacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("hooks: compilation cache %s: %w", r.opts.cacheDir, err)
+		}
+		rc = rc.WithCompilationCache(cache)
+	}
+	manifest := extism.Manifest{
+		Wasm:   []extism.Wasm{extism.WasmData{Data: wasm, Name: spec.Name}},
+		Memory: &extism.ManifestMemory{MaxPages: spec.MaxMemoryPages, MaxVarBytes: 64 << 10},
+		Config: spec.Config,
+		// No AllowedHosts: the go-sdk refuses every HTTP request. No
+		// AllowedPaths: no file system. No Manifest.Timeout: the call's
+		// context carries the deadline (see hook.call).
+	}
+	compiled, err := extism.NewCompiledPlugin(ctx, manifest, extism.PluginConfig{RuntimeConfig: rc, EnableWasi: true}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("hooks: hook %q: load %s: %w", spec.Name, spec.Path, err)
+	}
+	h := &hook{spec: spec, timeout: time.Duration(spec.Timeout), compiled: compiled, log: r.opts.log,
+		idle: make(chan *instance, spec.MaxInstances), slots: make(chan struct{}, spec.MaxInstances)}
+	inst, err := h.acquire(ctx)
+	if err != nil {
+		h.close()
+		return nil, err
+	}
+	if !inst.p.FunctionExists(sdk.ExportName) {
+		h.discard(inst)
+		h.close()
+		return nil, fmt.Errorf("hooks: hook %q: %s does not export %q (see package sdk)", spec.Name, spec.Path, sdk.ExportName)
+	}
+	h.release(inst)
+	return h, nil
+}

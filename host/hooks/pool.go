@@ -1,0 +1,190 @@
+package hooks
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	extism "github.com/extism/go-sdk"
+	"github.com/tetratelabs/wazero"
+
+	"github.com/onboardhq/onboard/sdk"
+)
+
+// hook is one compiled plug-in with its instance pool (the discipline of
+// host.Runtime: bounded slots, idle instances reused, an instance whose
+// call failed in any way is discarded, never reused).
+type hook struct {
+	spec     Spec
+	timeout  time.Duration
+	compiled *extism.CompiledPlugin
+	log      *slog.Logger
+	idle     chan *instance
+	slots    chan struct{}
+	mu       sync.Mutex // guards closed against instantiation
+	closed   bool
+}
+
+type instance struct {
+	p     *extism.Plugin
+	warm  bool // _initialize has run (on the first call)
+	input []byte
+}
+
+func (h *hook) instantiate(ctx context.Context) (*instance, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrClosed
+	}
+	// No FS, no stdio, no env, no args: only what the module config
+	// grants, which is nothing but a clock.
+	p, err := h.compiled.Instance(ctx, extism.PluginInstanceConfig{
+		ModuleConfig: wazero.NewModuleConfig().WithSysWalltime().WithSysNanotime()})
+	if err != nil {
+		return nil, fmt.Errorf("hooks: hook %q: instantiate: %w", h.spec.Name, err)
+	}
+	name := h.spec.Name
+	p.SetLogger(func(level extism.LogLevel, msg string) {
+		h.log.Info("registration hook log", "hook", name, "level", level.String(), "msg", msg)
+	})
+	return &instance{p: p}, nil
+}
+
+func (h *hook) acquire(ctx context.Context) (*instance, error) {
+	select {
+	case inst := <-h.idle:
+		return inst, nil
+	default:
+	}
+	select {
+	case inst := <-h.idle:
+		return inst, nil
+	case h.slots <- struct{}{}:
+		inst, err := h.instantiate(ctx)
+		if err != nil {
+			<-h.slots
+			return nil, err
+		}
+		return inst, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (h *hook) release(inst *instance) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		_ = inst.p.Close(context.Background())
+		<-h.slots
+		return
+	}
+	h.idle <- inst
+}
+
+// discard closes an instance whose state can no longer be trusted (it
+// trapped, timed out or answered garbage) and frees its slot.
+func (h *hook) discard(inst *instance) {
+	_ = inst.p.Close(context.Background())
+	<-h.slots
+}
+
+func (h *hook) close() {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+	for {
+		select {
+		case inst := <-h.idle:
+			_ = inst.p.Close(context.Background())
+			<-h.slots
+		default:
+			_ = h.compiled.Close(context.Background())
+			return
+		}
+	}
+}
+
+// call runs the hook once. Any failure discards the instance.
+func (h *hook) call(ctx context.Context, req *sdk.HookRequest) (sdk.HookResponse, error) {
+	var resp sdk.HookResponse
+	inst, err := h.acquire(ctx)
+	if err != nil {
+		return resp, fmt.Errorf("%w: %v", ErrFailed, err)
+	}
+	buf := bytes.NewBuffer(inst.input[:0])
+	if err := json.NewEncoder(buf).Encode(req); err != nil {
+		h.release(inst)
+		return resp, err
+	}
+	// Pad to a multiple of 8 bytes (JSON allows trailing spaces): go-pdk
+	// reads whole words in one host call each but the tail byte by byte.
+	for buf.Len()%8 != 0 {
+		buf.WriteByte(' ')
+	}
+	inst.input = buf.Bytes()
+	budget := h.timeout
+	if !inst.warm {
+		budget += initAllowance
+	}
+	// The deadline rides on the context, the go-sdk's own mechanism:
+	// wazero (WithCloseOnContextDone) watches it and stops the guest with
+	// its termination checks, closing the module without freeing what the
+	// running call still uses. A watchdog that closes the modules from
+	// another goroutine instead races with the call (go test -race), and
+	// saves nothing: wazero 1.12 starts its watcher goroutine on every call
+	// of an interruptible module, whatever the context (BenchmarkHook).
+	cctx, cancel := context.WithTimeout(ctx, budget)
+	rc, out, err := inst.p.CallWithContext(cctx, sdk.ExportName, inst.input)
+	cerr := cctx.Err()
+	cancel()
+	if cerr != nil {
+		// Closed by the deadline or the caller's cancellation (possibly
+		// just as the call returned): never reuse it.
+		h.discard(inst)
+		if ctx.Err() != nil {
+			return resp, ctx.Err()
+		}
+		return resp, fmt.Errorf("%w after %s", ErrTimeout, budget)
+	}
+	switch {
+	case err != nil:
+		h.discard(inst)
+		return resp, fmt.Errorf("%w: %v", ErrFailed, err)
+	case rc != 0:
+		h.discard(inst)
+		return resp, fmt.Errorf("%w: returned %d", ErrFailed, rc)
+	}
+	inst.warm = true
+	dec := json.NewDecoder(bytes.NewReader(out))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&resp); err != nil || dec.More() {
+		h.discard(inst)
+		return resp, fmt.Errorf("%w: output is not a HookResponse (%s): %q", ErrFailed, errText(err, "trailing data"), clip(out))
+	}
+	if err := resp.Check(); err != nil {
+		h.discard(inst)
+		return resp, fmt.Errorf("%w: %v", ErrFailed, err)
+	}
+	h.release(inst)
+	return resp, nil
+}
+
+func errText(err error, alt string) string {
+	if err != nil {
+		return err.Error()
+	}
+	return alt
+}
+
+func clip(b []byte) string {
+	if len(b) > 200 {
+		return string(b[:200]) + "…"
+	}
+	return string(b)
+}
