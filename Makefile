@@ -46,7 +46,7 @@ wasm-check:
 	if cmp -s $$tmp/engine.wasm $(WASM); then echo "wasm-check: $(WASM) is reproducible"; rm -rf $$tmp; \
 	else echo "wasm-check: $(WASM) differs from a rebuild of the source: run 'make wasm' and commit it"; rm -rf $$tmp; exit 1; fi
 
-test:
+test: node-deps
 	$(GO) test -race -count=1 ./...
 
 test-short:
