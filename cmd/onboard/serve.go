@@ -25,6 +25,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	cfgFile := cfg.flags(fs)
 	jsonLogs := fs.Bool("log-json", false, "write logs as JSON lines")
 	prov := provisionFlags(fs)
+	engineFile := fs.String("engine", os.Getenv("ONBOARD_ENGINE"), "engine.wasm to run instead of the built-in one (env ONBOARD_ENGINE); reloaded on SIGHUP without dropping requests")
 	hooksFile := fs.String("hooks", "", "registration hooks file (JSON array of hook plug-ins; env ONBOARD_HOOKS); reloaded on change and on SIGHUP")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
 		return exitUsage
@@ -47,11 +48,12 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return exitUsage
 	}
 	defer st.Close(context.Background())
-	rt, err := host.New(ctx)
+	first, err := loadEngine(ctx, *engineFile)
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard serve: engine: %v\n", err)
 		return exitUsage
 	}
+	rt := host.NewReloadable(first)
 	defer rt.Close(context.Background())
 	hookRunner, err := startHooks(ctx, *hooksFile, log, stdout)
 	if err != nil {
@@ -66,6 +68,9 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard serve: %v\n", err)
 		return exitUsage
+	}
+	if *engineFile != "" {
+		go reloadEngineOnSIGHUP(ctx, *engineFile, rt, srv, log)
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

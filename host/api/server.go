@@ -181,6 +181,22 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, body)
 }
 
+// CheckEngine reports whether e knows every operation this server serves:
+// a hot reload must not swap in an engine.wasm older than the catalogue.
+func (s *Server) CheckEngine(e Validator) error {
+	ops, err := schemas.Catalogue()
+	if err != nil {
+		return err
+	}
+	byRoute := map[string][]schemas.Operation{}
+	for _, op := range ops {
+		if handlers[op.ID] != nil {
+			byRoute[op.Method+" "+op.Route] = append(byRoute[op.Method+" "+op.Route], op)
+		}
+	}
+	return checkEngineKnows(e, byRoute)
+}
+
 // checkEngineKnows refuses to start with an engine.wasm older than the
 // catalogue: every request would otherwise fail as "unknown operation".
 func checkEngineKnows(e Validator, byRoute map[string][]schemas.Operation) error {
