@@ -1,0 +1,352 @@
+package api_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onboardhq/onboard/host/api"
+	"github.com/onboardhq/onboard/host/store"
+)
+
+// Hostile input over HTTP (issue 9, item 2): every case gets a documented
+// 4xx, the server's memory stays bounded, and nothing is written. The
+// figures the tests log are in docs/reliability.md.
+
+// hostileEnv is an EnOS env (org A, bare account) with project A's token.
+func hostileEnv(t *testing.T, mutate ...func(*api.Config)) *enosEnv {
+	t.Helper()
+	e := newEnOSEnv(t, "sqlite", 0, mutate...)
+	ctx := context.Background()
+	e.tokenA = "tok-a-hostile"
+	require.NoError(t, e.store.CreateToken(ctx, e.tokenA, &store.Token{ProjectID: projA, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}))
+	return e
+}
+
+// assertNothingWritten checks that no agent, invocation or device exists.
+func (e *enosEnv) assertNothingWritten(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	_, n, err := e.store.ListAgents(ctx, store.AgentFilter{ProjectID: projA})
+	require.NoError(t, err)
+	assert.Zero(t, n, "agents written")
+	_, n, err = e.store.ListInvocations(ctx, store.InvocationFilter{ProjectID: projA})
+	require.NoError(t, err)
+	assert.Zero(t, n, "invocations written")
+	assert.Zero(t, e.deviceCount(enosOrgA), "devices written")
+}
+
+// heapAfterGC is the live heap after a full collection.
+func heapAfterGC() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+func totalAlloc() uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.TotalAlloc
+}
+
+// generator yields n bytes of a JSON-ish pattern without allocating, and
+// counts how many the HTTP client pulled from it.
+type generator struct {
+	left int64
+	read atomic.Int64
+}
+
+func (g *generator) Read(p []byte) (int, error) {
+	if g.left <= 0 {
+		return 0, io.EOF
+	}
+	n := min(int64(len(p)), g.left)
+	for i := range p[:n] {
+		p[i] = 'a'
+	}
+	g.left -= n
+	g.read.Add(n)
+	return int(n), nil
+}
+
+const gib = 1 << 30
+
+// TestHostileHugeBody streams a 1 GiB body, with and without a declared
+// Content-Length: 413 within seconds, the client got to send only the limit
+// plus socket buffers, and the server allocated a few MiB, not a GiB.
+func TestHostileHugeBody(t *testing.T) {
+	e := hostileEnv(t)
+	for _, declared := range []bool{true, false} {
+		t.Run(fmt.Sprintf("content-length=%v", declared), func(t *testing.T) {
+			g := &generator{left: gib}
+			req, err := http.NewRequest("POST", e.url+agentsPath, g)
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Auth-Token", e.tokenA)
+			if declared {
+				req.ContentLength = gib
+			} else {
+				req.ContentLength = -1 // chunked
+			}
+			heap0, alloc0 := heapAfterGC(), totalAlloc()
+			start := time.Now()
+			resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+			elapsed := time.Since(start)
+			alloc := totalAlloc() - alloc0
+			heap := int64(heapAfterGC()) - int64(heap0)
+			sent := g.read.Load()
+			t.Logf("1 GiB body (declared=%v): %v after %v; client sent %d bytes (%.1f MiB); allocated %.1f MiB during the request; live heap %+.1f MiB",
+				declared, statusOf(resp, err), elapsed.Round(time.Millisecond), sent, float64(sent)/(1<<20), float64(alloc)/(1<<20), float64(heap)/(1<<20))
+			require.NoError(t, err, "the client gets the 413, not a reset")
+			defer resp.Body.Close()
+			assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+			b, _ := io.ReadAll(resp.Body)
+			assert.Contains(t, string(b), "BackupService.0016")
+			assert.Contains(t, string(b), "exceeds the limit")
+			assert.Less(t, elapsed, 5*time.Second)
+			// Limit (1 MiB) + what loopback socket buffers absorb.
+			assert.Less(t, sent, int64(api.DefaultBodyLimit+32<<20), "the server read far past its limit")
+			assert.Less(t, alloc, uint64(64<<20), "the server buffered the body")
+			assert.Less(t, heap, int64(16<<20))
+		})
+	}
+	e.assertNothingWritten(t)
+}
+
+func statusOf(resp *http.Response, err error) string {
+	if err != nil {
+		return "error " + err.Error()
+	}
+	return resp.Status
+}
+
+// hostileCase is one body and the 4xx it must get.
+type hostileCase struct {
+	name   string
+	path   string // "" = CBR register
+	body   string
+	status int
+	want   string // in the error message or code
+}
+
+const (
+	enosBatchPath  = "/connect-service/v2.4/devices?action=batchCreate&orgId=" + enosOrgA
+	enosSearchPath = "/connect-service/v2.4/devices?action=search&orgId=" + enosOrgA
+)
+
+func device(extra string) string {
+	return `{"productKey":"pk","deviceName":{"defaultValue":"d"},"timezone":"+08:00"` + extra + `}`
+}
+
+func TestHostileBodies(t *testing.T) {
+	// 8 MiB so that a 10^6-item array of valid devices is refused by the
+	// limit, not by the client (arrays that fit: TestHostileLargeArrays).
+	e := hostileEnv(t, func(c *api.Config) { c.BodyLimit = 8 << 20 })
+	deep := strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000)
+	million := func(item string) string {
+		return `{"deviceList":[` + strings.Repeat(item+",", 999_999) + item + `]}`
+	}
+	cases := []hostileCase{
+		{"nested 100,000 deep (CBR)", "", `{"agent":` + deep + `}`, 400, "nests deeper"},
+		{"nested 100,000 deep (EnOS)", enosBatchPath, `{"deviceList":` + deep + `}`, 400, "nests deeper"},
+		{"nested objects 100,000 deep", "", strings.Repeat(`{"a":`, 100_000) + "1" + strings.Repeat("}", 100_000), 400, "nests deeper"},
+		{"10^6 valid devices in deviceList", enosBatchPath, million(device("")), 413, "exceeds the limit"},
+		{"invalid UTF-8 in a string", "", "{\"agent\":{\"agent_id\":\"a\xff\xfe\",\"host_name\":\"h\",\"host_ip\":\"10.0.0.1\",\"host_os\":\"linux\"}}", 400, "UTF-8"},
+		{"invalid UTF-8 in a key", "", "{\"agent\":{\"\xc3\x28\":1}}", 400, "UTF-8"},
+		{"invalid UTF-8 (EnOS)", enosBatchPath, "{\"deviceList\":[" + device(",\"deviceDesc\":\"\xed\xa0\x80\"") + "]}", 400, "UTF-8"},
+		{"duplicate key", "", `{"agent":{"agent_id":"a","agent_id":"b","host_name":"h","host_ip":"10.0.0.1","host_os":"linux"}}`, 400, "duplicate"},
+		{"duplicate key (EnOS)", enosBatchPath, `{"deviceList":[],"deviceList":[]}`, 400, "duplicate"},
+		{"1e400 in an integer field", enosSearchPath, `{"pagination":{"pageNo":1,"pageSize":1e400}}`, 400, "pageSize"},
+		{"-0 in an integer field", enosSearchPath, `{"pagination":{"pageNo":-0,"pageSize":10}}`, 400, "pageNo"},
+		{"10^23 in an integer field", enosSearchPath, `{"pagination":{"pageNo":100000000000000000000000,"pageSize":10}}`, 400, "pageNo"},
+		{"1e400 in free-form attributes (EnOS)", enosBatchPath, `{"deviceList":[` + device(`,"deviceAttributes":{"n":1e400}`) + `]}`, 200, "deviceList/0/deviceAttributes: number 1e400 is out of range"},
+		{"-1e400 in free-form attributes (EnOS)", enosBatchPath, `{"deviceList":[` + device(`,"deviceAttributes":{"n":-1e400}`) + `]}`, 200, "out of range"},
+		{"1e400 as a string field", "", `{"agent":{"agent_id":1e400,"host_name":"h","host_ip":"10.0.0.1","host_os":"linux"}}`, 400, "type"},
+		{"NUL byte raw in a string", "", "{\"agent\":{\"agent_id\":\"a\x00\",\"host_name\":\"h\",\"host_ip\":\"10.0.0.1\",\"host_os\":\"linux\"}}", 400, "control"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := c.path
+			if path == "" {
+				path = agentsPath
+			}
+			hdr := []string{"X-Auth-Token", e.tokenA}
+			if strings.HasPrefix(path, "/connect-service/") {
+				hdr = []string{"Authorization", "Bearer " + e.bare}
+			}
+			heap0, alloc0 := heapAfterGC(), totalAlloc()
+			start := time.Now()
+			r := e.do("POST", path, "", c.body, hdr...)
+			elapsed := time.Since(start)
+			alloc := totalAlloc() - alloc0
+			heap := int64(heapAfterGC()) - int64(heap0)
+			t.Logf("%s (%d bytes): %d %s in %v; host allocated %.1f MiB, live heap %+.1f MiB",
+				c.name, len(c.body), r.status, truncate(string(r.raw), 160), elapsed.Round(time.Millisecond), float64(alloc)/(1<<20), float64(heap)/(1<<20))
+			assert.Equal(t, c.status, r.status, string(r.raw))
+			assert.Contains(t, string(r.raw), c.want)
+			assert.Less(t, heap, int64(32<<20), "live heap grew")
+		})
+	}
+	// A page number near 2^63 is an empty page, not page 1 again.
+	_, err := e.store.BatchCreateDevices(context.Background(), enosOrgA, []store.EnosDevice{{AssetID: "asset001", ProductKey: "pk", DeviceKey: "key-1", Timezone: "+08:00", DeviceSecret: "s"}})
+	require.NoError(t, err)
+	for _, order := range []string{"ASC", "DESC"} {
+		r := e.do("POST", enosSearchPath, "", `{"pagination":{"pageNo":9223372036854775807,"pageSize":1000,"sorters":[{"field":"createTime","order":"`+order+`"}]}}`,
+			"Authorization", "Bearer "+e.bare)
+		require.Equal(t, http.StatusOK, r.status, string(r.raw))
+		assert.Empty(t, r.body["data"], "pageNo 2^63-1 (%s) must be past the end: %s", order, r.raw)
+	}
+	_, err = e.store.BatchCreateDevices(context.Background(), enosOrgA, nil)
+	require.NoError(t, err)
+	require.NoError(t, e.store.DeleteDevice(context.Background(), enosOrgA, "asset001"))
+	e.assertNothingWritten(t)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// TestHostileDefaultLimitRefusesMillionArrays: with the default 1 MiB
+// limit a 10^6-item array never reaches the engine.
+func TestHostileDefaultLimitRefusesMillionArrays(t *testing.T) {
+	e := hostileEnv(t)
+	body := `{"deviceList":[` + strings.Repeat("1,", 999_999) + `1]}`
+	r := e.do("POST", enosBatchPath, "", body, "Authorization", "Bearer "+e.bare)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, r.status, string(r.raw))
+	assert.EqualValues(t, 99400, r.body["code"])
+	e.assertNothingWritten(t)
+}
+
+// TestHostileSlowClients runs the *http.Server `onboard serve` runs
+// (api.NewHTTPServer) with the production timeouts scaled down (1 s for
+// headers, 2 s for the request) and feeds it one byte per second: the
+// headers case is cut at ReadHeaderTimeout, the body case at ReadTimeout,
+// and nothing is written.
+func TestHostileSlowClients(t *testing.T) {
+	assert.Equal(t, api.Timeouts{ReadHeader: 10 * time.Second, Read: 60 * time.Second, Write: 60 * time.Second, Idle: 120 * time.Second},
+		api.DefaultTimeouts, "docs/reliability.md quotes these")
+	e := hostileEnv(t)
+	srv, err := api.New(api.Config{Engine: wasmEngine(t), Store: e.store})
+	require.NoError(t, err)
+	timeouts := api.Timeouts{ReadHeader: time.Second, Read: 2 * time.Second, Write: 5 * time.Second, Idle: 5 * time.Second}
+	hs := api.NewHTTPServer(srv, timeouts)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = hs.Serve(ln) }()
+	t.Cleanup(func() { _ = hs.Close() })
+	body := `{"agent":{"agent_id":"slow-1","host_name":"h","host_ip":"10.0.0.1","host_os":"linux"}}`
+	head := "POST " + agentsPath + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Auth-Token: " + e.tokenA +
+		fmt.Sprintf("\r\nContent-Length: %d\r\n\r\n", len(body))
+
+	cases := []struct {
+		name     string
+		fast     string // sent at once
+		slow     string // then one byte per second
+		deadline time.Duration
+	}{
+		{"headers one byte per second", "", head + body, timeouts.ReadHeader},
+		{"body one byte per second", head, body, timeouts.Read},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			conn, err := net.Dial("tcp", ln.Addr().String())
+			require.NoError(t, err)
+			defer conn.Close()
+			start := time.Now()
+			_, err = io.WriteString(conn, c.fast)
+			require.NoError(t, err)
+			closed := make(chan string, 1)
+			go func() {
+				resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+				if err != nil {
+					closed <- "closed without a response (" + err.Error() + ")"
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				closed <- resp.Status + " " + string(b)
+			}()
+			sent := 0
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			var outcome string
+		loop:
+			for {
+				select {
+				case outcome = <-closed:
+					break loop
+				case <-tick.C:
+					if sent < len(c.slow) {
+						_, _ = conn.Write([]byte{c.slow[sent]})
+						sent++
+					}
+				case <-time.After(c.deadline + 3*time.Second):
+					t.Fatalf("the server still holds the connection after %v", time.Since(start))
+				}
+			}
+			elapsed := time.Since(start)
+			t.Logf("%s: %s after %v, %d slow bytes sent", c.name, outcome, elapsed.Round(time.Millisecond), sent)
+			assert.GreaterOrEqual(t, elapsed, c.deadline-100*time.Millisecond)
+			assert.Less(t, elapsed, c.deadline+2*time.Second)
+			assert.False(t, strings.HasPrefix(outcome, "200"), outcome)
+		})
+	}
+	t.Cleanup(func() { e.assertNothingWritten(t) })
+}
+
+// TestHostileLargeArrays sends the largest arrays the default 1 MiB limit
+// lets through (about 524,000 one-byte items) into a per-item batch
+// (EnOS deviceList) and a capped list (CES instance_ids, maxItems 100).
+// Known limit (docs/reliability.md): the engine reports a violation per
+// item, so these run into the 5 s engine call timeout and get 503 with the
+// instance discarded. What is asserted is the bound: an answer within the
+// call timeout plus slack, no 5xx other than that 503, a bounded host heap,
+// nothing written, and the next request served.
+func TestHostileLargeArrays(t *testing.T) {
+	if testing.Short() {
+		t.Skip("about 15 s; skipped with -short")
+	}
+	e := hostileEnv(t)
+	cesPath := "/v3/" + projA + "/agent-invocations/batch-create"
+	cases := []struct{ name, path, prefix, item string }{
+		{"EnOS deviceList of numbers", enosBatchPath, `{"deviceList":[`, "1"},
+		{"EnOS deviceList of empty objects", enosBatchPath, `{"deviceList":[`, "{}"},
+		{"CES instance_ids of numbers", cesPath, `{"invocation_type":"INSTALL","instance_ids":[`, "1"},
+	}
+	for _, c := range cases {
+		n := (api.DefaultBodyLimit - len(c.prefix) - 2) / (len(c.item) + 1)
+		body := c.prefix + strings.Repeat(c.item+",", n-1) + c.item + "]}"
+		hdr := []string{"X-Auth-Token", e.tokenA}
+		if strings.HasPrefix(c.path, "/connect-service/") {
+			hdr = []string{"Authorization", "Bearer " + e.bare}
+		}
+		heap0, alloc0 := heapAfterGC(), totalAlloc()
+		start := time.Now()
+		r := e.do("POST", c.path, "", body, hdr...)
+		elapsed := time.Since(start)
+		heap := int64(heapAfterGC()) - int64(heap0)
+		t.Logf("%s: %d items, %d bytes: %d %s in %v; host allocated %.1f MiB (guest memory included), live heap %+.1f MiB",
+			c.name, n, len(body), r.status, truncate(string(r.raw), 100), elapsed.Round(time.Millisecond), float64(totalAlloc()-alloc0)/(1<<20), float64(heap)/(1<<20))
+		assert.Contains(t, []int{400, 503}, r.status, string(r.raw))
+		assert.Less(t, elapsed, 8*time.Second)
+		assert.Less(t, heap, int64(32<<20))
+		ok := e.do("GET", agentsPath, e.tokenA, nil)
+		assert.Equal(t, http.StatusOK, ok.status, "the next request is served")
+	}
+	e.assertNothingWritten(t)
+}
