@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -57,6 +58,9 @@ type config struct {
 	memoryPages  uint32
 	timeout      time.Duration
 	interrupt    bool
+	abiVersion   uint32
+	sysClocks    bool
+	stderr       io.Writer
 }
 
 // Option configures New.
@@ -90,6 +94,21 @@ func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.timeou
 // limit.
 func WithInterruptible(on bool) Option { return func(c *config) { c.interrupt = on } }
 
+// WithABIVersion sets the onboard_abi_version the module must report
+// (default engine.ABIVersion): a host of other modules speaking the lean
+// ABI, such as registration hooks (sdk.ABIVersion), passes its own.
+func WithABIVersion(v uint32) Option { return func(c *config) { c.abiVersion = v } }
+
+// WithSysClocks gives instances the host's wall and monotonic clocks
+// instead of wazero's deterministic fakes (the default, enough for the
+// engine): for guests that read the time, such as registration hooks.
+func WithSysClocks() Option { return func(c *config) { c.sysClocks = true } }
+
+// WithStderr receives what instances write to their standard error
+// (default os.Stderr), such as the Go runtime's report of a crash. Writes
+// come from concurrent instances: w must be safe for concurrent use.
+func WithStderr(w io.Writer) Option { return func(c *config) { c.stderr = w } }
+
 // Runtime is a compiled engine with its instance pool. Safe for concurrent
 // use.
 type Runtime struct {
@@ -112,9 +131,10 @@ type instance struct {
 	stack    [3]uint64
 	inPtr    uint32
 	inCap    uint32
-	timer    *time.Timer // watchdog, armed per call
-	deadline atomic.Bool // the watchdog fired: the module is closed
-	killed   atomic.Bool // the module was closed from outside the call
+	timer    *time.Timer                        // watchdog, armed per call
+	cancel   atomic.Pointer[context.CancelFunc] // the watchdog's way into the running call
+	deadline atomic.Bool                        // the watchdog fired: the module is closed
+	killed   atomic.Bool                        // the module was closed from outside the call
 }
 
 var (
@@ -151,7 +171,8 @@ func DefaultCacheDir() string {
 // version; a module speaking another ABI is refused with ErrABI.
 func New(ctx context.Context, opts ...Option) (*Runtime, error) {
 	cfg := config{wasm: enginewasm.Wasm, cacheDir: DefaultCacheDir(), maxInstances: DefaultMaxInstances,
-		memoryPages: DefaultMemoryLimitPages, timeout: DefaultCallTimeout, interrupt: true}
+		memoryPages: DefaultMemoryLimitPages, timeout: DefaultCallTimeout, interrupt: true,
+		abiVersion: engine.ABIVersion, stderr: os.Stderr}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -207,9 +228,9 @@ func (r *Runtime) load(ctx context.Context) error {
 		r.discard(ctx, inst)
 		return fmt.Errorf("host: onboard_abi_version: %w", err)
 	}
-	if got := uint32(res[0]); got != engine.ABIVersion {
+	if got := uint32(res[0]); got != r.cfg.abiVersion {
 		r.discard(ctx, inst)
-		return fmt.Errorf("%w: module speaks ABI %d, this host speaks %d", ErrABI, got, engine.ABIVersion)
+		return fmt.Errorf("%w: module speaks ABI %d, this host speaks %d", ErrABI, got, r.cfg.abiVersion)
 	}
 	r.release(inst)
 	return nil
@@ -248,8 +269,11 @@ func (r *Runtime) instantiate(ctx context.Context) (*instance, error) {
 		return nil, ErrClosed
 	}
 	// An anonymous module name lets many instances of one module coexist.
-	mod, err := r.rt.InstantiateModule(ctx, r.compiled, wazero.NewModuleConfig().
-		WithName("").WithStartFunctions("_initialize").WithStderr(os.Stderr))
+	mc := wazero.NewModuleConfig().WithName("").WithStartFunctions("_initialize").WithStderr(r.cfg.stderr)
+	if r.cfg.sysClocks {
+		mc = mc.WithSysWalltime().WithSysNanotime()
+	}
+	mod, err := r.rt.InstantiateModule(ctx, r.compiled, mc)
 	if err != nil {
 		return nil, fmt.Errorf("host: instantiate engine: %w", err)
 	}
@@ -260,7 +284,9 @@ func (r *Runtime) instantiate(ctx context.Context) (*instance, error) {
 		inst.timer = time.AfterFunc(time.Hour, func() {
 			inst.deadline.Store(true)
 			inst.killed.Store(true)
-			_ = inst.mod.CloseWithExitCode(context.Background(), 124)
+			if cancel := inst.cancel.Load(); cancel != nil {
+				(*cancel)()
+			}
 		})
 		inst.timer.Stop()
 	}
@@ -348,20 +374,23 @@ func (r *Runtime) callInstance(ctx context.Context, inst *instance, dst []byte, 
 	if total > 1<<31 {
 		return dst, fmt.Errorf("host: input of %d bytes is too large", total)
 	}
-	// The watchdog closes the module if the call overruns; calling wazero
-	// with a context that has no Done channel avoids a goroutine per call.
-	if inst.timer != nil {
-		inst.timer.Reset(r.cfg.timeout)
-		defer inst.timer.Stop()
-	}
-	if ctx.Done() != nil && r.cfg.interrupt {
-		stop := context.AfterFunc(ctx, func() {
-			inst.killed.Store(true)
-			_ = inst.mod.CloseWithExitCode(context.Background(), 125)
-		})
-		defer stop()
-	}
+	// An overrunning call is stopped through its context: the watchdog
+	// cancels it, as does the caller's cancellation, and wazero (which
+	// watches the context of every call of an interruptible module, with a
+	// goroutine of its own) closes the module from inside the call. Closing
+	// it from the watchdog's goroutine instead (CloseWithExitCode) races
+	// with a WASI function the guest is running (go test -race).
 	call := context.Background()
+	if r.cfg.interrupt && (inst.timer != nil || ctx.Done() != nil) {
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		call = cctx
+		if inst.timer != nil {
+			inst.cancel.Store(&cancel)
+			inst.timer.Reset(r.cfg.timeout)
+			defer inst.timer.Stop()
+		}
+	}
 	if uint32(total) > inst.inCap {
 		inst.stack[0] = total
 		if err := inst.input.CallWithStack(call, inst.stack[:]); err != nil {

@@ -187,15 +187,16 @@ func (s *scanner) fail(what string) error {
 	return fmt.Errorf("sdk: invalid JSON at byte %d: %s", s.i, what)
 }
 
+// The hot loops work on local copies of the scanner's fields: compiled to
+// Wasm, Go keeps locals in Wasm locals but reloads fields through the
+// pointer on every iteration, several times slower per byte.
+
 func (s *scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
+	b, i := s.b, s.i
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
 	}
+	s.i = i
 }
 
 func (s *scanner) peek() byte {
@@ -254,22 +255,23 @@ func (s *scanner) str() (string, error) {
 
 // strBytes reads a string; without escapes it returns a view of the input.
 func (s *scanner) strBytes() ([]byte, error) {
-	s.i++ // opening quote
-	start := s.i
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			s.i++
-			return s.b[start : s.i-1], nil
-		case c == '\\':
-			return s.escaped(start)
-		case c < 0x20:
-			return nil, s.fail("control character in string")
-		}
-		s.i++
+	b := s.b
+	start := s.i + 1 // after the opening quote
+	i := start
+	for i < len(b) && b[i] != '"' && b[i] != '\\' && b[i] >= 0x20 {
+		i++
 	}
-	return nil, s.fail("unterminated string")
+	s.i = i
+	switch {
+	case i == len(b):
+		return nil, s.fail("unterminated string")
+	case b[i] == '"':
+		s.i++
+		return b[start:i], nil
+	case b[i] == '\\':
+		return s.escaped(start)
+	}
+	return nil, s.fail("control character in string")
 }
 
 func (s *scanner) escaped(start int) ([]byte, error) {
@@ -437,4 +439,33 @@ func appendString(dst []byte, s string) []byte {
 		i += size
 	}
 	return append(dst, '"')
+}
+
+// DecodeConfig parses a hook's configuration as a lean call passes it (its
+// params): a JSON object of strings.
+func DecodeConfig(b []byte) (map[string]string, error) {
+	cfg := map[string]string{}
+	s := scanner{b: b}
+	err := s.object(func(key []byte) error {
+		v, err := s.str()
+		cfg[string(key)] = v
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.ws()
+	if s.i != len(s.b) {
+		return nil, s.fail("trailing data")
+	}
+	return cfg, nil
+}
+
+// AppendError appends the answer of a lean call that failed in the guest
+// (bad input, a panic, an invalid response): {"error":msg}. The host fails
+// the hook call with msg.
+func AppendError(dst []byte, msg string) []byte {
+	dst = append(dst, `{"error":`...)
+	dst = appendString(dst, msg)
+	return append(dst, '}')
 }

@@ -47,3 +47,25 @@ func TestLookup(t *testing.T) {
 		assert.False(t, ok, ptr)
 	}
 }
+
+func TestDecodeConfig(t *testing.T) {
+	want := map[string]string{"ranges": "1000-1999", "q": "a\"b\u00e9", "empty": ""}
+	b, err := json.Marshal(want)
+	require.NoError(t, err)
+	got, err := DecodeConfig(b)
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+	got, err = DecodeConfig([]byte(` {} `))
+	require.NoError(t, err)
+	assert.Empty(t, got)
+	for _, bad := range []string{``, `null`, `{"a":1}`, `{"a":"b"} x`, `["a"]`} {
+		_, err := DecodeConfig([]byte(bad))
+		assert.Error(t, err, bad)
+	}
+}
+
+func TestAppendError(t *testing.T) {
+	var e struct{ Error string }
+	require.NoError(t, json.Unmarshal(AppendError(nil, "bad \"input\"\n"), &e))
+	assert.Equal(t, "bad \"input\"\n", e.Error)
+}

@@ -1,26 +1,42 @@
 // Package sdk is what an onboard hook plug-in imports: the documented
 // messages a hook receives and returns, and (for Go guests built with
-// GOOS=wasip1 GOARCH=wasm -buildmode=c-shared) Handle, which wires a plain
-// Go function to the host over github.com/extism/go-pdk.
+// GOOS=wasip1 GOARCH=wasm -buildmode=c-shared) the glue that runs a plain
+// Go function as the hook.
 //
-// A hook is an Extism plug-in exporting one function, "hook" (ExportName),
-// that takes a HookRequest as JSON input and returns a HookResponse as JSON
-// output. onboard calls it after the engine has validated a create request
-// ("before-create") and before a device registers itself through zero-touch
-// provisioning ("before-provision"). Any Extism PDK can write one; this
-// package makes it a dozen lines in Go:
+// A hook plug-in registers its function once and exports it twice:
 //
-//	//go:wasmexport hook
-//	func hook() int32 {
-//		return sdk.Handle(func(req sdk.HookRequest) sdk.HookResponse {
-//			if req.Certificate["OU"] == "lab" {
-//				return sdk.Deny("lab devices are not registered in production")
-//			}
-//			return sdk.Allow()
-//		})
+//   - "hook" (ExportName), the Extism export: a HookRequest as JSON input, a
+//     HookResponse as JSON output, over github.com/extism/go-pdk. Any
+//     Extism host can run the plug-in through it.
+//   - onboard's lean ABI (onboard_abi_version, onboard_input, onboard_call:
+//     the engine's framing, see host.Runtime), which this package exports
+//     itself: onboard calls it with op "hook" (LeanOp), the hook's config
+//     as a JSON object for params and the HookRequest as body, and reads
+//     the HookResponse back, without the Extism kernel's host calls.
+//
+// onboard calls a hook after the engine has validated a create request
+// ("before-create") and before a device registers itself through
+// zero-touch provisioning ("before-provision"). Any Extism PDK can write
+// one; this package makes it a dozen lines in Go:
+//
+//	func init() { sdk.Register(decide) }
+//
+//	func decide(req sdk.HookRequest) sdk.HookResponse {
+//		if req.Certificate["OU"] == "lab" {
+//			return sdk.Deny("lab devices are not registered in production")
+//		}
+//		return sdk.Allow()
 //	}
 //
+//	//go:wasmexport hook
+//	func hook() int32 { return sdk.Hook() }
+//
 //	func main() {}
+//
+// (Go refuses two exports of one name, so the Extism export stays in the
+// plug-in's main package: a plug-in may answer it its own way.) A plug-in
+// that registers nothing reports ABI version 0 from onboard_abi_version,
+// and onboard runs it through its Extism export.
 //
 // The package must stay free of host dependencies: guests compile it to
 // wasip1, so it imports the standard library and go-pdk only.
@@ -31,8 +47,27 @@ import (
 	"fmt"
 )
 
-// ExportName is the function a hook plug-in exports and the host calls.
+// ExportName is the function a hook plug-in exports and Extism hosts call.
 const ExportName = "hook"
+
+// ABIVersion is what a plug-in that registered a hook answers from its
+// lean onboard_abi_version export (host.WithABIVersion). It lies outside
+// the engine's ABI versions, so neither kind of module loads as the other.
+const ABIVersion uint32 = 1<<16 | 1
+
+// LeanOp is the op of a lean hook call.
+const LeanOp = "hook"
+
+// registered is the hook's function (Register).
+var registered func(HookRequest) HookResponse
+
+// Register makes fn the plug-in's hook: the lean call runs it, and so does
+// Hook, the body of the Extism export. Call it from an init function.
+func Register(fn func(HookRequest) HookResponse) { registered = fn }
+
+// Registered returns the function Register was given (nil if none): what
+// both exports run, for a plug-in's native tests.
+func Registered() func(HookRequest) HookResponse { return registered }
 
 // Hook points: the value of HookRequest.Hook.
 const (

@@ -12,8 +12,10 @@ import (
 
 // BenchmarkHook is the latency one hook adds to a request: Runner.Before
 // with the serial-allowlist example on a CBR register request (the hook
-// decodes the request and reads one member). Sub-benchmarks compare
-// wazero's termination checks (interruptible, the default: a runaway hook
+// decodes the request and reads one member). The plug-ins run through
+// onboard's lean ABI (host.Runtime); the "extism/" sub-benchmarks run the
+// same files through the extism go-sdk, the path of plug-ins without the
+// lean exports. Sub-benchmarks compare wazero's termination checks (interruptible, the default: a runaway hook
 // is stopped at its timeout) against none (a looping hook could never be
 // stopped; measured only to price the checks), a hook that patches, and
 // two floors: "noop" (sdk.Handle decoding the request and answering allow)
@@ -37,6 +39,10 @@ func BenchmarkHook(b *testing.B) {
 		{"const/interruptible", Spec{Name: "const", Path: wasm["misbehave"], Config: map[string]string{"mode": "const"}}, nil},
 		{"const/uninterruptible", Spec{Name: "const", Path: wasm["misbehave"], Config: map[string]string{"mode": "const"}}, []Option{withoutInterrupt()}},
 		{"noop/uninterruptible", Spec{Name: "noop", Path: wasm["misbehave"], Config: map[string]string{"mode": "allow"}}, []Option{withoutInterrupt()}},
+		{"extism/allowlist/interruptible", allowlist, []Option{extismOnly()}},
+		{"extism/allowlist/uninterruptible", allowlist, []Option{extismOnly(), withoutInterrupt()}},
+		{"extism/noop/interruptible", Spec{Name: "noop", Path: wasm["misbehave"], Config: map[string]string{"mode": "allow"}}, []Option{extismOnly()}},
+		{"extism/const/interruptible", Spec{Name: "const", Path: wasm["misbehave"], Config: map[string]string{"mode": "const"}}, []Option{extismOnly()}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			ctx := context.Background()

@@ -2,8 +2,14 @@
 // package sdk) that allow, deny or patch a create request after the engine
 // has validated it, or a device before it registers itself.
 //
+// A plug-in built with package sdk also exports onboard's lean ABI; such a
+// hook runs through host.Runtime (one write, one call, one read per hook
+// call, no Extism kernel), any other through the extism go-sdk. Under the
+// lean ABI a plug-in has no Extism host functions at all (host.Runtime
+// traps on them) and WASI gives it no sockets and no files.
+//
 // Each hook is compiled once and keeps a bounded pool of instances (an
-// Extism instance is not goroutine-safe). Each call is bounded in time and
+// instance is not goroutine-safe). Each call is bounded in time and
 // memory and has no network (no allowed hosts) and no file system; an
 // instance that traps or times out is discarded and the pool goes on
 // serving. A failing hook fails the request, or is skipped when its spec
@@ -22,6 +28,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,6 +79,10 @@ func (e *FailedError) Unwrap() error { return e.Err }
 // go-sdk offers no way to initialise an instance before its first call.
 const initAllowance = 2 * time.Second
 
+// leanLoadAllowance bounds loading a lean plug-in: compilation and a first
+// instance's _initialize (see compileLean).
+const leanLoadAllowance = 30 * time.Second
+
 type options struct {
 	log      *slog.Logger
 	cacheDir string
@@ -80,13 +91,17 @@ type options struct {
 	// only for measuring their cost (BenchmarkHook); a looping hook then
 	// cannot be stopped.
 	interrupt bool
+	// extismOnly runs every plug-in through the go-sdk, lean ABI or not
+	// (tests and BenchmarkHook).
+	extismOnly bool
 }
 
 // Option configures Load and New.
 type Option func(*options)
 
 // WithLogger receives hook failures that are skipped and the plug-ins' own
-// log lines.
+// log lines (under the lean ABI, what they write to standard error: sdk.Log,
+// the Go runtime's report of a crash).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
 // WithCompilationCacheDir sets wazero's on-disk compilation cache ("" disables
@@ -96,6 +111,8 @@ func WithCompilationCacheDir(dir string) Option {
 }
 
 func withoutInterrupt() Option { return func(o *options) { o.interrupt = false } }
+
+func extismOnly() Option { return func(o *options) { o.extismOnly = true } }
 
 // Runner runs a set of hooks. Safe for concurrent use.
 type Runner struct {
@@ -429,6 +446,16 @@ func (r *Runner) compile(ctx context.Context, spec Spec) (*hook, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hooks: hook %q: %w", spec.Name, err)
 	}
+	if !r.opts.extismOnly {
+		h, err := r.compileLean(ctx, spec, wasm)
+		if err == nil {
+			return h, nil
+		}
+		if !errors.Is(err, host.ErrABI) {
+			return nil, fmt.Errorf("hooks: hook %q: load %s: %w", spec.Name, spec.Path, err)
+		}
+		// No lean exports, or no registered hook behind them: Extism.
+	}
 	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(r.opts.interrupt)
 	if !r.opts.noCache {
 		cache, err := sharedCache(r.opts.cacheDir)
@@ -463,4 +490,51 @@ func (r *Runner) compile(ctx context.Context, spec Spec) (*hook, error) {
 	}
 	h.release(inst)
 	return h, nil
+}
+
+// compileLean loads a plug-in that exports onboard's lean ABI with a
+// registered hook (sdk.Register) into a host.Runtime; any other module is
+// refused with host.ErrABI.
+func (r *Runner) compileLean(ctx context.Context, spec Spec, wasm []byte) (*hook, error) {
+	cfg := spec.Config
+	if cfg == nil {
+		cfg = map[string]string{}
+	}
+	params, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	timeout := time.Duration(spec.Timeout)
+	cacheDir := r.opts.cacheDir
+	if r.opts.noCache {
+		cacheDir = ""
+	}
+	// host.New compiles the module (slow on a cold cache and a busy
+	// machine) and instantiates a first instance, which runs the guest's
+	// _initialize: a guest whose initialisation never ends fails the load
+	// instead of hanging it.
+	lctx, cancel := context.WithTimeout(ctx, leanLoadAllowance)
+	defer cancel()
+	rt, err := host.New(lctx, host.WithModule(wasm), host.WithABIVersion(sdk.ABIVersion),
+		host.WithCallTimeout(timeout), host.WithMemoryLimitPages(spec.MaxMemoryPages),
+		host.WithMaxInstances(spec.MaxInstances), host.WithInterruptible(r.opts.interrupt),
+		host.WithCompilationCacheDir(cacheDir), host.WithSysClocks(), host.WithStderr(logWriter{r.opts.log, spec.Name}))
+	if err != nil {
+		return nil, err
+	}
+	return &hook{spec: spec, timeout: timeout, log: r.opts.log, lean: rt, params: params}, nil
+}
+
+// logWriter logs what a lean plug-in writes to its standard error, a
+// record per write.
+type logWriter struct {
+	log  *slog.Logger
+	hook string
+}
+
+func (w logWriter) Write(p []byte) (int, error) {
+	if msg := strings.TrimRight(string(p), "\n"); msg != "" {
+		w.log.Info("registration hook log", "hook", w.hook, "msg", msg)
+	}
+	return len(p), nil
 }

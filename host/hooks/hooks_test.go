@@ -40,7 +40,12 @@ func TestMain(m *testing.M) {
 
 func startRunner(t testing.TB, specs ...Spec) *Runner {
 	t.Helper()
-	r, err := New(context.Background(), specs)
+	return startRunnerWith(t, nil, specs...)
+}
+
+func startRunnerWith(t testing.TB, opts []Option, specs ...Spec) *Runner {
+	t.Helper()
+	r, err := New(context.Background(), specs, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.Close(context.Background()) })
 	return r
@@ -52,8 +57,31 @@ func provision(cert map[string]string) sdk.HookRequest {
 			Tags: []sdk.Tag{{Key: "site", Value: "a"}}, PolicyIDs: []string{}}}
 }
 
+// paths are the two ways a plug-in built with package sdk runs: onboard's
+// lean ABI (the default) and the extism go-sdk (for plug-ins without it).
+var paths = []struct {
+	name string
+	opts []Option
+}{{"lean", nil}, {"extism", []Option{extismOnly()}}}
+
+// The sdk-built plug-ins run through the lean ABI unless told otherwise.
+func TestLeanPath(t *testing.T) {
+	for _, p := range paths {
+		r := startRunnerWith(t, p.opts, Spec{Name: "tags", Path: wasm["ou-tags"]}, Spec{Name: "m", Path: wasm["misbehave"]})
+		for _, h := range r.cur.Load().hooks {
+			assert.Equal(t, p.name == "lean", h.lean != nil, "%s: hook %s", p.name, h.spec.Name)
+		}
+	}
+}
+
 func TestExamplesInOrder(t *testing.T) {
-	r := startRunner(t,
+	for _, p := range paths {
+		t.Run(p.name, func(t *testing.T) { testExamplesInOrder(t, p.opts) })
+	}
+}
+
+func testExamplesInOrder(t *testing.T, opts []Option) {
+	r := startRunnerWith(t, opts,
 		Spec{Name: "route", Path: wasm["org-product"], Config: map[string]string{"acme": "meter-v2"}},
 		Spec{Name: "tags", Path: wasm["ou-tags"]},
 		Spec{Name: "serials", Path: wasm["serial-allowlist"], Config: map[string]string{"ranges": "1000-1999", "prefix": "SN-"}},
@@ -101,7 +129,13 @@ func TestScope(t *testing.T) {
 // garbage output each fail the call; the instance is discarded and the
 // next call on the same hook succeeds.
 func TestFailuresRecover(t *testing.T) {
-	r := startRunner(t, Spec{Name: "m", Path: wasm["misbehave"], Config: map[string]string{"mode": "by-project"},
+	for _, p := range paths {
+		t.Run(p.name, func(t *testing.T) { testFailuresRecover(t, p.opts) })
+	}
+}
+
+func testFailuresRecover(t *testing.T, opts []Option) {
+	r := startRunnerWith(t, opts, Spec{Name: "m", Path: wasm["misbehave"], Config: map[string]string{"mode": "by-project"},
 		Timeout: Duration(50 * time.Millisecond), MaxMemoryPages: 256, MaxInstances: 1})
 	ctx := context.Background()
 	call := func(mode string) error {
@@ -130,16 +164,38 @@ func TestFailuresRecover(t *testing.T) {
 // The memory cap holds: a guest that allocates without end traps (the Go
 // runtime aborts when memory.grow fails) instead of taking host memory.
 func TestMemoryCap(t *testing.T) {
-	r := startRunner(t, Spec{Name: "m", Path: wasm["misbehave"], Config: map[string]string{"mode": "oom"},
-		Timeout: Duration(5 * time.Second), MaxMemoryPages: 256})
-	_, err := r.Before(context.Background(), sdk.HookRequest{Hook: sdk.BeforeCreate, Request: json.RawMessage(`{}`)})
-	require.ErrorIs(t, err, ErrFailed)
-	assert.NotErrorIs(t, err, ErrTimeout)
-	assert.ErrorContains(t, err, "unreachable", "the Go runtime's abort")
+	for _, p := range paths {
+		t.Run(p.name, func(t *testing.T) {
+			r := startRunnerWith(t, p.opts, Spec{Name: "m", Path: wasm["misbehave"], Config: map[string]string{"mode": "oom"},
+				Timeout: Duration(5 * time.Second), MaxMemoryPages: 256})
+			_, err := r.Before(context.Background(), sdk.HookRequest{Hook: sdk.BeforeCreate, Request: json.RawMessage(`{}`)})
+			require.ErrorIs(t, err, ErrFailed)
+			assert.NotErrorIs(t, err, ErrTimeout)
+			assert.ErrorContains(t, err, "unreachable", "the Go runtime's abort")
+		})
+	}
+}
+
+// The host refuses what a lean plug-in must not answer.
+func TestDecodeResponse(t *testing.T) {
+	for _, out := range []string{"this is not JSON", `{"decision":"maybe"}`, `{"decision":"allow","x":1}`,
+		`{"decision":"allow"} {}`, `{"decision":"allow","patch":[1]}`} {
+		_, err := decodeResponse([]byte(out))
+		assert.ErrorIs(t, err, ErrFailed, out)
+	}
+	resp, err := decodeResponse([]byte(`{"decision":"deny","reason":"r"} `))
+	require.NoError(t, err)
+	assert.Equal(t, sdk.Deny("r"), resp)
 }
 
 func TestOnErrorSkip(t *testing.T) {
-	r := startRunner(t,
+	for _, p := range paths {
+		t.Run(p.name, func(t *testing.T) { testOnErrorSkip(t, p.opts) })
+	}
+}
+
+func testOnErrorSkip(t *testing.T, opts []Option) {
+	r := startRunnerWith(t, opts,
 		Spec{Name: "broken", Path: wasm["misbehave"], Config: map[string]string{"mode": "garbage"}, OnError: OnErrorSkip},
 		Spec{Name: "patch", Path: wasm["misbehave"], Config: map[string]string{"mode": "patch", "patch": `{"b":2,"a":null}`}},
 	)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -12,15 +13,24 @@ import (
 	extism "github.com/extism/go-sdk"
 	"github.com/tetratelabs/wazero"
 
+	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/sdk"
 )
 
-// hook is one compiled plug-in with its instance pool (the discipline of
-// host.Runtime: bounded slots, idle instances reused, an instance whose
-// call failed in any way is discarded, never reused).
+// hook is one compiled plug-in with its instance pool. A lean plug-in runs
+// in a host.Runtime (lean), which pools its own instances and discards one
+// that traps or times out; a guest-side error (sdk answers {"error":...})
+// leaves the instance in the pool, as sdk recovered from it. Otherwise the
+// go-sdk runs it, pooled here with the discipline of host.Runtime: bounded
+// slots, idle instances reused, an instance whose call failed in any way
+// is discarded, never reused.
 type hook struct {
-	spec     Spec
-	timeout  time.Duration
+	spec    Spec
+	timeout time.Duration
+	lean    *host.Runtime // nil: the go-sdk path
+	params  []byte        // lean: the config as a JSON object
+	bufs    sync.Pool     // lean: *leanBufs
+
 	compiled *extism.CompiledPlugin
 	log      *slog.Logger
 	idle     chan *instance
@@ -95,6 +105,10 @@ func (h *hook) discard(inst *instance) {
 }
 
 func (h *hook) close() {
+	if h.lean != nil {
+		_ = h.lean.Close(context.Background())
+		return
+	}
 	h.mu.Lock()
 	h.closed = true
 	h.mu.Unlock()
@@ -110,8 +124,63 @@ func (h *hook) close() {
 	}
 }
 
-// call runs the hook once. Any failure discards the instance.
+type leanBufs struct{ body, out bytes.Buffer }
+
+// callLean runs a lean hook once: op "hook", the config as params, the
+// request as body.
+func (h *hook) callLean(ctx context.Context, req *sdk.HookRequest) (sdk.HookResponse, error) {
+	var resp sdk.HookResponse
+	b, _ := h.bufs.Get().(*leanBufs)
+	if b == nil {
+		b = new(leanBufs)
+	}
+	defer h.bufs.Put(b)
+	b.body.Reset()
+	if err := json.NewEncoder(&b.body).Encode(req); err != nil {
+		return resp, err
+	}
+	out, err := h.lean.Call(ctx, b.out.AvailableBuffer(), sdk.LeanOp, h.params, b.body.Bytes())
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return resp, ctx.Err()
+		case errors.Is(err, host.ErrTimeout):
+			return resp, fmt.Errorf("%w after %s", ErrTimeout, h.timeout)
+		}
+		return resp, fmt.Errorf("%w: %v", ErrFailed, err)
+	}
+	if len(out) > b.out.Cap() {
+		b.out.Grow(len(out)) // keep the larger buffer for the next call
+	}
+	if bytes.HasPrefix(out, []byte(`{"error":`)) {
+		var e struct{ Error string }
+		if json.Unmarshal(out, &e) == nil && e.Error != "" {
+			return resp, fmt.Errorf("%w: %s", ErrFailed, e.Error)
+		}
+	}
+	return decodeResponse(out)
+}
+
+// decodeResponse reads a hook's output: exactly one valid HookResponse.
+func decodeResponse(out []byte) (sdk.HookResponse, error) {
+	var resp sdk.HookResponse
+	dec := json.NewDecoder(bytes.NewReader(out))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&resp); err != nil || dec.More() {
+		return resp, fmt.Errorf("%w: output is not a HookResponse (%s): %q", ErrFailed, errText(err, "trailing data"), clip(out))
+	}
+	if err := resp.Check(); err != nil {
+		return resp, fmt.Errorf("%w: %v", ErrFailed, err)
+	}
+	return resp, nil
+}
+
+// call runs the hook once. On the go-sdk path any failure discards the
+// instance.
 func (h *hook) call(ctx context.Context, req *sdk.HookRequest) (sdk.HookResponse, error) {
+	if h.lean != nil {
+		return h.callLean(ctx, req)
+	}
 	var resp sdk.HookResponse
 	inst, err := h.acquire(ctx)
 	if err != nil {
@@ -161,15 +230,9 @@ func (h *hook) call(ctx context.Context, req *sdk.HookRequest) (sdk.HookResponse
 		return resp, fmt.Errorf("%w: returned %d", ErrFailed, rc)
 	}
 	inst.warm = true
-	dec := json.NewDecoder(bytes.NewReader(out))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&resp); err != nil || dec.More() {
+	if resp, err = decodeResponse(out); err != nil {
 		h.discard(inst)
-		return resp, fmt.Errorf("%w: output is not a HookResponse (%s): %q", ErrFailed, errText(err, "trailing data"), clip(out))
-	}
-	if err := resp.Check(); err != nil {
-		h.discard(inst)
-		return resp, fmt.Errorf("%w: %v", ErrFailed, err)
+		return resp, err
 	}
 	h.release(inst)
 	return resp, nil

@@ -1,12 +1,16 @@
 //go:build wasip1
 
-// The plug-in's export; the logic is in route.go so it tests natively.
+// The plug-in's exports; the logic is in route.go so it tests natively.
 
 package main
 
 import "github.com/onboardhq/onboard/sdk"
 
-//go:wasmexport hook
-func hook() int32 {
-	return sdk.Handle(func(req sdk.HookRequest) sdk.HookResponse { return decide(req, sdk.Config) })
+// One function, two exports: sdk serves onboard's lean ABI, and hook is
+// the Extism export any Extism host calls.
+func init() {
+	sdk.Register(func(req sdk.HookRequest) sdk.HookResponse { return decide(req, sdk.Config) })
 }
+
+//go:wasmexport hook
+func hook() int32 { return sdk.Hook() }

@@ -31,7 +31,7 @@ type span struct{ lo, hi uint64 }
 
 func decide(req sdk.HookRequest, config func(string) (string, bool)) sdk.HookResponse {
 	spec, _ := config("ranges")
-	ranges, err := parseRanges(spec)
+	ranges, err := rangesOf(spec)
 	if err != nil {
 		return sdk.Denyf("serial-allowlist is misconfigured: %v", err)
 	}
@@ -74,6 +74,24 @@ func quotePrefix(p string) string {
 		return ""
 	}
 	return strconv.Quote(p) + " "
+}
+
+// parsed caches the last parse: an instance's config never changes, and
+// parsing it on every call is most of the hook's own work. (A plug-in
+// instance runs one call at a time.)
+var parsed struct {
+	spec   string
+	ranges []span
+	err    error
+	ok     bool
+}
+
+func rangesOf(spec string) ([]span, error) {
+	if !parsed.ok || parsed.spec != spec {
+		r, err := parseRanges(spec)
+		parsed.spec, parsed.ranges, parsed.err, parsed.ok = spec, r, err, true
+	}
+	return parsed.ranges, parsed.err
 }
 
 func parseRanges(spec string) ([]span, error) {

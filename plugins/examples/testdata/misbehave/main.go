@@ -2,7 +2,8 @@
 
 // Command misbehave is a test hook whose behaviour its config picks
 // ("mode"): it lets the host's tests trap, loop, exhaust memory and answer
-// garbage through the real Extism path.
+// garbage through both of onboard's paths, the lean ABI (the registered
+// function) and the Extism export (which answers some modes raw).
 package main
 
 import (
@@ -16,8 +17,13 @@ import (
 
 func main() {}
 
+func init() { sdk.Register(decide) }
+
 var sink [][]byte
 
+// hook is the Extism export: modes whose answer only Extism can carry
+// (raw output, an Extism error) are answered here, the rest by decide.
+//
 //go:wasmexport hook
 func hook() int32 {
 	mode, _ := sdk.Config("mode")
@@ -35,15 +41,6 @@ func hook() int32 {
 	case "trap": // outside sdk.Handle's recover: the Go runtime aborts
 		var m map[string]int
 		m["x"] = 1
-	case "loop":
-		for {
-		}
-	case "oom":
-		for {
-			sink = append(sink, make([]byte, 1<<20))
-		}
-	case "http": // no allowed hosts: the host refuses
-		pdk.NewHTTPRequest(pdk.MethodGet, "http://127.0.0.1:9/").Send()
 	case "const": // the floor: no input read, a constant answer
 		pdk.OutputString(`{"decision":"allow"}    `)
 		return 0
@@ -56,21 +53,52 @@ func hook() int32 {
 	case "error":
 		pdk.SetErrorString("hook refused to work")
 		return 1
+	}
+	return sdk.Hook()
+}
+
+// decide is the registered function: the lean call runs it for every
+// mode, and the Extism export for the modes it does not answer itself.
+func decide(req sdk.HookRequest) sdk.HookResponse {
+	mode, _ := sdk.Config("mode")
+	switch mode {
+	case "by-project":
+		mode = req.Project
+	case "by-host-name":
+		mode, _ = sdk.Lookup(req.Request, "/agent/host_name")
+	}
+	switch mode {
+	case "trap": // under the lean ABI a panic is answered as an error
+		var m map[string]int
+		m["x"] = 1
+	case "loop":
+		for {
+		}
+	case "oom": // the Go runtime aborts when memory.grow fails
+		for {
+			sink = append(sink, make([]byte, 1<<20))
+		}
+	case "http": // Extism: no allowed hosts, the host refuses; lean: no Extism host functions at all
+		pdk.NewHTTPRequest(pdk.MethodGet, "http://127.0.0.1:9/").Send()
+	case "const":
+		return sdk.Allow()
+	case "garbage": // sdk refuses to send it: the host gets an error
+		return sdk.HookResponse{Decision: sdk.DecisionAllow, Patch: json.RawMessage("this is not JSON")}
+	case "bad-decision":
+		return sdk.HookResponse{Decision: "maybe"}
+	case "error":
+		panic("hook refused to work")
 	case "slow": // busy for "ms" milliseconds, then allow
 		ms, _ := sdk.Config("ms")
 		d, _ := time.ParseDuration(ms + "ms")
 		for start := time.Now(); time.Since(start) < d; {
 		}
+	case "deny":
+		reason, _ := sdk.Config("reason")
+		return sdk.Deny(reason)
+	case "patch":
+		patch, _ := sdk.Config("patch")
+		return sdk.HookResponse{Decision: sdk.DecisionAllow, Patch: []byte(patch)}
 	}
-	return sdk.Handle(func(req sdk.HookRequest) sdk.HookResponse {
-		switch mode {
-		case "deny":
-			reason, _ := sdk.Config("reason")
-			return sdk.Deny(reason)
-		case "patch":
-			patch, _ := sdk.Config("patch")
-			return sdk.HookResponse{Decision: sdk.DecisionAllow, Patch: []byte(patch)}
-		}
-		return sdk.Allow()
-	})
+	return sdk.Allow()
 }
