@@ -142,9 +142,10 @@ var (
 	caches   = map[string]wazero.CompilationCache{}
 )
 
-// sharedCache returns one compilation cache per directory per process, so
-// runtimes created on a gateway's config reload reuse compiled code.
-func sharedCache(dir string) (wazero.CompilationCache, error) {
+// SharedCompilationCache returns one compilation cache per directory per
+// process, so runtimes created on a gateway's config reload (and the hooks'
+// Extism plug-ins) reuse compiled code.
+func SharedCompilationCache(dir string) (wazero.CompilationCache, error) {
 	cachesMu.Lock()
 	defer cachesMu.Unlock()
 	if c, ok := caches[dir]; ok {
@@ -186,7 +187,7 @@ func New(ctx context.Context, opts ...Option) (*Runtime, error) {
 		WithMemoryLimitPages(cfg.memoryPages).
 		WithCloseOnContextDone(cfg.interrupt) // lets the watchdog stop runaway guests
 	if !cfg.noCache {
-		cache, err := sharedCache(cfg.cacheDir)
+		cache, err := SharedCompilationCache(cfg.cacheDir)
 		if err != nil {
 			return nil, fmt.Errorf("host: compilation cache %s: %w", cfg.cacheDir, err)
 		}

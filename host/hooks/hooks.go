@@ -420,25 +420,6 @@ func mapsEqual(a, b map[string]fileStamp) bool {
 	return true
 }
 
-var (
-	cachesMu sync.Mutex
-	caches   = map[string]wazero.CompilationCache{}
-)
-
-func sharedCache(dir string) (wazero.CompilationCache, error) {
-	cachesMu.Lock()
-	defer cachesMu.Unlock()
-	if c, ok := caches[dir]; ok {
-		return c, nil
-	}
-	c, err := wazero.NewCompilationCacheWithDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	caches[dir] = c
-	return c, nil
-}
-
 // compile loads one plug-in and checks, with a first instance, that it
 // initialises and exports the hook function.
 func (r *Runner) compile(ctx context.Context, spec Spec) (*hook, error) {
@@ -458,7 +439,7 @@ func (r *Runner) compile(ctx context.Context, spec Spec) (*hook, error) {
 	}
 	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(r.opts.interrupt)
 	if !r.opts.noCache {
-		cache, err := sharedCache(r.opts.cacheDir)
+		cache, err := host.SharedCompilationCache(r.opts.cacheDir)
 		if err != nil {
 			return nil, fmt.Errorf("hooks: compilation cache %s: %w", r.opts.cacheDir, err)
 		}
