@@ -1,0 +1,162 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/onboardhq/onboard/host/store"
+	"github.com/onboardhq/onboard/host/store/internal/sqlcore"
+)
+
+// SQLStore is an SQL adapter: a Store with its database handle.
+type SQLStore interface {
+	store.Store
+	DB() sqlcore.DB
+}
+
+// OpenAt opens one test database with migrations applied up to migrateTo
+// (0: all of them); every call opens the same database.
+type OpenAt func(migrateTo int) (SQLStore, error)
+
+// allMigrations is what a current binary leaves a database at.
+var allMigrations = map[int]bool{1: true, 2: true, 3: true, 4: true}
+
+// Upgrades proves on an SQL adapter that a newer binary upgrades a
+// database an older one left behind, and that rows written then survive
+// with sensible values for the new columns. newDB gives each case a fresh
+// database.
+func Upgrades(t *testing.T, newDB func(t *testing.T) OpenAt) {
+	t.Run("from1", func(t *testing.T) { upgradeFrom1(t, newDB(t)) })
+	t.Run("from2", func(t *testing.T) { upgradeFrom2(t, newDB(t)) })
+	t.Run("from3", func(t *testing.T) { upgradeFrom3(t, newDB(t)) })
+}
+
+func openAt(t *testing.T, open OpenAt, migrateTo int) SQLStore {
+	t.Helper()
+	s, err := open(migrateTo)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s
+}
+
+// upgradeFrom1: a database left at migration 1 is upgraded on open, its
+// rows survive, the later columns and tables exist, and an older binary
+// refuses a newer schema.
+func upgradeFrom1(t *testing.T, open OpenAt) {
+	ctx := context.Background()
+	old := openAt(t, open, 1)
+	v, err := sqlcore.AppliedVersions(ctx, old.DB())
+	require.NoError(t, err)
+	require.Equal(t, map[int]bool{1: true}, v)
+	_, err = old.DB().Exec(ctx, `INSERT INTO devices (asset_id, org_id, product_key, device_key, created_at) VALUES ('asset1', 'org', 'pk', 'key1', 1000000)`)
+	require.NoError(t, err)
+	_, err = old.DB().Exec(ctx, `SELECT updated_at FROM devices`)
+	require.Error(t, err, "column of migration 2 must not exist yet")
+	require.NoError(t, old.Close(ctx))
+
+	s := openAt(t, open, 0)
+	v, err = sqlcore.AppliedVersions(ctx, s.DB())
+	require.NoError(t, err)
+	require.Equal(t, allMigrations, v)
+	requireMigration3(t, s.DB())
+	d, err := s.GetDevice(ctx, "org", "asset1")
+	require.NoError(t, err)
+	require.Equal(t, "key1", d.DeviceKey)
+	require.True(t, d.UpdatedAt.IsZero())
+	require.NoError(t, s.UpdateDevice(ctx, d))
+	require.False(t, d.UpdatedAt.IsZero())
+	require.NoError(t, s.CreateToken(ctx, "tok", &store.Token{ProjectID: "p"}))
+
+	// an older binary refuses a newer schema
+	_, err = s.DB().Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', 0)`)
+	require.NoError(t, err)
+	_, err = open(0)
+	require.ErrorContains(t, err, "newer")
+}
+
+// upgradeFrom2: migration 3 on a schema at 2 keeps its tokens (as project
+// tokens), idempotency records and service accounts.
+func upgradeFrom2(t *testing.T, open OpenAt) {
+	ctx := context.Background()
+	old := openAt(t, open, 2)
+	v, err := sqlcore.AppliedVersions(ctx, old.DB())
+	require.NoError(t, err)
+	require.Equal(t, map[int]bool{1: true, 2: true}, v)
+	_, err = old.DB().Exec(ctx, `SELECT org_id FROM tokens`)
+	require.Error(t, err, "column of migration 3 must not exist yet")
+	// rows as a binary of migration 2 wrote them (this binary's writes need migration 3)
+	for _, q := range []string{
+		`INSERT INTO tokens (token_hash, project_id, user_id, created_at, expires_at) VALUES ('` + store.HashToken("old-token") + `', 'p', 'u', 1000000, 0)`,
+		`INSERT INTO idempotency (scope, idem_key, status, body, created_at) VALUES ('p', 'k', 201, '', 1000000)`,
+		`INSERT INTO service_accounts (org_id, account_id, public_key_pem, created_at) VALUES ('o', 'a', 'old', 1000000)`,
+	} {
+		_, err = old.DB().Exec(ctx, q)
+		require.NoError(t, err, q)
+	}
+	require.NoError(t, old.Close(ctx))
+
+	s := openAt(t, open, 0)
+	v, err = sqlcore.AppliedVersions(ctx, s.DB())
+	require.NoError(t, err)
+	require.Equal(t, allMigrations, v)
+	requireMigration3(t, s.DB())
+	tk, err := s.GetToken(ctx, "old-token")
+	require.NoError(t, err)
+	require.Equal(t, "p", tk.ProjectID)
+	require.Empty(t, tk.OrgID)
+	require.Empty(t, tk.AccountID)
+	r, err := s.GetIdempotency(ctx, "p", "k")
+	require.NoError(t, err)
+	require.Equal(t, 201, r.Status)
+	require.Empty(t, r.RequestHash)
+	require.Empty(t, r.ContentType)
+	require.NoError(t, s.UpdateServiceAccountKey(ctx, "o", "a", "new"))
+	sa, err := s.GetServiceAccount(ctx, "o", "a")
+	require.NoError(t, err)
+	require.Equal(t, "new", sa.PublicKeyPEM)
+	cert, _, err := s.GetOrCreateProjectCA(ctx, "p", func() (string, string, error) { return "cert", "key", nil })
+	require.NoError(t, err)
+	require.Equal(t, "cert", cert)
+}
+
+// upgradeFrom3: migration 4 gives device CAs an app_id and a revoked
+// serials list; a CA row written at 3 reads back in the default space with
+// nothing revoked, and can then be updated.
+func upgradeFrom3(t *testing.T, open OpenAt) {
+	ctx := context.Background()
+	old := openAt(t, open, 3)
+	_, err := old.DB().Exec(ctx, `SELECT revoked_serials FROM device_cas`)
+	require.Error(t, err, "column of migration 4 must not exist yet")
+	_, err = old.DB().Exec(ctx, `INSERT INTO device_cas (id, project_id, instance_id, cert_pem, create_time) VALUES ('ca1', 'p', '', 'pem', 1000000)`)
+	require.NoError(t, err)
+	require.NoError(t, old.Close(ctx))
+
+	s := openAt(t, open, 0)
+	v, err := sqlcore.AppliedVersions(ctx, s.DB())
+	require.NoError(t, err)
+	require.Equal(t, allMigrations, v)
+	ca, err := s.GetDeviceCA(ctx, "p", "", "ca1")
+	require.NoError(t, err)
+	require.Equal(t, "pem", ca.CertPEM)
+	require.Empty(t, ca.AppID)
+	require.Nil(t, ca.RevokedSerials)
+	ca.RevokedSerials = []string{"2a"}
+	require.NoError(t, s.UpdateDeviceCA(ctx, ca))
+	require.Equal(t, []string{"2a"}, ca.RevokedSerials)
+}
+
+// requireMigration3 checks the columns and table of migration 3 exist.
+func requireMigration3(t *testing.T, db sqlcore.DB) {
+	t.Helper()
+	ctx := context.Background()
+	for _, q := range []string{
+		`SELECT org_id, account_id FROM tokens`,
+		`SELECT request_hash, content_type FROM idempotency`,
+		`SELECT project_id, cert_pem, key_pem, created_at FROM project_cas`,
+	} {
+		_, err := db.Exec(ctx, q)
+		require.NoError(t, err, q)
+	}
+}
