@@ -131,7 +131,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		byRoute[key] = append(byRoute[key], op)
 	}
-	if err := checkEngineKnows(cfg.Engine, byRoute); err != nil {
+	if err := checkEngineKnows(cfg.Engine, s.Operations()); err != nil {
 		return nil, err
 	}
 	s.cfg.Engine = timedEngine{next: cfg.Engine, m: cfg.Metrics} // after the start-up check, so it is not counted
@@ -183,33 +183,19 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 
 // CheckEngine reports whether e knows every operation this server serves:
 // a hot reload must not swap in an engine.wasm older than the catalogue.
-func (s *Server) CheckEngine(e Validator) error {
-	ops, err := schemas.Catalogue()
-	if err != nil {
-		return err
-	}
-	byRoute := map[string][]schemas.Operation{}
-	for _, op := range ops {
-		if handlers[op.ID] != nil {
-			byRoute[op.Method+" "+op.Route] = append(byRoute[op.Method+" "+op.Route], op)
-		}
-	}
-	return checkEngineKnows(e, byRoute)
-}
+func (s *Server) CheckEngine(e Validator) error { return checkEngineKnows(e, s.Operations()) }
 
 // checkEngineKnows refuses to start with an engine.wasm older than the
 // catalogue: every request would otherwise fail as "unknown operation".
-func checkEngineKnows(e Validator, byRoute map[string][]schemas.Operation) error {
-	for _, ops := range byRoute {
-		for _, op := range ops {
-			res, err := e.Validate(context.Background(), op.ID, nil, nil)
-			if err != nil {
-				return fmt.Errorf("api: engine: %w", err)
-			}
-			for _, v := range res.Violations {
-				if v.Rule == "operation" {
-					return fmt.Errorf("api: the engine does not know operation %s: rebuild engine.wasm (make wasm)", op.ID)
-				}
+func checkEngineKnows(e Validator, ops []string) error {
+	for _, op := range ops {
+		res, err := e.Validate(context.Background(), op, nil, nil)
+		if err != nil {
+			return fmt.Errorf("api: engine: %w", err)
+		}
+		for _, v := range res.Violations {
+			if v.Rule == "operation" {
+				return fmt.Errorf("api: the engine does not know operation %s: rebuild engine.wasm (make wasm)", op)
 			}
 		}
 	}
