@@ -42,7 +42,7 @@ var (
 	schemaArrayValued = []string{"oneOf", "anyOf", "allOf"}
 	schemaMapValued   = []string{"properties", "$defs"}
 	jsonTypes         = []string{"object", "array", "string", "integer", "number", "boolean", "null"}
-	localRef          = regexp.MustCompile(`^#/\$defs/[A-Za-z0-9_]+$`)
+	defsRef           = regexp.MustCompile(`^([a-z0-9.-]+\.json)?#/\$defs/([A-Za-z0-9_]+)$`)
 )
 
 var operationIDs = []string{
@@ -94,10 +94,15 @@ var services = []string{"ief", "iotda", "enos", "ces", "cbr"}
 // Rules the engine reports that a JSON Schema oracle decoding with
 // encoding/json cannot see (it accepts duplicates, replaces bad UTF-8 and
 // nests 10,000 deep).
-var engineOnlyRules = map[string]bool{"duplicate-key": true, "utf8": true, "depth": true, "ref-undeclared": true}
+var engineOnlyRules = map[string]bool{"duplicate-key": true, "utf8": true, "depth": true, "ref-undeclared": true,
+	// onboard template extensions, checked when a template is stored.
+	"sub-syntax": true, "condition-undeclared": true, "condition-cycle": true,
+	"mapping-undeclared": true, "mapping-miss": true, "select-range": true}
 
 var knownRules = map[string]bool{
 	"json": true, "utf8": true, "depth": true, "duplicate-key": true, "ref-undeclared": true,
+	"sub-syntax": true, "condition-undeclared": true, "condition-cycle": true,
+	"mapping-undeclared": true, "mapping-miss": true, "select-range": true,
 	"type": true, "required": true, "minLength": true, "maxLength": true, "pattern": true,
 	"enum": true, "const": true, "minItems": true, "maxItems": true, "additionalProperties": true,
 	"propertyNames": true, "oneOf": true, "anyOf": true, "minimum": true, "maximum": true,
@@ -114,7 +119,7 @@ func schemaFiles(t *testing.T) []string {
 		return err
 	})
 	require.NoError(t, err)
-	require.Len(t, files, 34)
+	require.Len(t, files, 35)
 	return files
 }
 
@@ -199,10 +204,11 @@ func walkSchema(ptr string, v any, fn func(ptr string, s map[string]any)) {
 	}
 }
 
-// checkSubset reports every violation of the engine's keyword subset.
-func checkSubset(root map[string]any) []string {
+// checkSubset reports every violation of the engine's keyword subset in
+// the document at file (a path in FS; "" for a document that must be
+// self-contained).
+func checkSubset(file string, root map[string]any) []string {
 	var bad []string
-	defs, _ := root["$defs"].(map[string]any)
 	walkSchema("", root, func(ptr string, s map[string]any) {
 		for k, v := range s {
 			at := ptr + "/" + k
@@ -212,14 +218,14 @@ func checkSubset(root map[string]any) []string {
 			}
 			switch k {
 			case "type":
-				if str, ok := v.(string); !ok || !slices.Contains(jsonTypes, str) {
-					bad = append(bad, "type must be a single type name at "+at)
+				if !typeSet(v) {
+					bad = append(bad, "type must be a type name or an array of distinct type names at "+at)
 				}
 			case "$ref":
 				str, _ := v.(string)
-				if !localRef.MatchString(str) {
-					bad = append(bad, "non-local $ref at "+at)
-				} else if _, ok := defs[strings.TrimPrefix(str, "#/$defs/")]; !ok {
+				if m := defsRef.FindStringSubmatch(str); m == nil || (m[1] != "" && file == "") {
+					bad = append(bad, "$ref outside #/$defs/ or another document's #/$defs/ at "+at)
+				} else if !defExists(file, root, m[1], m[2]) {
 					bad = append(bad, "dangling $ref at "+at)
 				}
 			case "additionalProperties":
@@ -239,6 +245,41 @@ func checkSubset(root map[string]any) []string {
 		}
 	})
 	return bad
+}
+
+func typeSet(v any) bool {
+	if str, ok := v.(string); ok {
+		return slices.Contains(jsonTypes, str)
+	}
+	arr, ok := v.([]any)
+	seen := map[string]bool{}
+	for _, e := range arr {
+		str, _ := e.(string)
+		if !slices.Contains(jsonTypes, str) || seen[str] {
+			return false
+		}
+		seen[str] = true
+	}
+	return ok && len(arr) > 0
+}
+
+// defExists reports whether $defs/name exists in root (other == "") or in
+// the document other, resolved against file's directory.
+func defExists(file string, root map[string]any, other, name string) bool {
+	if other != "" {
+		b, err := FS.ReadFile(path.Join(path.Dir(file), other))
+		if err != nil {
+			return false
+		}
+		doc, err := decode(b)
+		if err != nil {
+			return false
+		}
+		root, _ = doc.(map[string]any)
+	}
+	defs, _ := root["$defs"].(map[string]any)
+	_, ok := defs[name]
+	return ok
 }
 
 // Patterns must mean the same in ECMA-262 and RE2: anchored, no escapes
@@ -279,15 +320,20 @@ func TestKeywordSubset(t *testing.T) {
 		b, _ := FS.ReadFile(f)
 		doc, err := decode(b)
 		require.NoError(t, err, f)
-		for _, msg := range checkSubset(doc.(map[string]any)) {
+		for _, msg := range checkSubset(f, doc.(map[string]any)) {
 			t.Errorf("%s: %s", f, msg)
 		}
 	}
 	// The checker itself must catch what it is there to catch.
-	assert.Len(t, checkSubset(map[string]any{"properties": map[string]any{
+	assert.Len(t, checkSubset("", map[string]any{"properties": map[string]any{
 		"format": map[string]any{"type": "string", "format": "uuid"},
-		"x":      map[string]any{"type": []any{"string", "null"}, "$ref": "other.json#/a"},
-	}}), 3)
+		"x":      map[string]any{"type": []any{"string", "string"}, "$ref": "other.json#/$defs/A"},
+		"y":      map[string]any{"type": []any{}, "$ref": "#/$defs/Missing"},
+	}}), 5)
+	assert.Len(t, checkSubset("iotda/x.json", map[string]any{"properties": map[string]any{
+		"ok":  map[string]any{"type": []any{"string", "object"}, "$ref": "provisioning-template.create.request.json#/$defs/ParameterName"},
+		"bad": map[string]any{"$ref": "provisioning-template.create.request.json#/$defs/Missing"},
+	}}), 1)
 }
 
 func TestPropertiesHaveDescriptions(t *testing.T) {
@@ -331,7 +377,7 @@ func TestCatalogue(t *testing.T) {
 		pm := params.(map[string]any)
 		assert.Equal(t, "object", pm["type"], op.ID)
 		assert.Equal(t, false, pm["additionalProperties"], "%s: unknown parameters must be rejected", op.ID)
-		assert.Empty(t, checkSubset(pm), op.ID)
+		assert.Empty(t, checkSubset("", pm), op.ID)
 		assert.Empty(t, checkDescriptions(pm), op.ID)
 		url := BaseURI + "params/" + op.ID + ".json"
 		require.NoError(t, c.AddResource(url, bytes.NewReader(op.Params)))
@@ -726,7 +772,7 @@ var subjectNames = []string{"C", "O", "OU", "dnQualifier", "ST", "CN", "serialNu
 // fails only when the certificate subject is applied.
 func TestResolveCases(t *testing.T) {
 	c := newCompiler(t)
-	body, err := c.Compile(BaseURI + "iotda/provisioning-template.create.request.json#/$defs/ProvisioningTemplateBody")
+	body, err := c.Compile(BaseURI + "iotda/provisioning-template.create.request.json#/$defs/TemplateBody")
 	require.NoError(t, err)
 	dir := filepath.Join("..", "testdata", "resolve")
 	entries, err := os.ReadDir(dir)

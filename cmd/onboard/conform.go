@@ -27,6 +27,7 @@ func runConform(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	fs.StringVar(&t.ProjectBSK, "project-b-sk", "", "secret key of --project-b")
 	fs.StringVar(&t.EnOSToken, "enos-token", "", "EnOS service-account bearer token (with --enos-org)")
 	fs.StringVar(&t.EnOSOrg, "enos-org", "", "EnOS org id of --enos-token")
+	fs.BoolVar(&t.Extensions, "extensions", false, "the server has onboard's template extensions (onboard does): also run the cases that use them")
 	only := fs.String("only", "", "comma-separated operation ids to check (see 'onboard ops'); default all")
 	junit := fs.String("junit", "", "also write the report as JUnit XML to FILE")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")

@@ -70,12 +70,13 @@ func TestConformAgainstServe(t *testing.T) {
 	tokA, tokB := token("pa"), token("pb")
 	junit := filepath.Join(t.TempDir(), "conform.xml")
 	code, out, errOut := onboard(t, "", "conform", "--target", base, "--token", tokA, "--project", "pa",
-		"--project-b", "pb", "--project-b-token", tokB,
+		"--project-b", "pb", "--project-b-token", tokB, "--extensions",
 		"--only", "cbr.agent.register,cbr.agent.show,iotda.provisioning-template.create", "--junit", junit)
 	assert.Equal(t, exitOK, code, "%s\n%s", out, errOut)
 	assert.Contains(t, out, "PASS cbr.agent.register/ok-doc-example\n")
 	assert.Contains(t, out, "PASS cbr.agent.show/isolation-other-project\n")
 	assert.Contains(t, out, "PASS iotda.provisioning-template.create/quota-10-per-instance\n")
+	assert.Contains(t, out, "PASS iotda.provisioning-template.create/ok-ext-fleet-functions\n")
 	assert.NotContains(t, out, "ief.product", "--only")
 	assert.Regexp(t, `\d+ passed, 0 failed, 0 skipped in `, out)
 

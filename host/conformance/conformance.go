@@ -51,6 +51,11 @@ type Target struct {
 
 	EnOSOrg, EnOSToken string
 
+	// Extensions says the server has onboard's template extensions
+	// (docs/templates.md): the corpus cases that use them (ok-ext-*) then
+	// run; otherwise they SKIP, as a strict IoTDA server refuses them.
+	Extensions bool
+
 	HTTPClient *http.Client // nil: a client with a 30 s timeout
 	// Only restricts the run to these operation ids (checks are named
 	// after the operation they exercise). Empty: every operation.

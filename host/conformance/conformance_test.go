@@ -52,3 +52,29 @@ func assertClean(t *testing.T, rep conformance.Report) {
 	}
 	assert.Greater(t, len(rep.Passed()), 300)
 }
+
+// A target that does not claim onboard's template extensions skips the
+// cases that need them (a strict IoTDA server refuses those) and still runs
+// the ones every server must refuse.
+func TestExtensionCasesNeedTheClaim(t *testing.T) {
+	s := startOnboard(t, "sqlite", options{})
+	target := s.tokenTarget()
+	target.Extensions = false
+	target.Only = []string{"iotda.provisioning-template.create"}
+	rep := conformance.Check(t.Context(), target)
+	var skipped, ranBadExt int
+	for _, r := range rep.Skipped() {
+		if strings.Contains(r.Name, "/ok-ext-") {
+			skipped++
+			assert.Contains(t, r.Detail, "Target.Extensions")
+		}
+	}
+	for _, r := range rep.Passed() {
+		if strings.Contains(r.Name, "/bad-ext-") {
+			ranBadExt++
+		}
+	}
+	assert.Equal(t, 2, skipped)
+	assert.Greater(t, ranBadExt, 10)
+	assert.Empty(t, rep.Failed())
+}

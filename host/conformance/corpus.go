@@ -20,6 +20,10 @@ type kase struct {
 	name  string // file name without .json: ok-doc-example, bad-name-empty, …
 	body  []byte
 	valid bool // ok-* (accepted) or bad-* (refused)
+	// ok-ext-*: accepted only by a server with onboard's template
+	// extensions (docs/templates.md); a strict IoTDA server refuses them.
+	// bad-ext-* are refused either way.
+	extension bool
 }
 
 // cases returns the corpus cases of op, ok-* first, each group by name.
@@ -39,7 +43,7 @@ func cases(op string) []kase {
 		if err != nil {
 			continue
 		}
-		out = append(out, kase{name: name, body: b, valid: valid})
+		out = append(out, kase{name: name, body: b, valid: valid, extension: valid && strings.HasPrefix(name, "ok-ext-")})
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].valid != out[j].valid {

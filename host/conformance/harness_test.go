@@ -117,12 +117,12 @@ func startOnboard(t *testing.T, kind string, o options) *server {
 // tokenTarget authenticates with X-Auth-Token; akskTarget signs with AK/SK.
 func (s *server) tokenTarget() conformance.Target {
 	return conformance.Target{BaseURL: s.url, Project: projA, Token: tokenA, ProjectB: projB, ProjectBToken: tokenB,
-		EnOSOrg: org, EnOSToken: enosToken, Skip: knownDeviations}
+		EnOSOrg: org, EnOSToken: enosToken, Skip: knownDeviations, Extensions: true}
 }
 
 func (s *server) akskTarget() conformance.Target {
 	return conformance.Target{BaseURL: s.url, Project: projA, AK: akA, SK: skA, ProjectB: projB, ProjectBAK: akB, ProjectBSK: skB,
-		EnOSOrg: org, EnOSToken: enosToken, Skip: knownDeviations}
+		EnOSOrg: org, EnOSToken: enosToken, Skip: knownDeviations, Extensions: true}
 }
 
 // knownDeviations are where onboard does not pass its own corpus yet.

@@ -181,9 +181,10 @@ func parameters(op schemas.Operation) ([]any, error) {
 }
 
 // component adds the schema document at file (and its $defs) to
-// components once and returns the reference to it.
+// components once and returns the reference to it. References into other
+// documents' $defs add those documents too.
 func component(file string, components map[string]any) (string, error) {
-	base := strings.NewReplacer("/", ".", ".json", "").Replace(file)
+	base := componentName(file)
 	ref := "#/components/schemas/" + base
 	if _, done := components[base]; done {
 		return ref, nil
@@ -196,7 +197,8 @@ func component(file string, components map[string]any) (string, error) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return "", fmt.Errorf("%s: %w", file, err)
 	}
-	rewrite := func(v any) any { return rewriteRefs(v, base) }
+	others := map[string]bool{}
+	rewrite := func(v any) any { return rewriteRefs(v, file, others) }
 	if defs, ok := doc["$defs"].(map[string]any); ok {
 		for name, d := range defs {
 			components[base+"."+name] = rewrite(d)
@@ -206,22 +208,39 @@ func component(file string, components map[string]any) (string, error) {
 	delete(doc, "$schema")
 	delete(doc, "$id")
 	components[base] = rewrite(doc)
+	for other := range others {
+		if _, err := component(other, components); err != nil {
+			return "", err
+		}
+	}
 	return ref, nil
 }
 
-func rewriteRefs(v any, base string) any {
+func componentName(file string) string {
+	return strings.NewReplacer("/", ".", ".json", "").Replace(file)
+}
+
+// rewriteRefs points "#/$defs/X" and "other.json#/$defs/X" at components
+// and records the other documents in others.
+func rewriteRefs(v any, file string, others map[string]bool) any {
 	switch x := v.(type) {
 	case map[string]any:
 		for k, val := range x {
-			if s, ok := val.(string); ok && k == "$ref" && strings.HasPrefix(s, "#/$defs/") {
-				x[k] = "#/components/schemas/" + base + "." + path.Base(s)
+			if s, ok := val.(string); ok && k == "$ref" && strings.Contains(s, "#/$defs/") {
+				target, def, _ := strings.Cut(s, "#/$defs/")
+				doc := file
+				if target != "" {
+					doc = path.Join(path.Dir(file), target)
+					others[doc] = true
+				}
+				x[k] = "#/components/schemas/" + componentName(doc) + "." + def
 				continue
 			}
-			x[k] = rewriteRefs(val, base)
+			x[k] = rewriteRefs(val, file, others)
 		}
 	case []any:
 		for i := range x {
-			x[i] = rewriteRefs(x[i], base)
+			x[i] = rewriteRefs(x[i], file, others)
 		}
 	}
 	return v

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -135,12 +136,13 @@ func (o *Oracle) Schema(path string) (*jsonschema.Schema, error) {
 	}
 	c := jsonschema.NewCompiler()
 	c.Draft = jsonschema.Draft2020
-	b, err := schemas.FS.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.AddResource(schemas.BaseURI+path, bytes.NewReader(b)); err != nil {
-		return nil, err
+	// Documents reference each other by $id; all of them are embedded.
+	c.LoadURL = func(u string) (io.ReadCloser, error) {
+		rel, ok := strings.CutPrefix(u, schemas.BaseURI)
+		if !ok {
+			return nil, fmt.Errorf("schema %s is outside %s", u, schemas.BaseURI)
+		}
+		return schemas.FS.Open(rel)
 	}
 	s, err := c.Compile(schemas.BaseURI + path)
 	if err != nil {

@@ -148,7 +148,7 @@ http://127.0.0.1:%d {
 	t.Run("conformance", func(t *testing.T) {
 		conformance.Run(t, conformance.Target{BaseURL: base,
 			Project: "proj-a", Token: creds.tokenA, ProjectB: "proj-b", ProjectBToken: creds.tokenB,
-			EnOSOrg: "org-a", EnOSToken: creds.enosToken})
+			EnOSOrg: "org-a", EnOSToken: creds.enosToken, Extensions: true})
 	})
 
 	t.Run("reloads leak nothing", func(t *testing.T) {

@@ -37,76 +37,116 @@ const (
 	ResponseSuffix = ":response"
 )
 
-// compiledOp is one catalogue operation with its schemas compiled.
+// compiledOp is one catalogue operation; its schemas are compiled on
+// first use. Compiling all of them up front made every new Wasm instance
+// pay for all 30 operations (369 ms to the first call) when a host usually
+// serves a few.
 type compiledOp struct {
-	id       string
+	id    string
+	entry schemas.Operation
+	once  sync.Once
+	err   error
+
 	request  *schema.Schema
 	response *schema.Schema
 	params   *schema.Schema
 	semantic func(e *Engine, root int32) // rules JSON Schema cannot say
+	hint     bool                        // explain onboard:: members used without opting in
+	// Template create only: IoTDA's ProvisioningTemplateBody exactly
+	// (resolved values are held to its static rules) and the TemplateBody
+	// definition, which also admits the onboard extensions.
+	templateBody, templateAny *schema.Schema
 }
 
 type registry struct {
-	ops          map[string]*compiledOp
-	ids          []string
-	templateBody *schema.Schema
+	ops map[string]*compiledOp
+	ids []string
 }
 
-var compiled = sync.OnceValues(compileAll)
+// templateCreate is the operation whose schema defines template bodies.
+const templateCreate = "iotda.provisioning-template.create"
 
-func compileAll() (*registry, error) {
+var compiled = sync.OnceValues(loadCatalogue)
+
+func loadCatalogue() (*registry, error) {
 	cat, err := schemas.Catalogue()
 	if err != nil {
 		return nil, err
 	}
 	r := &registry{ops: map[string]*compiledOp{}}
 	for _, op := range cat {
-		c := &compiledOp{id: op.ID}
-		// An empty schema path means no body: GET and DELETE requests, 204
-		// responses. Run then requires an empty body.
-		var req *schema.Document
-		if op.RequestSchema != "" {
-			if req, err = compileFile(op.RequestSchema); err != nil {
-				return nil, err
-			}
-			c.request = req.Root
-		}
-		if op.ResponseSchema != "" {
-			resp, err := compileFile(op.ResponseSchema)
-			if err != nil {
-				return nil, err
-			}
-			c.response = resp.Root
-		}
-		if len(op.Params) > 0 {
-			p, err := schema.Compile(op.ID+" params", op.Params)
-			if err != nil {
-				return nil, err
-			}
-			c.params = p.Root
-		}
-		switch op.ID {
-		case "iotda.provisioning-template.create":
-			if req == nil {
-				return nil, errorf("%s has no request schema", op.ID)
-			}
-			c.semantic = checkTemplateRefs
-			body, ok := req.Def("ProvisioningTemplateBody")
-			if !ok {
-				return nil, errorf("%s: no $defs/ProvisioningTemplateBody", op.RequestSchema)
-			}
-			r.templateBody = body
-		case "iotda.provisioning-template.update":
-			// A new template_body obeys the same rule as on create.
-			c.semantic = checkTemplateRefs
-		}
-		r.ops[op.ID] = c
+		r.ops[op.ID] = &compiledOp{id: op.ID, entry: op}
 		r.ids = append(r.ids, op.ID)
 	}
-	if r.templateBody == nil {
-		return nil, errorf("catalogue has no iotda.provisioning-template.create")
+	if r.ops[templateCreate] == nil {
+		return nil, errorf("catalogue has no %s", templateCreate)
 	}
 	return r, nil
+}
+
+// op returns the operation id with its schemas compiled, or nil if the
+// catalogue has no such operation.
+func (r *registry) op(id string) (*compiledOp, error) {
+	c := r.ops[id]
+	if c == nil {
+		return nil, nil
+	}
+	c.once.Do(func() { c.err = c.compile() })
+	return c, c.err
+}
+
+// templates returns the two template body schemas.
+func (r *registry) templates() (exact, anyBody *schema.Schema, err error) {
+	c, err := r.op(templateCreate)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.templateBody, c.templateAny, nil
+}
+
+func (c *compiledOp) compile() error {
+	op := c.entry
+	// An empty schema path means no body: GET and DELETE requests, 204
+	// responses. Run then requires an empty body.
+	var req *schema.Document
+	var err error
+	if op.RequestSchema != "" {
+		if req, err = compileFile(op.RequestSchema); err != nil {
+			return err
+		}
+		c.request = req.Root
+	}
+	if op.ResponseSchema != "" {
+		resp, err := compileFile(op.ResponseSchema)
+		if err != nil {
+			return err
+		}
+		c.response = resp.Root
+	}
+	if len(op.Params) > 0 {
+		p, err := schema.Compile(op.ID+" params", op.Params)
+		if err != nil {
+			return err
+		}
+		c.params = p.Root
+	}
+	switch op.ID {
+	case templateCreate:
+		if req == nil {
+			return errorf("%s has no request schema", op.ID)
+		}
+		c.semantic, c.hint = checkTemplate, true
+		body, ok1 := req.Def("ProvisioningTemplateBody")
+		anyBody, ok2 := req.Def("TemplateBody")
+		if !ok1 || !ok2 {
+			return errorf("%s: no $defs/ProvisioningTemplateBody or $defs/TemplateBody", op.RequestSchema)
+		}
+		c.templateBody, c.templateAny = body, anyBody
+	case "iotda.provisioning-template.update":
+		// A new template_body obeys the same rules as on create.
+		c.semantic, c.hint = checkTemplate, true
+	}
+	return nil
 }
 
 func compileFile(path string) (*schema.Document, error) {
@@ -114,7 +154,22 @@ func compileFile(path string) (*schema.Document, error) {
 	if err != nil {
 		return nil, err
 	}
-	return schema.Compile(path, b)
+	return schema.CompileWith(path, b, schemas.FS.ReadFile)
+}
+
+// CompileAll compiles the schemas of every operation now instead of on
+// first use, and reports the first that does not compile.
+func CompileAll() error {
+	r, err := compiled()
+	if err != nil {
+		return err
+	}
+	for _, id := range r.ids {
+		if _, err := r.op(id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Operations lists the operation ids the engine validates, in catalogue
@@ -163,7 +218,11 @@ func (e *Engine) Run(op string, params, body []byte) []byte {
 		return e.resolve(body)
 	}
 	id, response := strings.CutSuffix(op, ResponseSuffix)
-	c := e.reg.ops[id]
+	c, err := e.reg.op(id)
+	if err != nil {
+		e.violations = append(e.violations, schema.Violation{Rule: "engine", Message: err.Error()})
+		return e.result(op, false, nil)
+	}
 	if c == nil {
 		e.violations = append(e.violations, schema.Violation{Rule: "operation",
 			Message: "unknown operation " + strconv.Quote(op) + "; known operations: " + strings.Join(Operations(), ", ")})
@@ -206,6 +265,11 @@ func (e *Engine) Run(op string, params, body []byte) []byte {
 		return e.result(op, false, nil)
 	}
 	e.violations = append(e.violations, e.v.Violations...)
+	if len(e.violations) > 0 && c.hint && !response {
+		if hint, ok := extensionHint(body); ok {
+			e.violations = append(e.violations, hint)
+		}
+	}
 	if len(e.violations) == 0 && c.semantic != nil && !response && !batchFailed(e.v.Batches) {
 		// Semantic rules navigate the document; it is known to be valid
 		// JSON, so the parse cannot fail.

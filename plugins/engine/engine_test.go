@@ -276,3 +276,8 @@ func TestUnknownOperation(t *testing.T) {
 func TestEcho(t *testing.T) {
 	assert.Equal(t, "hello", string(newEngine(t).Run(engine.OpEcho, nil, []byte("hello"))))
 }
+
+// Schemas compile on first use; every one of them must compile.
+func TestEveryOperationCompiles(t *testing.T) {
+	require.NoError(t, engine.CompileAll())
+}

@@ -15,12 +15,8 @@ func sprintf(format string, args ...any) string { return fmt.Sprintf(format, arg
 // must contain the parameters referenced in the template", and the
 // parameters object is where they are declared). The schema already limits
 // names to the seven iotda::certificate:: parameters.
-func checkTemplateRefs(e *Engine, root int32) {
+func checkTemplateRefs(e *Engine, body int32) {
 	t := &e.tree
-	body := t.Member(root, "template_body")
-	if body < 0 {
-		return
-	}
 	declared := t.Member(body, "parameters")
 	resources := t.Member(body, "resources")
 	if declared < 0 || resources < 0 {

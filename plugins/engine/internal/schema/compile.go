@@ -14,6 +14,7 @@ package schema
 import (
 	"fmt"
 	"math/big"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -127,18 +128,71 @@ type compiler struct {
 	t    *jsontree.Tree
 	defs map[string]*Schema
 	refs []*Schema
+	sh   *shared
+}
+
+// shared is what the compilers of one document and the documents it
+// references have in common.
+type shared struct {
+	load func(name string) ([]byte, error)
+	docs map[string]*compiler // by name, including the root document
 	all  []*Schema
 }
 
-// Compile compiles one schema document. Only local "#/$defs/Name" references
-// are allowed: every schema in schemas/ is self-contained.
+// Loader returns the bytes of the schema document name (a path such as
+// "iotda/x.json", the same form as the name given to CompileWith).
+type Loader func(name string) ([]byte, error)
+
+// Compile compiles one self-contained schema document: only local
+// "#/$defs/Name" references are allowed.
 func Compile(name string, src []byte) (*Document, error) {
+	return CompileWith(name, src, nil)
+}
+
+// CompileWith compiles one schema document whose references may also name
+// the $defs of another document, "other.json#/$defs/Name", resolved
+// against name's directory as a URI would be against the document's $id.
+// load supplies those documents; nil allows local references only.
+func CompileWith(name string, src []byte, load Loader) (*Document, error) {
+	sh := &shared{load: load, docs: map[string]*compiler{}}
+	c, err := sh.document(name, src)
+	if err != nil {
+		return nil, err
+	}
+	root := &Schema{}
+	if err := c.fill(root, 0, ""); err != nil {
+		return nil, err
+	}
+	// Resolve references until no document adds new ones: compiling a
+	// referenced document's $defs can reference a third.
+	for done := false; !done; {
+		done = true
+		for _, d := range sh.docs {
+			for len(d.refs) > 0 {
+				done = false
+				s := d.refs[0]
+				d.refs = d.refs[1:]
+				if err := d.resolve(s); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	for _, s := range sh.all {
+		s.derive()
+	}
+	return &Document{Name: name, Root: root, defs: c.defs}, nil
+}
+
+// document parses src and compiles its $defs (not its root).
+func (sh *shared) document(name string, src []byte) (*compiler, error) {
 	t := &jsontree.Tree{}
 	if err := t.Parse(src); err != nil {
 		return nil, fmt.Errorf("%s: %v", name, err)
 	}
-	c := &compiler{name: name, t: t, defs: map[string]*Schema{}}
-	// Defs first, so refs can be resolved after the root compiles.
+	c := &compiler{name: name, t: t, defs: map[string]*Schema{}, sh: sh}
+	sh.docs[name] = c
+	// Every def exists before any is filled, so refs can point forward.
 	if d := t.Member(0, "$defs"); d >= 0 {
 		for k := t.Nodes[d].First; k >= 0; k = t.Nodes[k].Next {
 			c.defs[string(t.Str(k))] = &Schema{}
@@ -150,25 +204,37 @@ func Compile(name string, src []byte) (*Document, error) {
 			}
 		}
 	}
-	root := &Schema{}
-	if err := c.fill(root, 0, ""); err != nil {
-		return nil, err
+	return c, nil
+}
+
+func (c *compiler) resolve(s *Schema) error {
+	file, frag, _ := strings.Cut(s.ref, "#")
+	const prefix = "/$defs/"
+	if !strings.HasPrefix(frag, prefix) {
+		return fmt.Errorf("%s: $ref %q: only references to $defs (#/$defs/Name) are supported", s.Location, s.ref)
 	}
-	for _, s := range c.refs {
-		const prefix = "#/$defs/"
-		if !strings.HasPrefix(s.ref, prefix) {
-			return nil, fmt.Errorf("%s%s: $ref %q: only local #/$defs/ references are supported", name, s.Location, s.ref)
+	d := c
+	if file != "" {
+		target := path.Join(path.Dir(c.name), file)
+		if d = c.sh.docs[target]; d == nil {
+			if c.sh.load == nil {
+				return fmt.Errorf("%s: $ref %q: this document must be self-contained", s.Location, s.ref)
+			}
+			src, err := c.sh.load(target)
+			if err != nil {
+				return fmt.Errorf("%s: $ref %q: %v", s.Location, s.ref, err)
+			}
+			if d, err = c.sh.document(target, src); err != nil {
+				return err
+			}
 		}
-		target, ok := c.defs[strings.TrimPrefix(s.ref, prefix)]
-		if !ok {
-			return nil, fmt.Errorf("%s%s: $ref %q names no definition", name, s.Location, s.ref)
-		}
-		s.refS = target
 	}
-	for _, s := range c.all {
-		s.derive()
+	target, ok := d.defs[strings.TrimPrefix(frag, prefix)]
+	if !ok {
+		return fmt.Errorf("%s: $ref %q names no definition", s.Location, s.ref)
 	}
-	return &Document{Name: name, Root: root, defs: c.defs}, nil
+	s.refS = target
+	return nil
 }
 
 func (c *compiler) errf(ptr, format string, args ...any) error {
@@ -198,6 +264,27 @@ func (c *compiler) subs(n int32, ptr string) ([]*Schema, error) {
 	return out, nil
 }
 
+// typeSet reads "type": one name or an array of names.
+func (c *compiler) typeSet(n int32, ptr string) (uint8, error) {
+	t := c.t
+	if t.Nodes[n].Kind == jsontree.String {
+		if b := typeBits[string(t.Str(n))]; b != 0 {
+			return b, nil
+		}
+	} else if t.Nodes[n].Kind == jsontree.Array && t.Nodes[n].First >= 0 {
+		var bits uint8
+		for e := t.Nodes[n].First; e >= 0; e = t.Nodes[e].Next {
+			b := typeBits[string(t.Str(e))]
+			if t.Nodes[e].Kind != jsontree.String || b == 0 || bits&b != 0 {
+				return 0, c.errf(ptr, "type must be a type name or an array of distinct type names")
+			}
+			bits |= b
+		}
+		return bits, nil
+	}
+	return 0, c.errf(ptr, "type must be a type name or an array of distinct type names")
+}
+
 func (c *compiler) integer(n int32, ptr string) (int, error) {
 	t := c.t
 	if t.Nodes[n].Kind != jsontree.Number {
@@ -212,7 +299,7 @@ func (c *compiler) integer(n int32, ptr string) (int, error) {
 
 func (c *compiler) fill(s *Schema, n int32, ptr string) error {
 	t := c.t
-	c.all = append(c.all, s)
+	c.sh.all = append(c.sh.all, s)
 	s.Location = c.name + "#" + ptr
 	s.minProps, s.maxProps, s.maxItems, s.maxLen = -1, -1, -1, -1
 	if t.Nodes[n].Kind != jsontree.Object {
@@ -236,10 +323,7 @@ func (c *compiler) fill(s *Schema, n int32, ptr string) error {
 		case "x-onboard-per-item":
 			s.PerItem = t.Nodes[v].Kind == jsontree.True
 		case "type":
-			if t.Nodes[v].Kind != jsontree.String || typeBits[string(t.Str(v))] == 0 {
-				return c.errf(kp, "type must be one type name")
-			}
-			s.types = typeBits[string(t.Str(v))]
+			s.types, err = c.typeSet(v, kp)
 		case "properties":
 			for pk := t.Nodes[v].First; pk >= 0; pk = t.Nodes[pk].Next {
 				name := string(t.Str(pk))

@@ -17,7 +17,7 @@ func catalogueSchemas(tb testing.TB) (names []string, compiled []*Schema) {
 		tb.Fatal(err)
 	}
 	add := func(name string, src []byte) {
-		doc, err := Compile(name, src)
+		doc, err := CompileWith(name, src, schemas.FS.ReadFile)
 		if err != nil {
 			tb.Fatalf("compile %s: %v", name, err)
 		}

@@ -1,0 +1,74 @@
+package schema
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// docs is a loader over an in-memory set of documents.
+type docs map[string]string
+
+func (d docs) load(name string) ([]byte, error) {
+	if s, ok := d[name]; ok {
+		return []byte(s), nil
+	}
+	return nil, errors.New("no document " + name)
+}
+
+func TestCompileWithFollowsReferencesIntoOtherDocuments(t *testing.T) {
+	set := docs{
+		// b refers back to a and on to c: each document is loaded once.
+		"dir/b.json":     `{"$defs":{"Pair":{"type":"object","properties":{"name":{"$ref":"a.json#/$defs/Name"},"n":{"$ref":"sub/c.json#/$defs/Small"}},"additionalProperties":false}}}`,
+		"dir/sub/c.json": `{"$defs":{"Small":{"type":"integer","maximum":3}}}`,
+	}
+	a := `{"$defs":{"Name":{"type":"string","maxLength":3}},"type":"array","items":{"$ref":"b.json#/$defs/Pair"}}`
+	set["dir/a.json"] = a
+	doc, err := CompileWith("dir/a.json", []byte(a), set.load)
+	require.NoError(t, err)
+	var v Validator
+	assert.True(t, v.Valid(doc.Root, []byte(`[{"name":"abc","n":3}]`)))
+	v.Validate(doc.Root, []byte(`[{"name":"abcd","n":4}]`))
+	require.Len(t, v.Violations, 2)
+	assert.Equal(t, "maxLength", v.Violations[0].Rule)
+	assert.Equal(t, "/0/name", v.Violations[0].Pointer)
+	assert.Equal(t, "maximum", v.Violations[1].Rule)
+}
+
+func TestCompileRefusesWhatItCannotResolve(t *testing.T) {
+	for name, tc := range map[string]struct {
+		src  string
+		load Loader
+		want string
+	}{
+		"no loader":       {`{"$ref":"other.json#/$defs/X"}`, nil, "must be self-contained"},
+		"missing doc":     {`{"$ref":"other.json#/$defs/X"}`, docs{}.load, "no document dir/other.json"},
+		"missing def":     {`{"$ref":"other.json#/$defs/Y"}`, docs{"dir/other.json": `{"$defs":{"X":{}}}`}.load, "names no definition"},
+		"not into $defs":  {`{"$ref":"other.json#/properties/x"}`, docs{"dir/other.json": `{}`}.load, "only references to $defs"},
+		"bad type name":   {`{"type":["string","text"]}`, nil, "type must be"},
+		"repeated type":   {`{"type":["string","string"]}`, nil, "type must be"},
+		"empty type list": {`{"type":[]}`, nil, "type must be"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := CompileWith("dir/x.json", []byte(tc.src), tc.load)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+func TestTypeListAcceptsEachNamedType(t *testing.T) {
+	doc, err := Compile("x", []byte(`{"type":["string","object"],"maxLength":2,"maxProperties":1}`))
+	require.NoError(t, err)
+	var v Validator
+	assert.True(t, v.Valid(doc.Root, []byte(`"ab"`)))
+	assert.True(t, v.Valid(doc.Root, []byte(`{"a":1}`)))
+	assert.False(t, v.Valid(doc.Root, []byte(`"abc"`)))
+	assert.False(t, v.Valid(doc.Root, []byte(`{"a":1,"b":2}`)))
+	v.Validate(doc.Root, []byte(`[1]`))
+	require.Len(t, v.Violations, 1)
+	assert.Equal(t, "type", v.Violations[0].Rule)
+	assert.Contains(t, v.Violations[0].Message, "string or object")
+}

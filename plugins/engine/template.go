@@ -1,0 +1,572 @@
+package engine
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+
+	"github.com/onboardhq/onboard/plugins/engine/internal/jsontree"
+	"github.com/onboardhq/onboard/plugins/engine/internal/schema"
+)
+
+// Template extensions (schemas/iotda/provisioning-template.onboard-extensions.json,
+// docs/templates.md): a template body that says "onboard::extensions": "v1"
+// may use expressions where IoTDA allows a string or a {"ref": …}, parameter
+// defaults, named conditions and mappings. Without the marker a template is
+// held to IoTDA's tables exactly, by the schema and by checkTemplateRefs.
+
+// ExtensionsMember is the opt-in marker of a template body.
+const ExtensionsMember = "onboard::extensions"
+
+// maxValueLen bounds every intermediate string: expressions nest, and a
+// onboard::sub that repeats a variable could otherwise grow without limit.
+const maxValueLen = 4096
+
+// Named condition states while a template is evaluated.
+const (
+	condUnknown int8 = iota
+	condBusy         // being evaluated: meeting it again is a cycle
+	condFalse
+	condTrue
+	condFailed // evaluated with a violation, already reported
+)
+
+// evaluator resolves the values of one template body against a subject,
+// or, with no subject, checks the whole body: every branch, every named
+// condition, literal mapping look-ups and list indexes.
+type evaluator struct {
+	e        *Engine
+	t        *jsontree.Tree
+	base     string // JSON pointer of the template body
+	extended bool
+	params   int32 // template_body.parameters
+	conds    int32 // template_body["onboard::conditions"], or -1
+	maps     int32 // template_body["onboard::mappings"], or -1
+	subject  int32 // -1: check, do not resolve
+	body     int32
+	loc      string // member being resolved, for messages
+	source   string // where the last parameter value came from, for messages
+	memo     map[string]int8
+}
+
+func newEvaluator(e *Engine, body int32, base string, subject int32) *evaluator {
+	t := &e.tree
+	ev := &evaluator{e: e, t: t, base: base, subject: subject, body: body,
+		extended: t.Member(body, ExtensionsMember) >= 0,
+		params:   t.Member(body, "parameters"),
+		conds:    t.Member(body, "onboard::conditions"),
+		maps:     t.Member(body, "onboard::mappings"),
+	}
+	return ev
+}
+
+func (ev *evaluator) checking() bool { return ev.subject < 0 }
+
+func (ev *evaluator) fail(ptr, rule, msg string) {
+	ev.e.violations = append(ev.e.violations, schema.Violation{Pointer: ptr, Rule: rule, Message: msg})
+}
+
+func (ev *evaluator) member(obj int32, name string) int32 {
+	if obj < 0 {
+		return -1
+	}
+	return ev.t.Member(obj, name)
+}
+
+// checkAll checks every named condition, used or not, so a typo in one
+// is found when the template is stored rather than when a device connects.
+func (ev *evaluator) checkAll() {
+	if ev.conds < 0 {
+		return
+	}
+	t := ev.t
+	for k := t.Nodes[ev.conds].First; k >= 0; k = t.Nodes[k].Next {
+		name := string(t.Str(k))
+		ev.condition(name, ev.base+"/onboard::conditions/"+jsontree.EscapePointer(name))
+	}
+}
+
+// str evaluates the expression n (at ptr) to a string.
+func (ev *evaluator) str(n int32, ptr string) (string, bool) {
+	t := ev.t
+	if n < 0 {
+		return "", false
+	}
+	switch t.Nodes[n].Kind {
+	case jsontree.String:
+		return string(t.Str(n)), true
+	case jsontree.Object:
+	default:
+		return "", false // the schema has refused it already
+	}
+	k := t.Nodes[n].First
+	if k < 0 {
+		return "", false
+	}
+	arg := k + 1
+	name := string(t.Str(k))
+	p := ptr + "/" + name
+	switch name {
+	case "ref":
+		return ev.param(string(t.Str(arg)), p, true)
+	case "onboard::join":
+		return ev.join(arg, p)
+	case "onboard::sub":
+		return ev.sub(arg, p)
+	case "onboard::select":
+		return ev.selectItem(arg, p)
+	case "onboard::if":
+		return ev.ifValue(arg, p)
+	case "onboard::find_in_map":
+		return ev.findInMap(arg, p)
+	}
+	return "", false
+}
+
+// param is the value of a declared parameter: the certificate subject's
+// attribute, else the parameter's onboard::default.
+func (ev *evaluator) param(name, ptr string, isRef bool) (string, bool) {
+	t := ev.t
+	decl := ev.member(ev.params, name)
+	if decl < 0 {
+		msg := "references " + strconv.Quote(name) + ", which template_body.parameters does not declare: add it to parameters as {\"type\":\"String\"} or reference a declared parameter"
+		if !isRef {
+			msg = "${" + name + "} names neither a variable of this onboard::sub nor a parameter declared in template_body.parameters: declare it or add it to variables"
+		}
+		ev.fail(ptr, "ref-undeclared", msg)
+		return "", false
+	}
+	if ev.checking() {
+		return "", true
+	}
+	attr := attributeOf(name)
+	sv := t.Member(ev.subject, attr)
+	if sv < 0 {
+		sv = t.Member(ev.subject, name)
+	}
+	if sv >= 0 && t.Nodes[sv].Kind == jsontree.String && len(t.Raw(sv)) > 0 {
+		ev.source = " (value taken from the certificate subject's " + attr + ")"
+		return string(t.Str(sv)), true
+	}
+	if d := t.Member(decl, "onboard::default"); d >= 0 && ev.extended {
+		ev.source = " (value taken from the onboard::default of " + name + ")"
+		return string(t.Str(d)), true
+	}
+	msg := ev.loc + " references " + name + ", but the certificate subject has no " + attr +
+		" value: issue the device certificate with " + attr + "=… or change the template"
+	if ev.extended {
+		msg += " (for example give the parameter an onboard::default)"
+	}
+	ev.fail(ptr, "missing-parameter", msg)
+	return "", false
+}
+
+func (ev *evaluator) capped(s, ptr string) (string, bool) {
+	if len(s) > maxValueLen {
+		ev.fail(ptr, "too-long", "resolves to "+strconv.Itoa(len(s))+" bytes; an intermediate value may hold at most "+
+			strconv.Itoa(maxValueLen)+": make the expression produce less")
+		return "", false
+	}
+	return s, true
+}
+
+func (ev *evaluator) join(arg int32, ptr string) (string, bool) {
+	sep := string(ev.t.Str(ev.member(arg, "separator")))
+	items, ok := ev.list(ev.member(arg, "values"), ptr+"/values")
+	if !ok || ev.checking() {
+		return "", ok
+	}
+	return ev.capped(strings.Join(items, sep), ptr)
+}
+
+// list evaluates a list: an array of expressions or {"onboard::split": …}.
+func (ev *evaluator) list(n int32, ptr string) ([]string, bool) {
+	t := ev.t
+	if n < 0 {
+		return nil, false
+	}
+	if t.Nodes[n].Kind == jsontree.Array {
+		var out []string
+		ok := true
+		i := 0
+		for el := t.Nodes[n].First; el >= 0; el = t.Nodes[el].Next {
+			s, good := ev.str(el, ptr+"/"+strconv.Itoa(i))
+			ok = ok && good
+			out = append(out, s)
+			i++
+		}
+		return out, ok
+	}
+	split := ev.member(n, "onboard::split")
+	if split < 0 {
+		return nil, false
+	}
+	sep := string(t.Str(ev.member(split, "separator")))
+	s, ok := ev.str(ev.member(split, "value"), ptr+"/onboard::split/value")
+	if !ok || ev.checking() {
+		return nil, ok
+	}
+	return strings.Split(s, sep), true
+}
+
+func (ev *evaluator) selectItem(arg int32, ptr string) (string, bool) {
+	t := ev.t
+	idxNode := ev.member(arg, "index")
+	f, err := strconv.ParseFloat(string(t.Raw(idxNode)), 64)
+	if err != nil {
+		return "", false
+	}
+	idx := int(f)
+	from := ev.member(arg, "from")
+	items, ok := ev.list(from, ptr+"/from")
+	if !ok {
+		return "", false
+	}
+	if ev.checking() {
+		// Only a literal array has a length before a device connects.
+		if t.Nodes[from].Kind != jsontree.Array {
+			return "", true
+		}
+	}
+	i := idx
+	if i < 0 {
+		i += len(items)
+	}
+	if i < 0 || i >= len(items) {
+		ev.fail(ptr+"/index", "select-range", "index "+strconv.Itoa(idx)+" is outside the list, which has "+
+			strconv.Itoa(len(items))+" items"+ev.listText(items)+": use 0 to "+strconv.Itoa(len(items)-1)+
+			", or -1 for the last item")
+		return "", false
+	}
+	return items[i], true
+}
+
+func (ev *evaluator) listText(items []string) string {
+	if ev.checking() {
+		return ""
+	}
+	b := []byte(" (")
+	for i, s := range items {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		if i == 8 {
+			b = append(b, "…"...)
+			break
+		}
+		b = strconv.AppendQuote(b, s)
+	}
+	return string(append(b, ')'))
+}
+
+// sub expands ${name} placeholders: a variable of this onboard::sub, else
+// a declared parameter; ${!text} is the literal ${text}.
+func (ev *evaluator) sub(arg int32, ptr string) (string, bool) {
+	t := ev.t
+	tmplNode, vars, tptr := arg, int32(-1), ptr
+	if t.Nodes[arg].Kind == jsontree.Object {
+		tmplNode, vars, tptr = ev.member(arg, "template"), ev.member(arg, "variables"), ptr+"/template"
+	}
+	ok := true
+	var names, values []string
+	if vars >= 0 {
+		for k := t.Nodes[vars].First; k >= 0; k = t.Nodes[k].Next {
+			name := string(t.Str(k))
+			v, good := ev.str(k+1, ptr+"/variables/"+jsontree.EscapePointer(name))
+			ok = ok && good
+			names, values = append(names, name), append(values, v)
+		}
+	}
+	tmpl := string(t.Str(tmplNode))
+	var b strings.Builder
+	for at := 0; ; {
+		i := strings.Index(tmpl[at:], "${")
+		if i < 0 {
+			b.WriteString(tmpl[at:])
+			break
+		}
+		b.WriteString(tmpl[at : at+i])
+		open := at + i
+		end := strings.IndexByte(tmpl[open:], '}')
+		if end < 0 {
+			ev.fail(tptr, "sub-syntax", "the ${ at character "+strconv.Itoa(len([]rune(tmpl[:open]))+1)+
+				" has no closing }: write ${name}, or ${!text} for a literal ${text}")
+			return "", false
+		}
+		name := tmpl[open+2 : open+end]
+		at = open + end + 1
+		if lit, isLit := strings.CutPrefix(name, "!"); isLit {
+			b.WriteString("${" + lit + "}")
+			continue
+		}
+		found := false
+		for j, n := range names {
+			if n == name {
+				b.WriteString(values[j])
+				found = true
+				break
+			}
+		}
+		if !found {
+			v, good := ev.param(name, tptr, false)
+			ok = ok && good
+			b.WriteString(v)
+		}
+		if b.Len() > maxValueLen {
+			return ev.capped(b.String(), ptr)
+		}
+	}
+	if !ok || ev.checking() {
+		return "", ok
+	}
+	return b.String(), true
+}
+
+func (ev *evaluator) ifValue(arg int32, ptr string) (string, bool) {
+	c, ok := ev.condition(string(ev.t.Str(ev.member(arg, "condition"))), ptr+"/condition")
+	then, els := ev.member(arg, "then"), ev.member(arg, "else")
+	if ev.checking() {
+		_, ok1 := ev.str(then, ptr+"/then")
+		_, ok2 := ev.str(els, ptr+"/else")
+		return "", ok && ok1 && ok2
+	}
+	if !ok {
+		return "", false
+	}
+	if c {
+		return ev.str(then, ptr+"/then")
+	}
+	return ev.str(els, ptr+"/else")
+}
+
+func (ev *evaluator) findInMap(arg int32, ptr string) (string, bool) {
+	t := ev.t
+	mapName := string(t.Str(ev.member(arg, "map")))
+	m := ev.member(ev.maps, mapName)
+	if m < 0 {
+		ev.fail(ptr+"/map", "mapping-undeclared", strconv.Quote(mapName)+
+			" is not a mapping of template_body.onboard::mappings: declare it there or fix the name")
+		return "", false
+	}
+	keyNode, fieldNode, dflt := ev.member(arg, "key"), ev.member(arg, "field"), ev.member(arg, "default")
+	key, ok1 := ev.str(keyNode, ptr+"/key")
+	field, ok2 := ev.str(fieldNode, ptr+"/field")
+	if ev.checking() {
+		ok := ok1 && ok2
+		if dflt >= 0 {
+			_, okd := ev.str(dflt, ptr+"/default")
+			ok = ok && okd
+		} else if ok && t.Nodes[keyNode].Kind == jsontree.String && t.Nodes[fieldNode].Kind == jsontree.String {
+			// Both literal: the look-up can be checked now.
+			key, field = string(t.Str(keyNode)), string(t.Str(fieldNode))
+			if cell := ev.member(ev.member(m, key), field); cell < 0 {
+				ev.fail(ptr, "mapping-miss", ev.missText(mapName, key, field))
+				return "", false
+			}
+		}
+		return "", ok
+	}
+	if !ok1 || !ok2 {
+		return "", false
+	}
+	if cell := ev.member(ev.member(m, key), field); cell >= 0 {
+		return string(t.Str(cell)), true
+	}
+	if dflt >= 0 {
+		return ev.str(dflt, ptr+"/default")
+	}
+	ev.fail(ptr, "mapping-miss", ev.missText(mapName, key, field))
+	return "", false
+}
+
+func (ev *evaluator) missText(mapName, key, field string) string {
+	return "mapping " + strconv.Quote(mapName) + " has no key " + strconv.Quote(key) + " with field " +
+		strconv.Quote(field) + ": add it to template_body.onboard::mappings." + mapName + " or give onboard::find_in_map a default"
+}
+
+// condition evaluates the named condition once per template.
+func (ev *evaluator) condition(name, ptr string) (bool, bool) {
+	n := ev.member(ev.conds, name)
+	if n < 0 {
+		ev.fail(ptr, "condition-undeclared", strconv.Quote(name)+
+			" is not a condition of template_body.onboard::conditions: declare it there or fix the name")
+		return false, false
+	}
+	if ev.memo == nil {
+		ev.memo = map[string]int8{}
+	}
+	switch ev.memo[name] {
+	case condBusy:
+		ev.fail(ptr, "condition-cycle", "condition "+strconv.Quote(name)+" depends on itself through onboard::condition: break the cycle")
+		ev.memo[name] = condFailed
+		return false, false
+	case condFalse:
+		return false, true
+	case condTrue:
+		return true, true
+	case condFailed:
+		return false, false
+	}
+	ev.memo[name] = condBusy
+	v, ok := ev.cond(n, ev.base+"/onboard::conditions/"+jsontree.EscapePointer(name))
+	switch {
+	case ev.memo[name] == condFailed || !ok:
+		ev.memo[name] = condFailed
+		return false, false
+	case v:
+		ev.memo[name] = condTrue
+	default:
+		ev.memo[name] = condFalse
+	}
+	return v, true
+}
+
+// cond evaluates one condition object. and/or stop at the first deciding
+// operand when resolving; when checking, every operand is visited.
+func (ev *evaluator) cond(n int32, ptr string) (bool, bool) {
+	t := ev.t
+	k := t.Nodes[n].First
+	if k < 0 {
+		return false, false
+	}
+	arg := k + 1
+	name := string(t.Str(k))
+	p := ptr + "/" + name
+	switch name {
+	case "onboard::equals":
+		a := t.Nodes[arg].First
+		x, ok1 := ev.str(a, p+"/0")
+		y, ok2 := ev.str(t.Nodes[a].Next, p+"/1")
+		return x == y, ok1 && ok2
+	case "onboard::and", "onboard::or":
+		decides := name == "onboard::or" // the operand value that decides
+		ok, i := true, 0
+		for el := t.Nodes[arg].First; el >= 0; el = t.Nodes[el].Next {
+			v, good := ev.cond(el, p+"/"+strconv.Itoa(i))
+			ok = ok && good
+			if good && v == decides && !ev.checking() {
+				return decides, true
+			}
+			if !good && !ev.checking() {
+				return false, false
+			}
+			i++
+		}
+		return !decides, ok
+	case "onboard::not":
+		v, ok := ev.cond(arg, p)
+		return !v, ok
+	case "onboard::condition":
+		return ev.condition(string(t.Str(arg)), p)
+	}
+	return false, false
+}
+
+// device resolves (or checks) the resources of the template body. tbs is
+// IoTDA's exact ProvisioningTemplateBody schema: every resolved value must
+// meet the static rule of its location there, so "product_id ≤ 36
+// characters" holds for a value built from a certificate as for a literal.
+func (ev *evaluator) device(tbs *schema.Schema) resolvedDevice {
+	t := ev.t
+	var d resolvedDevice
+	res := ev.member(ev.body, "resources")
+	dev := ev.member(res, "device")
+	devS := tbs.Prop("resources").Prop("device")
+	base := ev.base + "/resources/device"
+	d.nodeID = ev.value(dev, "node_id", base, devS.Prop("node_id"))
+	d.name = d.nodeID
+	if ev.member(dev, "device_name") >= 0 {
+		d.name = ev.value(dev, "device_name", base, devS.Prop("device_name"))
+	}
+	d.product = ev.value(dev, "product_id", base, devS.Prop("product_id"))
+	if tn := ev.member(dev, "tags"); tn >= 0 {
+		tagS := devS.Prop("tags").Items()
+		i := 0
+		for el := t.Nodes[tn].First; el >= 0; el = t.Nodes[el].Next {
+			p := base + "/tags/" + strconv.Itoa(i)
+			k := ev.value(el, "tag_key", p, tagS.Prop("tag_key"))
+			v := ev.value(el, "tag_value", p, tagS.Prop("tag_value"))
+			d.tags = append(d.tags, [2]string{k, v})
+			i++
+		}
+	}
+	if ids := ev.member(ev.member(res, "policy"), "policy_ids"); ids >= 0 {
+		ev.loc = "policy_ids"
+		i := 0
+		for el := t.Nodes[ids].First; el >= 0; el = t.Nodes[el].Next {
+			v, _ := ev.str(el, ev.base+"/resources/policy/policy_ids/"+strconv.Itoa(i))
+			d.policies = append(d.policies, v)
+			i++
+		}
+	}
+	return d
+}
+
+// value resolves member name of obj and holds the result to the static
+// string rule s of that location.
+func (ev *evaluator) value(obj int32, name, base string, s *schema.Schema) string {
+	n := ev.member(obj, name)
+	if n < 0 {
+		return ""
+	}
+	ptr := base + "/" + name
+	ev.loc = name
+	val, ok := ev.str(n, ptr)
+	if !ok || ev.checking() {
+		// A literal's rule is the schema's to check (if/then in
+		// provisioning-template.onboard-extensions.json).
+		return ""
+	}
+	literal := ev.t.Nodes[n].Kind == jsontree.String
+	source := ""
+	if !literal {
+		source = " (the value its expression resolved to)"
+		if ev.member(n, "ref") >= 0 {
+			source = ev.source
+		}
+	}
+	if f := s.StringForm(); f != nil {
+		var v schema.Validator
+		v.Prefix = ptr
+		v.Validate(f, schema.AppendString(nil, val))
+		for _, viol := range v.Violations {
+			viol.Message += source
+			ev.e.violations = append(ev.e.violations, viol)
+		}
+	}
+	return val
+}
+
+// checkTemplate is the semantic rule of template create and update: an
+// IoTDA template may only reference parameters it declares; an extended
+// one is checked whole (names, cycles, literal look-ups and indexes).
+func checkTemplate(e *Engine, root int32) {
+	body := e.tree.Member(root, "template_body")
+	if body < 0 {
+		return
+	}
+	if e.tree.Member(body, ExtensionsMember) < 0 {
+		checkTemplateRefs(e, body)
+		return
+	}
+	exact, _, err := e.reg.templates()
+	if err != nil {
+		ev := schema.Violation{Rule: "engine", Message: err.Error()}
+		e.violations = append(e.violations, ev)
+		return
+	}
+	ev := newEvaluator(e, body, "/template_body", -1)
+	ev.checkAll()
+	ev.device(exact)
+}
+
+// extensionHint explains a refusal of a template that uses onboard::
+// members without opting in: the schema alone would only say "not allowed".
+func extensionHint(body []byte) (schema.Violation, bool) {
+	if !bytes.Contains(body, []byte(`"onboard::`)) || bytes.Contains(body, []byte(`"`+ExtensionsMember+`"`)) {
+		return schema.Violation{}, false
+	}
+	return schema.Violation{Pointer: "/template_body", Rule: "extensions-not-enabled",
+		Message: `uses onboard:: members (template functions, parameter defaults, conditions or mappings), an onboard extension outside IoTDA: add "` +
+			ExtensionsMember + `": "v1" to template_body to enable them (see docs/templates.md)`}, true
+}
