@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboardhq/onboard/host"
+	"github.com/onboardhq/onboard/host/internal/enginetest"
 	"github.com/onboardhq/onboard/internal/corpus"
 	"github.com/onboardhq/onboard/plugins/engine"
 	"github.com/onboardhq/onboard/plugins/engine/enginewasm"
@@ -212,7 +213,7 @@ func coldStart(t testing.TB) time.Duration {
 	var runs []time.Duration
 	for i := 0; i < 5; i++ {
 		start := time.Now()
-		r, err := host.New(context.Background(), host.WithCompilationCacheDir(testCacheDir(t)))
+		r, err := host.New(context.Background(), host.WithCompilationCacheDir(enginetest.CacheDir()))
 		require.NoError(t, err)
 		_, err = r.Call(context.Background(), nil, engine.OpEcho, nil, []byte("x"))
 		require.NoError(t, err)

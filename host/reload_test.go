@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboardhq/onboard/host"
+	"github.com/onboardhq/onboard/host/internal/enginetest"
 	"github.com/onboardhq/onboard/plugins/engine"
 )
 
@@ -18,7 +19,7 @@ import (
 // the old runtime, new ones go to the new one, and the old one is closed.
 func TestReloadableSwapUnderLoad(t *testing.T) {
 	ctx := context.Background()
-	first, err := host.New(ctx, host.WithCompilationCacheDir(testCacheDir(t)))
+	first, err := host.New(ctx, host.WithCompilationCacheDir(enginetest.CacheDir()))
 	require.NoError(t, err)
 	r := host.NewReloadable(first)
 	var calls, failures atomic.Int64
@@ -46,7 +47,7 @@ func TestReloadableSwapUnderLoad(t *testing.T) {
 	olds := []*host.Runtime{first}
 	for i := 0; i < 2; i++ {
 		time.Sleep(50 * time.Millisecond)
-		next, err := host.New(ctx, host.WithCompilationCacheDir(testCacheDir(t)))
+		next, err := host.New(ctx, host.WithCompilationCacheDir(enginetest.CacheDir()))
 		require.NoError(t, err)
 		require.NoError(t, r.Swap(ctx, next))
 		olds = append(olds, next)

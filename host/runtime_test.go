@@ -12,30 +12,22 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboardhq/onboard/host"
+	"github.com/onboardhq/onboard/host/internal/enginetest"
 	"github.com/onboardhq/onboard/internal/corpus"
 	"github.com/onboardhq/onboard/plugins/engine"
 	"github.com/onboardhq/onboard/plugins/engine/enginewasm"
 )
 
+// newRuntime is a Runtime of the test's own, since tests here vary its
+// options; the shared compilation cache compiles the 5 MB engine once per
+// run, not once per test.
 func newRuntime(t testing.TB, opts ...host.Option) *host.Runtime {
 	t.Helper()
-	opts = append([]host.Option{host.WithCompilationCacheDir(testCacheDir(t))}, opts...)
+	opts = append([]host.Option{host.WithCompilationCacheDir(enginetest.CacheDir())}, opts...)
 	r, err := host.New(context.Background(), opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.Close(context.Background()) })
 	return r
-}
-
-// testCacheDir shares one compilation cache across the package's tests so
-// the 5 MB engine compiles once per run, not once per test.
-var sharedDir struct {
-	once sync.Once
-	dir  string
-}
-
-func testCacheDir(t testing.TB) string {
-	sharedDir.once.Do(func() { sharedDir.dir = host.DefaultCacheDir() + "-test" })
-	return sharedDir.dir
 }
 
 type corpusBody struct {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/onboardhq/onboard/host/internal/enginetest"
 )
 
 var jsonMarshal = json.Marshal
@@ -135,7 +137,7 @@ func batchLatencies(t *testing.T, kind string, n int) []time.Duration {
 
 // engineBatchLatency is the Wasm engine's median time on the same batch.
 func engineBatchLatency(t *testing.T, n int) time.Duration {
-	rt := wasmEngine(t)
+	rt := enginetest.Runtime(t)
 	body := enosBatchBody(0, 1000)
 	params := []byte(`{"action":"batchCreate","orgId":"` + enosOrgA + `"}`)
 	var out []time.Duration

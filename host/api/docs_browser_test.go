@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboardhq/onboard/host/api"
+	"github.com/onboardhq/onboard/host/internal/enginetest"
 )
 
 // TestDocsPageInChromium loads /docs in headless Chromium and checks that
@@ -30,7 +31,7 @@ func TestDocsPageInChromium(t *testing.T) {
 		t.Fatal("chromium is not installed: install it (apt-get install -y chromium, as .ci/run does) " +
 			"or set ONBOARD_SKIP_BROWSER=1 to skip this test")
 	}
-	srv, err := api.New(api.Config{Engine: wasmEngine(t), Store: openStore(t, "sqlite")})
+	srv, err := api.New(api.Config{Engine: enginetest.Runtime(t), Store: openStore(t, "sqlite")})
 	require.NoError(t, err)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)

@@ -24,6 +24,10 @@ func init() {
 	// routes operations of the catalogue).
 	register("enos.device.get", (*Server).getDevice)
 	register("enos.device.list", (*Server).searchDevices)
+	// The batch limit is checked before the engine too: a 1 MiB body holds
+	// ~500k tiny items, which the engine would judge one by one until its
+	// call timeout.
+	prechecks["enos.device.batch-create"] = (*Server).checkBatchSize
 }
 
 // Lengths of generated values. EnOS asset ids are 8 alphanumerics; the
@@ -94,6 +98,24 @@ func (s *Server) enosBatchLimit(org string) int {
 	return s.cfg.EnOSBatchLimit
 }
 
+// batchWithinLimit refuses a batch of n devices over the org's limit.
+func (s *Server) batchWithinLimit(c *call, n int) error {
+	if limit := s.enosBatchLimit(c.org); n > limit {
+		s.metrics.QuotaRejected(quotaEnOSBatchSize, 1)
+		return newError(c.svc, kindInvalid, "Invalid arguments: deviceList has %d devices; organization %s creates at most %d devices per batch: split the request", n, c.org, limit)
+	}
+	return nil
+}
+
+// checkBatchSize counts deviceList in the raw body without decoding it. A
+// body it cannot read goes on to the engine, which says what is wrong.
+func (s *Server) checkBatchSize(c *call) error {
+	if n, ok := memberArrayLen(c.body, "deviceList"); ok {
+		return s.batchWithinLimit(c, n)
+	}
+	return nil
+}
+
 func (s *Server) batchCreateDevices(c *call) error {
 	var req struct {
 		// Raw items: an item the engine rejected may not even be an object.
@@ -103,10 +125,10 @@ func (s *Server) batchCreateDevices(c *call) error {
 	if err := c.request(&req); err != nil {
 		return err
 	}
-	// Whole-request failures come first, so that they write nothing.
-	if limit := s.enosBatchLimit(c.org); len(req.DeviceList) > limit {
-		s.metrics.QuotaRejected(quotaEnOSBatchSize, 1)
-		return newError(c.svc, kindInvalid, "Invalid arguments: deviceList has %d devices; organization %s creates at most %d devices per batch: split the request", len(req.DeviceList), c.org, limit)
+	// Whole-request failures come first, so that they write nothing. The
+	// precheck has counted already; this is the count on the parsed request.
+	if err := s.batchWithinLimit(c, len(req.DeviceList)); err != nil {
+		return err
 	}
 	var seal *secretSealer
 	if req.RequireSecret {

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,9 +24,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboardhq/onboard/host/api"
+	"github.com/onboardhq/onboard/host/internal/enginetest"
 	"github.com/onboardhq/onboard/host/store"
 	"github.com/onboardhq/onboard/host/store/storetest"
 	"github.com/onboardhq/onboard/internal/corpus"
+	"github.com/onboardhq/onboard/plugins/engine"
 	"github.com/onboardhq/onboard/schemas"
 )
 
@@ -65,7 +68,7 @@ func newEnOSEnv(t *testing.T, kind string, devicesPerProduct int, mutate ...func
 	st, err := store.Open(ctx, store.Config{URL: url, EncryptionKey: testKey, DeviceLimitPerProduct: devicesPerProduct})
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close(context.Background()) })
-	cfg := api.Config{Engine: wasmEngine(t), Store: st, EnOSBatchLimits: map[string]int{enosOrgSmall: 2}}
+	cfg := api.Config{Engine: enginetest.Runtime(t), Store: st, EnOSBatchLimits: map[string]int{enosOrgSmall: 2}}
 	for _, m := range mutate {
 		m(&cfg)
 	}
@@ -317,7 +320,7 @@ func enosNeedOp(t *testing.T, ops ...string) {
 		if _, ok := schemas.Lookup(op); !ok {
 			t.Skipf("%s is not in the catalogue yet", op)
 		}
-		res, err := wasmEngine(t).Validate(context.Background(), op, nil, nil)
+		res, err := enginetest.Runtime(t).Validate(context.Background(), op, nil, nil)
 		require.NoError(t, err)
 		for _, v := range res.Violations {
 			if v.Rule == "operation" {
@@ -468,4 +471,80 @@ func TestEnOSBatchCreate1000(t *testing.T) {
 	assert.Equal(t, "dev-00999", its[999]["data"].(map[string]any)["deviceKey"])
 	assert.Len(t, enosDecrypt(t, its[999]["data"].(map[string]any)["deviceSecret"]), 20)
 	assert.Equal(t, 1000, e.deviceCount(enosOrgA))
+}
+
+// countingEngine counts the engine calls for one operation.
+type countingEngine struct {
+	api.Validator
+	op    string
+	calls atomic.Int64
+}
+
+func (c *countingEngine) Validate(ctx context.Context, op string, params, body []byte) (*engine.Result, error) {
+	if op == c.op {
+		c.calls.Add(1)
+	}
+	return c.Validator.Validate(ctx, op, params, body)
+}
+
+// A batch over the limit is refused from a count of the raw body, before
+// the engine: half a million tiny items fit in the body limit and would
+// otherwise run the engine into its call timeout (503).
+func TestEnOSBatchOverLimitRefusedBeforeEngine(t *testing.T) {
+	var counter *countingEngine
+	e := newEnOSEnv(t, "sqlite", 0, func(c *api.Config) {
+		counter = &countingEngine{Validator: c.Engine, op: "enos.device.batch-create"}
+		c.Engine = counter
+	})
+	const head, tail = `{"requireSecret":false,"deviceList":[`, `]}`
+	// huge fills the body limit with copies of item.
+	huge := func(item string) ([]byte, int) {
+		n := (api.DefaultBodyLimit - len(head) - len(tail) + 1) / (len(item) + 1)
+		return []byte(head + strings.Repeat(item+",", n-1) + item + tail), n
+	}
+	numbers, n := huge("0")
+	require.Greater(t, n, 500_000)
+	objects, nObjects := huge("{}")
+	brackets, nBrackets := huge(`"],[{"`)
+	for _, tc := range []struct {
+		name string
+		body []byte
+		n    int
+	}{
+		{"numbers", numbers, n},
+		{"empty objects", objects, nObjects},
+		{"strings with brackets", brackets, nBrackets},
+		{"one over", enosBatchJSON(t, 1001), 1001},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.LessOrEqual(t, len(tc.body), api.DefaultBodyLimit)
+			before := counter.calls.Load()
+			r := e.batchCreate(enosOrgA, e.bare, tc.body)
+			require.Equal(t, http.StatusBadRequest, r.status, string(r.raw))
+			assert.EqualValues(t, 99400, r.body["code"])
+			assert.Contains(t, r.body["msg"], fmt.Sprintf("deviceList has %d devices", tc.n))
+			assert.Contains(t, r.body["msg"], "at most 1000 devices per batch")
+			assert.Equal(t, before, counter.calls.Load(), "the engine is not called")
+		})
+	}
+	assert.Zero(t, e.deviceCount(enosOrgA))
+
+	// At the limit, and bodies the count cannot read, go on to the engine.
+	before := counter.calls.Load()
+	assert.EqualValues(t, 1000, e.batchCreate(enosOrgA, e.bare, enosBatchJSON(t, 1000)).body["successSize"])
+	r := e.batchCreate(enosOrgA, e.bare, enosCase(t, "bad-doc-sample-trailing-comma.json"))
+	assert.Contains(t, r.body["msg"], "trailing comma")
+	assert.Equal(t, before+2, counter.calls.Load())
+}
+
+// enosBatchJSON is a valid batch of n devices with distinct keys.
+func enosBatchJSON(t *testing.T, n int) []byte {
+	t.Helper()
+	devs := make([]map[string]any, n)
+	for i := range devs {
+		devs[i] = enosDevice("pk", fmt.Sprintf("lim-%05d", i))
+	}
+	b, err := json.Marshal(enosBatch(devs...))
+	require.NoError(t, err)
+	return b
 }

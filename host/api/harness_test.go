@@ -9,36 +9,18 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/host/api"
+	"github.com/onboardhq/onboard/host/internal/enginetest"
 	"github.com/onboardhq/onboard/host/store"
 	"github.com/onboardhq/onboard/host/store/storetest"
 )
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
-
-// The Wasm engine is shared by the package's tests: compiling it is the
-// slow part, and one Runtime is safe for concurrent use.
-var sharedEngine struct {
-	once sync.Once
-	rt   *host.Runtime
-	err  error
-}
-
-func wasmEngine(t testing.TB) *host.Runtime {
-	sharedEngine.once.Do(func() {
-		sharedEngine.rt, sharedEngine.err = host.New(context.Background(),
-			host.WithCompilationCacheDir(host.DefaultCacheDir()+"-test"))
-	})
-	require.NoError(t, sharedEngine.err)
-	return sharedEngine.rt
-}
 
 // env is a real server on a loopback port with the Wasm engine and a real
 // store, plus credentials for two projects.
@@ -74,7 +56,7 @@ func openStore(t *testing.T, kind string) store.Store {
 func newEnv(t *testing.T, kind string, mutate ...func(*api.Config)) *env {
 	t.Helper()
 	st := openStore(t, kind)
-	cfg := api.Config{Engine: wasmEngine(t), Store: st}
+	cfg := api.Config{Engine: enginetest.Runtime(t), Store: st}
 	for _, m := range mutate {
 		m(&cfg)
 	}

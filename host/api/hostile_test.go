@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboardhq/onboard/host/api"
+	"github.com/onboardhq/onboard/host/internal/enginetest"
 	"github.com/onboardhq/onboard/host/store"
 )
 
@@ -241,7 +242,7 @@ func TestHostileSlowClients(t *testing.T) {
 	assert.Equal(t, api.Timeouts{ReadHeader: 10 * time.Second, Read: 60 * time.Second, Write: 60 * time.Second, Idle: 120 * time.Second},
 		api.DefaultTimeouts, "docs/reliability.md quotes these")
 	e := hostileEnv(t)
-	srv, err := api.New(api.Config{Engine: wasmEngine(t), Store: e.store})
+	srv, err := api.New(api.Config{Engine: enginetest.Runtime(t), Store: e.store})
 	require.NoError(t, err)
 	timeouts := api.Timeouts{ReadHeader: time.Second, Read: 2 * time.Second, Write: 5 * time.Second, Idle: 5 * time.Second}
 	hs := api.NewHTTPServer(srv, timeouts)

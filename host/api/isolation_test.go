@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboardhq/onboard/host/api"
+	"github.com/onboardhq/onboard/host/internal/enginetest"
 	"github.com/onboardhq/onboard/host/store"
 	"github.com/onboardhq/onboard/schemas"
 )
@@ -75,7 +76,7 @@ func routeFor(op schemas.Operation, project, org string, ids map[string]string) 
 
 func servedOperations(t *testing.T, e *enosEnv) []schemas.Operation {
 	t.Helper()
-	srv, err := api.New(api.Config{Engine: wasmEngine(t), Store: e.store})
+	srv, err := api.New(api.Config{Engine: enginetest.Runtime(t), Store: e.store})
 	require.NoError(t, err)
 	served := map[string]bool{}
 	for _, id := range srv.Operations() {

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboardhq/onboard/host/api"
+	"github.com/onboardhq/onboard/host/internal/enginetest"
 	"github.com/onboardhq/onboard/host/store"
 )
 
@@ -97,7 +98,7 @@ func TestMetricsIntoEmbedderRegistry(t *testing.T) {
 	m := api.NewMetrics(reg)
 	var urls []string
 	for range 2 {
-		srv, err := api.New(api.Config{Engine: wasmEngine(t), Store: openStore(t, "sqlite"), Metrics: m})
+		srv, err := api.New(api.Config{Engine: enginetest.Runtime(t), Store: openStore(t, "sqlite"), Metrics: m})
 		require.NoError(t, err)
 		ts := httptest.NewServer(srv)
 		t.Cleanup(ts.Close)

@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,6 +72,9 @@ type Server struct {
 	log *slog.Logger
 	// metrics observes every request (accesslog.go, metrics.go).
 	metrics *Metrics
+	// paths matches the served paths whatever the method, so a request the
+	// mux leaves to its catch-all gets 405 on a known path, 404 elsewhere.
+	paths *http.ServeMux
 }
 
 // handler serves one operation after the common checks.
@@ -86,6 +90,11 @@ func register(op string, h handler) {
 	}
 	handlers[op] = h
 }
+
+// prechecks run on the raw body before the engine, by operation id: cheap
+// refusals of requests the engine would otherwise spend its call timeout
+// on. They must not judge what the engine owns.
+var prechecks = map[string]handler{}
 
 // New builds the service from the catalogue: an operation is served when a
 // handler is registered for it.
@@ -120,6 +129,7 @@ func New(cfg Config) (*Server, error) {
 	// Operations sharing a method and route (EnOS ?action=) are told apart
 	// by their fixed query values.
 	byRoute := map[string][]schemas.Operation{}
+	byPath := map[string][]schemas.Operation{}
 	var order []string
 	for _, op := range ops {
 		if handlers[op.ID] == nil {
@@ -130,34 +140,78 @@ func New(cfg Config) (*Server, error) {
 			order = append(order, key)
 		}
 		byRoute[key] = append(byRoute[key], op)
+		byPath[op.Route] = append(byPath[op.Route], op)
 	}
 	if err := checkEngineKnows(cfg.Engine, s.Operations()); err != nil {
 		return nil, err
 	}
 	s.cfg.Engine = timedEngine{next: cfg.Engine, m: cfg.Metrics} // after the start-up check, so it is not counted
+	rt := routes{mux: s.mux, methods: map[string][]string{}, svc: map[string]string{}}
 	for _, key := range order {
-		s.mux.Handle(key, s.dispatch(byRoute[key]))
+		ops := byRoute[key]
+		rt.handle(ops[0].Method, ops[0].Route, ops[0].Service, s.dispatch(ops, byPath[ops[0].Route]))
 	}
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	rt.handle("GET", "/healthz", "", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"status":"ok"}`)
-	})
-	s.mux.HandleFunc("GET /readyz", s.ready)
+	}))
+	rt.handle("GET", "/readyz", "", http.HandlerFunc(s.ready))
 	spec, err := openapi.Generate(Version)
 	if err != nil {
 		return nil, err
 	}
-	s.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
+	rt.handle("GET", "/openapi.json", "", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(spec)
-	})
-	s.mux.Handle("GET /metrics", cfg.Metrics.Handler())
-	s.mux.HandleFunc("GET /docs", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	rt.handle("GET", "/metrics", "", cfg.Metrics.Handler())
+	rt.handle("GET", "/docs", "", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write(openapi.DocsHTML)
-	})
-	s.mux.HandleFunc("/", s.notFound)
+	}))
+	if s.paths, err = s.pathRoutes(&rt); err != nil {
+		return nil, err
+	}
+	s.mux.HandleFunc("/", s.unmatched)
 	return s, nil
+}
+
+// pathRoutes matches the served paths whatever the method. Without methods
+// two routes can conflict where they did not with them (/{a}/b, /a/{b});
+// ServeMux panics on that, so it is turned into an error.
+func (s *Server) pathRoutes(rt *routes) (mux *http.ServeMux, err error) {
+	mux = http.NewServeMux()
+	defer func() {
+		if p := recover(); p != nil {
+			mux, err = nil, fmt.Errorf("api: routes: %v", p)
+		}
+	}()
+	for _, p := range rt.order {
+		mux.Handle(p, s.methodNotAllowed(rt.svc[p], rt.methods[p]))
+	}
+	return mux, nil
+}
+
+// routes registers handlers on the mux and remembers each path's methods
+// for the 405 answers.
+type routes struct {
+	mux     *http.ServeMux
+	order   []string            // paths in registration order
+	methods map[string][]string // path pattern → methods
+	svc     map[string]string   // path pattern → error style
+}
+
+// handle registers h; svc "" takes the error style from the path, as 404s do.
+func (rt *routes) handle(method, path, svc string, h http.Handler) {
+	rt.mux.Handle(method+" "+path, h)
+	if svc == "" {
+		svc = serviceForPath(path)
+	}
+	if _, seen := rt.methods[path]; !seen {
+		rt.order = append(rt.order, path)
+		rt.svc[path] = svc
+	}
+	rt.methods[path] = append(rt.methods[path], method)
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.observe(w, r, s.mux) }
@@ -229,11 +283,40 @@ func serviceForPath(p string) string {
 	return "cbr"
 }
 
-func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+// unmatched answers what no route serves: 405 on a known path, else 404.
+func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
+	if h, pattern := s.paths.Handler(r); pattern != "" {
+		h.ServeHTTP(w, r)
+		return
+	}
 	svc := serviceForPath(r.URL.Path)
+	c := s.newCall(w, r, svc)
+	c.fail(newError(svc, kindNotFound, "no operation serves %s %s: see the API reference for the routes", r.Method, r.URL.Path))
+}
+
+// methodNotAllowed answers a known path called with a method it does not
+// serve. GET routes also answer HEAD (net/http), so Allow lists it too.
+func (s *Server) methodNotAllowed(svc string, methods []string) http.Handler {
+	ms := slices.Clone(methods)
+	if slices.Contains(ms, http.MethodGet) && !slices.Contains(ms, http.MethodHead) {
+		ms = append(ms, http.MethodHead)
+	}
+	slices.Sort(ms)
+	ms = slices.Compact(ms)
+	allow := strings.Join(ms, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := s.newCall(w, r, svc)
+		w.Header().Set("Allow", allow)
+		c.fail(newError(svc, kindMethodNotAllowed, "method %s is not allowed on %s: it serves %s", r.Method, r.URL.Path, allow))
+	})
+}
+
+// newCall starts a call and announces its request id.
+func (s *Server) newCall(w http.ResponseWriter, r *http.Request, svc string) *call {
 	c := &call{s: s, w: w, r: r, svc: svc, requestID: newRequestID()}
 	track(r, c)
-	c.fail(newError(svc, kindNotFound, "no operation serves %s %s: see the API reference for the routes", r.Method, r.URL.Path))
+	w.Header().Set("X-Request-Id", c.requestID)
+	return c
 }
 
 // call is one request being served.
@@ -259,15 +342,25 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func (s *Server) dispatch(ops []schemas.Operation) http.Handler {
+// dispatch serves ops, which share a method and route; onPath are all the
+// operations of that route, whatever their method.
+func (s *Server) dispatch(ops, onPath []schemas.Operation) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		svc := ops[0].Service
-		c := &call{s: s, w: w, r: r, svc: svc, requestID: newRequestID()}
-		track(r, c)
-		w.Header().Set("X-Request-Id", c.requestID)
+		c := s.newCall(w, r, svc)
 		op, ok := selectOperation(ops, r)
 		if !ok {
-			c.fail(newError(svc, kindInvalid, "query parameter %s: expected one of %s", actionName(ops), actionValues(ops)))
+			name := actionName(ops)
+			// An action of another method stays a 400 (the query, not the
+			// path, names the operation), but says which method it takes.
+			for _, other := range onPath {
+				if v, has := other.Query[name]; has && other.Method != r.Method && v == r.URL.Query().Get(name) {
+					c.fail(newError(svc, kindInvalid, "query parameter %s: %s is called with %s, not %s; with %s expected one of %s",
+						name, v, other.Method, r.Method, r.Method, actionValues(ops)))
+					return
+				}
+			}
+			c.fail(newError(svc, kindInvalid, "query parameter %s: expected one of %s", name, actionValues(ops)))
 			return
 		}
 		c.op = op
@@ -313,7 +406,7 @@ func actionValues(ops []schemas.Operation) string {
 
 // serve runs the common checks, then the operation's handler:
 // body (size, type) → authentication → scope → idempotency replay →
-// engine validation → registration hooks (creates) → handler.
+// prechecks → engine validation → registration hooks (creates) → handler.
 func (c *call) serve() error {
 	if err := c.readBody(); err != nil {
 		return err
@@ -327,6 +420,11 @@ func (c *call) serve() error {
 	params, err := c.paramsJSON()
 	if err != nil {
 		return err
+	}
+	if pre := prechecks[c.op.ID]; pre != nil {
+		if err := pre(c.s, c); err != nil {
+			return err
+		}
 	}
 	res, err := c.s.cfg.Engine.Validate(c.r.Context(), c.op.ID, params, c.body)
 	if err != nil {

@@ -18,26 +18,22 @@ import (
 	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/host/api"
 	"github.com/onboardhq/onboard/host/conformance"
+	"github.com/onboardhq/onboard/host/internal/enginetest"
 	"github.com/onboardhq/onboard/host/store"
 	"github.com/onboardhq/onboard/host/store/storetest"
 )
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
 
-// Compiling engine.wasm is the slow part: one Runtime for the package.
+// One RSA key for the package: generating one is slow.
 var shared struct {
 	once   sync.Once
-	rt     *host.Runtime
 	pubPEM string
 	err    error
 }
 
 func setup(t testing.TB) (*host.Runtime, string) {
 	shared.once.Do(func() {
-		shared.rt, shared.err = host.New(context.Background(), host.WithCompilationCacheDir(host.DefaultCacheDir()+"-test"))
-		if shared.err != nil {
-			return
-		}
 		var k *rsa.PrivateKey
 		if k, shared.err = rsa.GenerateKey(rand.Reader, 2048); shared.err != nil {
 			return
@@ -46,7 +42,7 @@ func setup(t testing.TB) (*host.Runtime, string) {
 		shared.pubPEM = string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 	})
 	require.NoError(t, shared.err)
-	return shared.rt, shared.pubPEM
+	return enginetest.Runtime(t), shared.pubPEM
 }
 
 // server is onboard on a loopback port, with credentials for two

@@ -158,7 +158,7 @@ func operationRoutes(served []string) (mux *http.ServeMux, err error) {
 
 // ServeHTTP serves r as onboard's HTTP service (host/api) does: operation
 // routes, its service endpoints (GET /healthz, GET /metrics), and
-// onboard-style 404 errors for anything else.
+// onboard-style errors for anything else (405 on a served path, else 404).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.srv.ServeHTTP(w, r) }
 
 // Owns reports whether r's path is one of onboard's operation routes (any

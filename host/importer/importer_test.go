@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,9 +17,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/host/api"
 	"github.com/onboardhq/onboard/host/importer"
+	"github.com/onboardhq/onboard/host/internal/enginetest"
 	"github.com/onboardhq/onboard/host/store"
 )
 
@@ -29,12 +28,6 @@ const (
 	product = "meterPK"
 	rows    = 2500
 )
-
-var engineOnce struct {
-	sync.Once
-	rt  *host.Runtime
-	err error
-}
 
 // server is onboard on a loopback port over SQLite with one EnOS service
 // account; wrap may intercept requests.
@@ -45,15 +38,11 @@ type server struct {
 
 func newServer(t *testing.T, wrap func(http.Handler) http.Handler) *server {
 	t.Helper()
-	engineOnce.Do(func() {
-		engineOnce.rt, engineOnce.err = host.New(context.Background(), host.WithCompilationCacheDir(host.DefaultCacheDir()+"-test"))
-	})
-	require.NoError(t, engineOnce.err)
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.Config{URL: filepath.Join(t.TempDir(), "onboard.db"), EncryptionKey: []byte("0123456789abcdef0123456789abcdef")})
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close(context.Background()) })
-	srv, err := api.New(api.Config{Engine: engineOnce.rt, Store: st})
+	srv, err := api.New(api.Config{Engine: enginetest.Runtime(t), Store: st})
 	require.NoError(t, err)
 	var h http.Handler = srv
 	if wrap != nil {

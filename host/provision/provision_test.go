@@ -18,8 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/host/api"
+	"github.com/onboardhq/onboard/host/internal/enginetest"
 	"github.com/onboardhq/onboard/host/provision"
 	"github.com/onboardhq/onboard/host/provision/provisiontest"
 	"github.com/onboardhq/onboard/host/store"
@@ -27,22 +27,6 @@ import (
 )
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
-
-var sharedEngine struct {
-	once sync.Once
-	rt   *host.Runtime
-	err  error
-}
-
-// wasmEngine is the real engine.wasm, shared by the package's tests.
-func wasmEngine(t testing.TB) *host.Runtime {
-	sharedEngine.once.Do(func() {
-		sharedEngine.rt, sharedEngine.err = host.New(context.Background(),
-			host.WithCompilationCacheDir(host.DefaultCacheDir()+"-test"))
-	})
-	require.NoError(t, sharedEngine.err)
-	return sharedEngine.rt
-}
 
 const (
 	project  = "proj-p"
@@ -105,13 +89,13 @@ func newEnv(t testing.TB, kind string, products provision.ProductChecker) *env {
 func newEnvWith(t testing.TB, kind string, adjust func(*provision.Config)) *env {
 	t.Helper()
 	st := openStore(t, kind)
-	srv, err := api.New(api.Config{Engine: wasmEngine(t), Store: st})
+	srv, err := api.New(api.Config{Engine: enginetest.Runtime(t), Store: st})
 	require.NoError(t, err)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	require.NoError(t, st.CreateToken(context.Background(), token, &store.Token{ProjectID: project, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}))
 
-	pc := provision.Config{Engine: wasmEngine(t), Store: st}
+	pc := provision.Config{Engine: enginetest.Runtime(t), Store: st}
 	adjust(&pc)
 	p, err := provision.New(pc)
 	require.NoError(t, err)
