@@ -15,14 +15,21 @@ import (
 // engine's template resolution and the store write. It reports devices per
 // second and the engine's share of each registration.
 func BenchmarkProvisionOverMTLS(b *testing.B) {
-	for _, kind := range []string{"sqlite", "postgres"} {
-		b.Run(kind, func(b *testing.B) {
-			e := newEnv(b, kind, nil)
+	for _, bc := range []struct{ name, kind string }{
+		{"sqlite", "sqlite"}, {"postgres", "postgres"}, {"sqlite-extended-template", "sqlite"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			e := newEnv(b, bc.kind, nil)
+			cn := "meter-%07d"
+			if bc.name == "sqlite-extended-template" {
+				// docs/templates.md's example: every function on each registration.
+				e.template, cn = fleetTemplate(b), "line-a_%07d"
+			}
 			ca := provisiontest.NewCA(b, "bench CA")
 			e.setupCA(ca, true, true, true)
 			devs := make([]*provisiontest.Device, b.N)
 			for i := range devs {
-				devs[i] = ca.Issue(b, map[string]string{"C": "CN", "O": "acme", "CN": fmt.Sprintf("meter-%07d", i), "serialNumber": fmt.Sprint(i)}, provisiontest.Options{})
+				devs[i] = ca.Issue(b, map[string]string{"C": "CN", "O": "acme", "CN": fmt.Sprintf(cn, i), "serialNumber": fmt.Sprint(i)}, provisiontest.Options{})
 			}
 			before := e.p.Stats()
 			b.ResetTimer()

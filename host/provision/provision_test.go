@@ -66,6 +66,7 @@ type env struct {
 	prov     *httptest.Server
 	p        *provision.Provisioner
 	serverCA *x509.CertPool
+	template map[string]any // the create request setupCA sends; nil: template
 }
 
 func openStore(t testing.TB, kind string) store.Store {
@@ -161,7 +162,11 @@ func (e *env) op(method, path string, body any, headers ...string) reply {
 // template with provisioning enabled (each step optional by flags).
 func (e *env) setupCA(ca *provisiontest.CA, verify, enable, bind bool, headers ...string) (caID, templateID string) {
 	e.t.Helper()
-	tr := e.op("POST", "/provisioning-templates", template, headers...)
+	tpl := e.template
+	if tpl == nil {
+		tpl = template
+	}
+	tr := e.op("POST", "/provisioning-templates", tpl, headers...)
 	require.Equal(e.t, http.StatusCreated, tr.status, tr.raw)
 	templateID = tr.body["template_id"].(string)
 	up := e.op("POST", "/certificates", map[string]any{"content": ca.PEM}, headers...)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/onboardhq/onboard/internal/corpus"
+	"github.com/onboardhq/onboard/plugins/engine"
 )
 
 func BenchmarkNativeEnOS1000(b *testing.B) {
@@ -18,5 +19,23 @@ func BenchmarkNativeEnOS1000(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		e.Run("enos.device.batch-create", nil, body)
+	}
+}
+
+// One registration's engine work, natively: an IoTDA template and the
+// extended template of docs/templates.md.
+func BenchmarkNativeResolve(b *testing.B) {
+	for _, name := range []string{"ok-all-seven-parameters", "ok-ext-fleet-line-a"} {
+		body, err := os.ReadFile(filepath.Join(corpus.Dir(), "resolve", name+".json"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		e := newEngine(b)
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				e.Run(engine.OpResolve, nil, body)
+			}
+		})
 	}
 }

@@ -189,7 +189,11 @@ type Engine struct {
 	reg  *registry
 	tree jsontree.Tree
 	v    schema.Validator
-	out  []byte
+	// scratch checks resolved template values, each against the static
+	// rule of its location, encoded into enc.
+	scratch schema.Validator
+	enc     []byte
+	out     []byte
 	// per-call state
 	violations []schema.Violation
 }

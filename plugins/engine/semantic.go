@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/onboardhq/onboard/plugins/engine/internal/jsontree"
 	"github.com/onboardhq/onboard/plugins/engine/internal/schema"
@@ -22,13 +23,14 @@ func checkTemplateRefs(e *Engine, body int32) {
 	if declared < 0 || resources < 0 {
 		return
 	}
-	walkRefs(t, resources, "/template_body/resources", func(ref int32, ptr string) {
+	var path []string
+	walkRefs(t, resources, &path, func(ref int32) {
 		name := t.Str(ref)
 		if t.Member(declared, string(name)) >= 0 {
 			return
 		}
 		e.violations = append(e.violations, schema.Violation{
-			Pointer: ptr,
+			Pointer: "/template_body/resources/" + strings.Join(path, "/"),
 			Rule:    "ref-undeclared",
 			Message: "references " + strconv.Quote(string(t.Str(ref))) +
 				", which template_body.parameters does not declare: add it to parameters as {\"type\":\"String\"} or reference a declared parameter",
@@ -36,23 +38,29 @@ func checkTemplateRefs(e *Engine, body int32) {
 	})
 }
 
-// walkRefs calls fn for every string member named "ref" under n.
-func walkRefs(t *jsontree.Tree, n int32, ptr string, fn func(ref int32, ptr string)) {
+// walkRefs calls fn for every string member named "ref" under n, with
+// *path holding the escaped pointer segments below n: pointers are built
+// only for violations.
+func walkRefs(t *jsontree.Tree, n int32, path *[]string, fn func(ref int32)) {
 	node := t.Nodes[n]
 	switch node.Kind {
 	case jsontree.Object:
 		for k := node.First; k >= 0; k = t.Nodes[k].Next {
-			p := ptr + "/" + jsontree.EscapePointer(string(t.Str(k)))
-			if string(t.Str(k)) == "ref" && t.Nodes[k+1].Kind == jsontree.String {
-				fn(k+1, p)
-				continue
+			key := string(t.Str(k))
+			*path = append(*path, jsontree.EscapePointer(key))
+			if key == "ref" && t.Nodes[k+1].Kind == jsontree.String {
+				fn(k + 1)
+			} else {
+				walkRefs(t, k+1, path, fn)
 			}
-			walkRefs(t, k+1, p, fn)
+			*path = (*path)[:len(*path)-1]
 		}
 	case jsontree.Array:
 		i := 0
 		for el := node.First; el >= 0; el = t.Nodes[el].Next {
-			walkRefs(t, el, ptr+"/"+strconv.Itoa(i), fn)
+			*path = append(*path, strconv.Itoa(i))
+			walkRefs(t, el, path, fn)
+			*path = (*path)[:len(*path)-1]
 			i++
 		}
 	}

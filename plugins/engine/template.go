@@ -43,6 +43,7 @@ type evaluator struct {
 	conds    int32 // template_body["onboard::conditions"], or -1
 	maps     int32 // template_body["onboard::mappings"], or -1
 	subject  int32 // -1: check, do not resolve
+	path     []seg // where the evaluation is, below base; a pointer is built only for a violation
 	body     int32
 	loc      string // member being resolved, for messages
 	source   string // where the last parameter value came from, for messages
@@ -62,7 +63,46 @@ func newEvaluator(e *Engine, body int32, base string, subject int32) *evaluator 
 
 func (ev *evaluator) checking() bool { return ev.subject < 0 }
 
-func (ev *evaluator) fail(ptr, rule, msg string) {
+// seg is one JSON pointer segment: a member name, or an array index when
+// name is "".
+type seg struct {
+	name  string
+	index int
+}
+
+func (ev *evaluator) push(name string)   { ev.path = append(ev.path, seg{name: name}) }
+func (ev *evaluator) pushIndex(i int)    { ev.path = append(ev.path, seg{index: i}) }
+func (ev *evaluator) pop()               { ev.path = ev.path[:len(ev.path)-1] }
+func (ev *evaluator) at(names ...string) { ev.path = append(ev.path[:0], segs(names)...) }
+
+func segs(names []string) []seg {
+	out := make([]seg, len(names))
+	for i, n := range names {
+		out[i] = seg{name: n}
+	}
+	return out
+}
+
+// pointer is the JSON pointer of the current position.
+func (ev *evaluator) pointer() string {
+	b := []byte(ev.base)
+	for _, sg := range ev.path {
+		b = append(b, '/')
+		if sg.name == "" {
+			b = strconv.AppendInt(b, int64(sg.index), 10)
+		} else {
+			b = append(b, jsontree.EscapePointer(sg.name)...)
+		}
+	}
+	return string(b)
+}
+
+// fail reports a violation at the current position, or below it at sub.
+func (ev *evaluator) fail(sub, rule, msg string) {
+	ptr := ev.pointer()
+	if sub != "" {
+		ptr += "/" + sub
+	}
 	ev.e.violations = append(ev.e.violations, schema.Violation{Pointer: ptr, Rule: rule, Message: msg})
 }
 
@@ -82,12 +122,13 @@ func (ev *evaluator) checkAll() {
 	t := ev.t
 	for k := t.Nodes[ev.conds].First; k >= 0; k = t.Nodes[k].Next {
 		name := string(t.Str(k))
-		ev.condition(name, ev.base+"/onboard::conditions/"+jsontree.EscapePointer(name))
+		ev.at("onboard::conditions", name)
+		ev.condition(name)
 	}
 }
 
-// str evaluates the expression n (at ptr) to a string.
-func (ev *evaluator) str(n int32, ptr string) (string, bool) {
+// str evaluates the expression n (at the current position) to a string.
+func (ev *evaluator) str(n int32) (string, bool) {
 	t := ev.t
 	if n < 0 {
 		return "", false
@@ -105,27 +146,35 @@ func (ev *evaluator) str(n int32, ptr string) (string, bool) {
 	}
 	arg := k + 1
 	name := string(t.Str(k))
-	p := ptr + "/" + name
+	ev.push(name)
+	defer ev.pop()
 	switch name {
 	case "ref":
-		return ev.param(string(t.Str(arg)), p, true)
+		return ev.param(string(t.Str(arg)), true)
 	case "onboard::join":
-		return ev.join(arg, p)
+		return ev.join(arg)
 	case "onboard::sub":
-		return ev.sub(arg, p)
+		return ev.sub(arg)
 	case "onboard::select":
-		return ev.selectItem(arg, p)
+		return ev.selectItem(arg)
 	case "onboard::if":
-		return ev.ifValue(arg, p)
+		return ev.ifValue(arg)
 	case "onboard::find_in_map":
-		return ev.findInMap(arg, p)
+		return ev.findInMap(arg)
 	}
 	return "", false
 }
 
+// strAt evaluates n at member name of the current position.
+func (ev *evaluator) strAt(n int32, name string) (string, bool) {
+	ev.push(name)
+	defer ev.pop()
+	return ev.str(n)
+}
+
 // param is the value of a declared parameter: the certificate subject's
 // attribute, else the parameter's onboard::default.
-func (ev *evaluator) param(name, ptr string, isRef bool) (string, bool) {
+func (ev *evaluator) param(name string, isRef bool) (string, bool) {
 	t := ev.t
 	decl := ev.member(ev.params, name)
 	if decl < 0 {
@@ -133,7 +182,7 @@ func (ev *evaluator) param(name, ptr string, isRef bool) (string, bool) {
 		if !isRef {
 			msg = "${" + name + "} names neither a variable of this onboard::sub nor a parameter declared in template_body.parameters: declare it or add it to variables"
 		}
-		ev.fail(ptr, "ref-undeclared", msg)
+		ev.fail("", "ref-undeclared", msg)
 		return "", false
 	}
 	if ev.checking() {
@@ -157,40 +206,45 @@ func (ev *evaluator) param(name, ptr string, isRef bool) (string, bool) {
 	if ev.extended {
 		msg += " (for example give the parameter an onboard::default)"
 	}
-	ev.fail(ptr, "missing-parameter", msg)
+	ev.fail("", "missing-parameter", msg)
 	return "", false
 }
 
-func (ev *evaluator) capped(s, ptr string) (string, bool) {
+func (ev *evaluator) capped(s string) (string, bool) {
 	if len(s) > maxValueLen {
-		ev.fail(ptr, "too-long", "resolves to "+strconv.Itoa(len(s))+" bytes; an intermediate value may hold at most "+
+		ev.fail("", "too-long", "resolves to "+strconv.Itoa(len(s))+" bytes; an intermediate value may hold at most "+
 			strconv.Itoa(maxValueLen)+": make the expression produce less")
 		return "", false
 	}
 	return s, true
 }
 
-func (ev *evaluator) join(arg int32, ptr string) (string, bool) {
+func (ev *evaluator) join(arg int32) (string, bool) {
 	sep := string(ev.t.Str(ev.member(arg, "separator")))
-	items, ok := ev.list(ev.member(arg, "values"), ptr+"/values")
+	items, ok := ev.list(ev.member(arg, "values"), "values")
 	if !ok || ev.checking() {
 		return "", ok
 	}
-	return ev.capped(strings.Join(items, sep), ptr)
+	return ev.capped(strings.Join(items, sep))
 }
 
-// list evaluates a list: an array of expressions or {"onboard::split": …}.
-func (ev *evaluator) list(n int32, ptr string) ([]string, bool) {
+// list evaluates the list at member name: an array of expressions or
+// {"onboard::split": …}.
+func (ev *evaluator) list(n int32, name string) ([]string, bool) {
 	t := ev.t
 	if n < 0 {
 		return nil, false
 	}
+	ev.push(name)
+	defer ev.pop()
 	if t.Nodes[n].Kind == jsontree.Array {
 		var out []string
 		ok := true
 		i := 0
 		for el := t.Nodes[n].First; el >= 0; el = t.Nodes[el].Next {
-			s, good := ev.str(el, ptr+"/"+strconv.Itoa(i))
+			ev.pushIndex(i)
+			s, good := ev.str(el)
+			ev.pop()
 			ok = ok && good
 			out = append(out, s)
 			i++
@@ -202,14 +256,16 @@ func (ev *evaluator) list(n int32, ptr string) ([]string, bool) {
 		return nil, false
 	}
 	sep := string(t.Str(ev.member(split, "separator")))
-	s, ok := ev.str(ev.member(split, "value"), ptr+"/onboard::split/value")
+	ev.push("onboard::split")
+	s, ok := ev.strAt(ev.member(split, "value"), "value")
+	ev.pop()
 	if !ok || ev.checking() {
 		return nil, ok
 	}
 	return strings.Split(s, sep), true
 }
 
-func (ev *evaluator) selectItem(arg int32, ptr string) (string, bool) {
+func (ev *evaluator) selectItem(arg int32) (string, bool) {
 	t := ev.t
 	idxNode := ev.member(arg, "index")
 	f, err := strconv.ParseFloat(string(t.Raw(idxNode)), 64)
@@ -218,7 +274,7 @@ func (ev *evaluator) selectItem(arg int32, ptr string) (string, bool) {
 	}
 	idx := int(f)
 	from := ev.member(arg, "from")
-	items, ok := ev.list(from, ptr+"/from")
+	items, ok := ev.list(from, "from")
 	if !ok {
 		return "", false
 	}
@@ -233,7 +289,7 @@ func (ev *evaluator) selectItem(arg int32, ptr string) (string, bool) {
 		i += len(items)
 	}
 	if i < 0 || i >= len(items) {
-		ev.fail(ptr+"/index", "select-range", "index "+strconv.Itoa(idx)+" is outside the list, which has "+
+		ev.fail("index", "select-range", "index "+strconv.Itoa(idx)+" is outside the list, which has "+
 			strconv.Itoa(len(items))+" items"+ev.listText(items)+": use 0 to "+strconv.Itoa(len(items)-1)+
 			", or -1 for the last item")
 		return "", false
@@ -261,21 +317,23 @@ func (ev *evaluator) listText(items []string) string {
 
 // sub expands ${name} placeholders: a variable of this onboard::sub, else
 // a declared parameter; ${!text} is the literal ${text}.
-func (ev *evaluator) sub(arg int32, ptr string) (string, bool) {
+func (ev *evaluator) sub(arg int32) (string, bool) {
 	t := ev.t
-	tmplNode, vars, tptr := arg, int32(-1), ptr
+	tmplNode, vars, tsub := arg, int32(-1), ""
 	if t.Nodes[arg].Kind == jsontree.Object {
-		tmplNode, vars, tptr = ev.member(arg, "template"), ev.member(arg, "variables"), ptr+"/template"
+		tmplNode, vars, tsub = ev.member(arg, "template"), ev.member(arg, "variables"), "template"
 	}
 	ok := true
 	var names, values []string
 	if vars >= 0 {
+		ev.push("variables")
 		for k := t.Nodes[vars].First; k >= 0; k = t.Nodes[k].Next {
 			name := string(t.Str(k))
-			v, good := ev.str(k+1, ptr+"/variables/"+jsontree.EscapePointer(name))
+			v, good := ev.strAt(k+1, name)
 			ok = ok && good
 			names, values = append(names, name), append(values, v)
 		}
+		ev.pop()
 	}
 	tmpl := string(t.Str(tmplNode))
 	var b strings.Builder
@@ -289,7 +347,7 @@ func (ev *evaluator) sub(arg int32, ptr string) (string, bool) {
 		open := at + i
 		end := strings.IndexByte(tmpl[open:], '}')
 		if end < 0 {
-			ev.fail(tptr, "sub-syntax", "the ${ at character "+strconv.Itoa(len([]rune(tmpl[:open]))+1)+
+			ev.fail(tsub, "sub-syntax", "the ${ at character "+strconv.Itoa(len([]rune(tmpl[:open]))+1)+
 				" has no closing }: write ${name}, or ${!text} for a literal ${text}")
 			return "", false
 		}
@@ -308,12 +366,18 @@ func (ev *evaluator) sub(arg int32, ptr string) (string, bool) {
 			}
 		}
 		if !found {
-			v, good := ev.param(name, tptr, false)
+			if tsub != "" {
+				ev.push(tsub)
+			}
+			v, good := ev.param(name, false)
+			if tsub != "" {
+				ev.pop()
+			}
 			ok = ok && good
 			b.WriteString(v)
 		}
 		if b.Len() > maxValueLen {
-			return ev.capped(b.String(), ptr)
+			return ev.capped(b.String())
 		}
 	}
 	if !ok || ev.checking() {
@@ -322,45 +386,47 @@ func (ev *evaluator) sub(arg int32, ptr string) (string, bool) {
 	return b.String(), true
 }
 
-func (ev *evaluator) ifValue(arg int32, ptr string) (string, bool) {
-	c, ok := ev.condition(string(ev.t.Str(ev.member(arg, "condition"))), ptr+"/condition")
+func (ev *evaluator) ifValue(arg int32) (string, bool) {
+	ev.push("condition")
+	c, ok := ev.condition(string(ev.t.Str(ev.member(arg, "condition"))))
+	ev.pop()
 	then, els := ev.member(arg, "then"), ev.member(arg, "else")
 	if ev.checking() {
-		_, ok1 := ev.str(then, ptr+"/then")
-		_, ok2 := ev.str(els, ptr+"/else")
+		_, ok1 := ev.strAt(then, "then")
+		_, ok2 := ev.strAt(els, "else")
 		return "", ok && ok1 && ok2
 	}
 	if !ok {
 		return "", false
 	}
 	if c {
-		return ev.str(then, ptr+"/then")
+		return ev.strAt(then, "then")
 	}
-	return ev.str(els, ptr+"/else")
+	return ev.strAt(els, "else")
 }
 
-func (ev *evaluator) findInMap(arg int32, ptr string) (string, bool) {
+func (ev *evaluator) findInMap(arg int32) (string, bool) {
 	t := ev.t
 	mapName := string(t.Str(ev.member(arg, "map")))
 	m := ev.member(ev.maps, mapName)
 	if m < 0 {
-		ev.fail(ptr+"/map", "mapping-undeclared", strconv.Quote(mapName)+
+		ev.fail("map", "mapping-undeclared", strconv.Quote(mapName)+
 			" is not a mapping of template_body.onboard::mappings: declare it there or fix the name")
 		return "", false
 	}
 	keyNode, fieldNode, dflt := ev.member(arg, "key"), ev.member(arg, "field"), ev.member(arg, "default")
-	key, ok1 := ev.str(keyNode, ptr+"/key")
-	field, ok2 := ev.str(fieldNode, ptr+"/field")
+	key, ok1 := ev.strAt(keyNode, "key")
+	field, ok2 := ev.strAt(fieldNode, "field")
 	if ev.checking() {
 		ok := ok1 && ok2
 		if dflt >= 0 {
-			_, okd := ev.str(dflt, ptr+"/default")
+			_, okd := ev.strAt(dflt, "default")
 			ok = ok && okd
 		} else if ok && t.Nodes[keyNode].Kind == jsontree.String && t.Nodes[fieldNode].Kind == jsontree.String {
 			// Both literal: the look-up can be checked now.
 			key, field = string(t.Str(keyNode)), string(t.Str(fieldNode))
 			if cell := ev.member(ev.member(m, key), field); cell < 0 {
-				ev.fail(ptr, "mapping-miss", ev.missText(mapName, key, field))
+				ev.fail("", "mapping-miss", ev.missText(mapName, key, field))
 				return "", false
 			}
 		}
@@ -373,9 +439,9 @@ func (ev *evaluator) findInMap(arg int32, ptr string) (string, bool) {
 		return string(t.Str(cell)), true
 	}
 	if dflt >= 0 {
-		return ev.str(dflt, ptr+"/default")
+		return ev.strAt(dflt, "default")
 	}
-	ev.fail(ptr, "mapping-miss", ev.missText(mapName, key, field))
+	ev.fail("", "mapping-miss", ev.missText(mapName, key, field))
 	return "", false
 }
 
@@ -384,11 +450,12 @@ func (ev *evaluator) missText(mapName, key, field string) string {
 		strconv.Quote(field) + ": add it to template_body.onboard::mappings." + mapName + " or give onboard::find_in_map a default"
 }
 
-// condition evaluates the named condition once per template.
-func (ev *evaluator) condition(name, ptr string) (bool, bool) {
+// condition evaluates the named condition once per template; the current
+// position is where it is named.
+func (ev *evaluator) condition(name string) (bool, bool) {
 	n := ev.member(ev.conds, name)
 	if n < 0 {
-		ev.fail(ptr, "condition-undeclared", strconv.Quote(name)+
+		ev.fail("", "condition-undeclared", strconv.Quote(name)+
 			" is not a condition of template_body.onboard::conditions: declare it there or fix the name")
 		return false, false
 	}
@@ -397,7 +464,7 @@ func (ev *evaluator) condition(name, ptr string) (bool, bool) {
 	}
 	switch ev.memo[name] {
 	case condBusy:
-		ev.fail(ptr, "condition-cycle", "condition "+strconv.Quote(name)+" depends on itself through onboard::condition: break the cycle")
+		ev.fail("", "condition-cycle", "condition "+strconv.Quote(name)+" depends on itself through onboard::condition: break the cycle")
 		ev.memo[name] = condFailed
 		return false, false
 	case condFalse:
@@ -408,7 +475,10 @@ func (ev *evaluator) condition(name, ptr string) (bool, bool) {
 		return false, false
 	}
 	ev.memo[name] = condBusy
-	v, ok := ev.cond(n, ev.base+"/onboard::conditions/"+jsontree.EscapePointer(name))
+	saved := ev.path
+	ev.path = segs([]string{"onboard::conditions", name})
+	v, ok := ev.cond(n)
+	ev.path = saved
 	switch {
 	case ev.memo[name] == condFailed || !ok:
 		ev.memo[name] = condFailed
@@ -423,7 +493,7 @@ func (ev *evaluator) condition(name, ptr string) (bool, bool) {
 
 // cond evaluates one condition object. and/or stop at the first deciding
 // operand when resolving; when checking, every operand is visited.
-func (ev *evaluator) cond(n int32, ptr string) (bool, bool) {
+func (ev *evaluator) cond(n int32) (bool, bool) {
 	t := ev.t
 	k := t.Nodes[n].First
 	if k < 0 {
@@ -431,18 +501,24 @@ func (ev *evaluator) cond(n int32, ptr string) (bool, bool) {
 	}
 	arg := k + 1
 	name := string(t.Str(k))
-	p := ptr + "/" + name
+	ev.push(name)
+	defer ev.pop()
 	switch name {
 	case "onboard::equals":
 		a := t.Nodes[arg].First
-		x, ok1 := ev.str(a, p+"/0")
-		y, ok2 := ev.str(t.Nodes[a].Next, p+"/1")
+		ev.pushIndex(0)
+		x, ok1 := ev.str(a)
+		ev.path[len(ev.path)-1].index = 1
+		y, ok2 := ev.str(t.Nodes[a].Next)
+		ev.pop()
 		return x == y, ok1 && ok2
 	case "onboard::and", "onboard::or":
 		decides := name == "onboard::or" // the operand value that decides
 		ok, i := true, 0
 		for el := t.Nodes[arg].First; el >= 0; el = t.Nodes[el].Next {
-			v, good := ev.cond(el, p+"/"+strconv.Itoa(i))
+			ev.pushIndex(i)
+			v, good := ev.cond(el)
+			ev.pop()
 			ok = ok && good
 			if good && v == decides && !ev.checking() {
 				return decides, true
@@ -454,10 +530,10 @@ func (ev *evaluator) cond(n int32, ptr string) (bool, bool) {
 		}
 		return !decides, ok
 	case "onboard::not":
-		v, ok := ev.cond(arg, p)
+		v, ok := ev.cond(arg)
 		return !v, ok
 	case "onboard::condition":
-		return ev.condition(string(t.Str(arg)), p)
+		return ev.condition(string(t.Str(arg)))
 	}
 	return false, false
 }
@@ -472,29 +548,34 @@ func (ev *evaluator) device(tbs *schema.Schema) resolvedDevice {
 	res := ev.member(ev.body, "resources")
 	dev := ev.member(res, "device")
 	devS := tbs.Prop("resources").Prop("device")
-	base := ev.base + "/resources/device"
-	d.nodeID = ev.value(dev, "node_id", base, devS.Prop("node_id"))
+	ev.at("resources", "device")
+	d.nodeID = ev.value(dev, "node_id", devS.Prop("node_id"))
 	d.name = d.nodeID
 	if ev.member(dev, "device_name") >= 0 {
-		d.name = ev.value(dev, "device_name", base, devS.Prop("device_name"))
+		d.name = ev.value(dev, "device_name", devS.Prop("device_name"))
 	}
-	d.product = ev.value(dev, "product_id", base, devS.Prop("product_id"))
+	d.product = ev.value(dev, "product_id", devS.Prop("product_id"))
 	if tn := ev.member(dev, "tags"); tn >= 0 {
 		tagS := devS.Prop("tags").Items()
+		ev.push("tags")
 		i := 0
 		for el := t.Nodes[tn].First; el >= 0; el = t.Nodes[el].Next {
-			p := base + "/tags/" + strconv.Itoa(i)
-			k := ev.value(el, "tag_key", p, tagS.Prop("tag_key"))
-			v := ev.value(el, "tag_value", p, tagS.Prop("tag_value"))
+			ev.pushIndex(i)
+			k := ev.value(el, "tag_key", tagS.Prop("tag_key"))
+			v := ev.value(el, "tag_value", tagS.Prop("tag_value"))
+			ev.pop()
 			d.tags = append(d.tags, [2]string{k, v})
 			i++
 		}
 	}
 	if ids := ev.member(ev.member(res, "policy"), "policy_ids"); ids >= 0 {
 		ev.loc = "policy_ids"
+		ev.at("resources", "policy", "policy_ids")
 		i := 0
 		for el := t.Nodes[ids].First; el >= 0; el = t.Nodes[el].Next {
-			v, _ := ev.str(el, ev.base+"/resources/policy/policy_ids/"+strconv.Itoa(i))
+			ev.pushIndex(i)
+			v, _ := ev.str(el)
+			ev.pop()
 			d.policies = append(d.policies, v)
 			i++
 		}
@@ -504,14 +585,13 @@ func (ev *evaluator) device(tbs *schema.Schema) resolvedDevice {
 
 // value resolves member name of obj and holds the result to the static
 // string rule s of that location.
-func (ev *evaluator) value(obj int32, name, base string, s *schema.Schema) string {
+func (ev *evaluator) value(obj int32, name string, s *schema.Schema) string {
 	n := ev.member(obj, name)
 	if n < 0 {
 		return ""
 	}
-	ptr := base + "/" + name
 	ev.loc = name
-	val, ok := ev.str(n, ptr)
+	val, ok := ev.strAt(n, name)
 	if !ok || ev.checking() {
 		// A literal's rule is the schema's to check (if/then in
 		// provisioning-template.onboard-extensions.json).
@@ -526,9 +606,16 @@ func (ev *evaluator) value(obj int32, name, base string, s *schema.Schema) strin
 		}
 	}
 	if f := s.StringForm(); f != nil {
-		var v schema.Validator
-		v.Prefix = ptr
-		v.Validate(f, schema.AppendString(nil, val))
+		v := &ev.e.scratch
+		enc := schema.AppendString(ev.e.enc[:0], val)
+		ev.e.enc = enc
+		if v.Valid(f, enc) {
+			return val
+		}
+		ev.push(name)
+		v.Prefix = ev.pointer()
+		ev.pop()
+		v.Validate(f, enc)
 		for _, viol := range v.Violations {
 			viol.Message += source
 			ev.e.violations = append(ev.e.violations, viol)
