@@ -6,6 +6,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/onboardhq/onboard/internal/corpus"
+	"github.com/onboardhq/onboard/plugins/engine/internal/jsontree"
 )
 
 // docs is a loader over an in-memory set of documents.
@@ -71,4 +74,27 @@ func TestTypeListAcceptsEachNamedType(t *testing.T) {
 	require.Len(t, v.Violations, 1)
 	assert.Equal(t, "type", v.Violations[0].Rule)
 	assert.Contains(t, v.Violations[0].Message, "string or object")
+}
+
+// skipValid must end every value of every valid corpus body exactly where
+// the parser does: rescans rely on it instead of a full syntax check.
+func TestSkipValidEndsWhereTheParserDoes(t *testing.T) {
+	cases, err := corpus.Requests()
+	require.NoError(t, err)
+	checked := 0
+	for _, c := range cases {
+		var tree jsontree.Tree
+		if tree.Parse(c.Body) != nil {
+			continue
+		}
+		for _, n := range tree.Nodes {
+			start, end := int(n.Start), int(n.End)
+			if n.Kind == jsontree.String {
+				start, end = start-1, end+1
+			}
+			require.Equal(t, end, skipValid(c.Body, start), "%s/%s at byte %d", c.Op, c.Name, start)
+			checked++
+		}
+	}
+	assert.Greater(t, checked, 10000)
 }

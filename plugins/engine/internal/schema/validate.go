@@ -59,6 +59,9 @@ type Validator struct {
 	dec     []byte // scratch: decoded string
 	dec2    []byte // scratch: decoded key being compared
 	itemBuf []Violation
+	// rescanning: the value under the cursor was accepted as JSON by the
+	// main pass, so what no schema constrains can be skipped unchecked.
+	rescanning bool
 }
 
 type pathSeg struct {
@@ -200,6 +203,10 @@ func (v *Validator) report(m mode, rule string, msg func() string) {
 func (v *Validator) value(s *Schema, m mode) bool {
 	for s != nil && s.onlyRef {
 		s = s.refS
+	}
+	if s == nil && v.rescanning {
+		v.i = skipValid(v.src, v.i)
+		return true
 	}
 	if v.i >= len(v.src) {
 		return v.syntaxError("unexpected end of input: the JSON value is truncated")
@@ -723,14 +730,35 @@ func (v *Validator) duplicate(k span) bool {
 }
 
 // hasMember re-scans the object at start for a member called name (only
-// for required names the schema does not declare as properties: rare).
+// for required names the schema does not declare as properties). It skips
+// values in place: building a tree of the object cost a full copy of a
+// 1 MiB body per conditional rule.
 func (v *Validator) hasMember(start int, name string) bool {
-	t := jsontree.Tree{}
-	end := v.i
-	if t.Parse(v.src[start:end]) != nil {
-		return false
+	saved := v.i
+	defer func() { v.i = saved }()
+	v.i = start + 1
+	for {
+		v.skipSpace()
+		if v.i >= len(v.src) || v.src[v.i] != '"' {
+			return false
+		}
+		k, ok := v.member()
+		if !ok {
+			return false
+		}
+		raw := v.src[k.start:k.end]
+		if (!k.escaped && string(raw) == name) || (k.escaped && v.keyString(k) == name) {
+			return true
+		}
+		if !v.value(nil, quiet) {
+			return false
+		}
+		v.skipSpace()
+		if v.i >= len(v.src) || v.src[v.i] != ',' {
+			return false
+		}
+		v.i++
 	}
-	return t.Member(0, name) >= 0
 }
 
 // checkName validates a member name against propertyNames.
@@ -791,6 +819,13 @@ func (v *Validator) arrayBody(s *Schema, m mode) bool {
 	} else {
 		for {
 			v.path = append(v.path, pathSeg{start: -1, index: int32(n)})
+			if s != nil && s.maxItems >= 0 && n == s.maxItems {
+				// Past maxItems the array is refused whole: judging the
+				// rest would only cost time (half a million tiny items
+				// fit in a 1 MiB body) and bury the one violation that
+				// matters. The rest is still checked as JSON.
+				items, perItem = nil, false
+			}
 			if perItem {
 				// An item's failures go to its own verdict, not the
 				// request's; the scratch slice is reused across items.
@@ -853,7 +888,7 @@ func (v *Validator) arrayBody(s *Schema, m mode) bool {
 			return "must have at most " + strconv.Itoa(s.maxItems) + " items, got " + strconv.Itoa(n) + "; split the request"
 		})
 	}
-	if s.unique && n > 1 && !v.uniqueItems(start, m) {
+	if s.unique && n > 1 && (s.maxItems < 0 || n <= s.maxItems) && !v.uniqueItems(start, m) {
 		ok = false
 	}
 	return ok
@@ -884,11 +919,47 @@ func (v *Validator) uniqueItems(start int, m mode) bool {
 
 // rescan checks the value at [start, end) against s again.
 func (v *Validator) rescan(s *Schema, start int, m mode) bool {
-	saved := v.i
-	v.i = start
+	saved, was := v.i, v.rescanning
+	v.i, v.rescanning = start, true
 	ok := v.value(s, m&collect)
-	v.i = saved
+	v.i, v.rescanning = saved, was
 	return ok
+}
+
+// skipValid returns the end of the JSON value at i, which is known to be
+// valid: a conditional rule (if/then) re-reads the whole object, and a
+// half-million-item array it does not constrain must not cost a full
+// syntax check per rule.
+func skipValid(src []byte, i int) int {
+	depth := 0
+	for ; i < len(src); i++ {
+		switch c := src[i]; c {
+		case '"':
+			for i++; i < len(src) && src[i] != '"'; i++ {
+				if src[i] == '\\' {
+					i++
+				}
+			}
+			if depth == 0 {
+				return i + 1
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+			if depth < 0 {
+				return i
+			}
+		case ',', ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return i
 }
 
 func (v *Validator) combinators(s *Schema, start, end int, m mode) bool {
