@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -234,6 +235,10 @@ func (s *Server) batchCreateInvocations(c *call) error {
 		}
 		for _, r := range results {
 			i := slots[r.Index]
+			if errors.Is(r.Err, store.ErrInstallInProgress) { // a race planForInstance's read cannot see
+				plans[i].res = itemError(invs[r.Index].InstanceID, "", invItemConflict, "an install task for this instance is already in progress")
+				continue
+			}
 			if r.Status != store.ItemCreated {
 				plans[i].res = itemError(invs[r.Index].InstanceID, "", invItemConflict, "invocation id collision; send the item again")
 				continue

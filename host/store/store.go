@@ -76,7 +76,9 @@ type Store interface {
 	DeleteIoTDADevice(ctx context.Context, projectID, instanceID, deviceID string) error
 
 	// CES agent invocations. The batch is one statement in one transaction.
-	// Lists are newest first.
+	// Lists are newest first. At most one INSTALL per (project, instance)
+	// is PENDING or RUNNING, also across processes: another is reported as
+	// ItemConflict (UpdateInvocation: an error) matching ErrInstallInProgress.
 	BatchCreateInvocations(ctx context.Context, projectID string, invs []AgentInvocation) ([]ItemResult, error)
 	GetInvocation(ctx context.Context, projectID, invocationID string) (*AgentInvocation, error)
 	ListInvocations(ctx context.Context, f InvocationFilter) ([]AgentInvocation, int, error)

@@ -11,6 +11,9 @@ var (
 	ErrNotFound = model.ErrNotFound
 	ErrConflict = model.ErrConflict
 	ErrQuota    = model.ErrQuota
+	// ErrInstallInProgress: a CES INSTALL task for an instance that has one
+	// PENDING or RUNNING; the error matches ErrConflict too.
+	ErrInstallInProgress = model.ErrInstallInProgress
 )
 
 // Quota names carried by QuotaError.Quota.

@@ -244,10 +244,23 @@ func (s *Store) BatchCreateInvocations(ctx context.Context, projectID string, in
 			res[i].Err = fmt.Errorf("%w: invocation %s exists", model.ErrConflict, v.InvocationID)
 			continue
 		}
+		if v.InstallInProgress() && s.installInProgress(projectID, v.InstanceID, "") {
+			res[i].Status = model.ItemConflict
+			res[i].Err = model.InstallInProgressError(projectID, v.InstanceID)
+			continue
+		}
 		c := cloneInv(v)
 		s.invs = append(s.invs, &c)
 	}
 	return res, nil
+}
+
+// installInProgress reports whether the instance has an INSTALL PENDING or
+// RUNNING other than invocation except: the SQL adapters' unique index.
+func (s *Store) installInProgress(projectID, instanceID, except string) bool {
+	return slices.ContainsFunc(s.invs, func(x *model.AgentInvocation) bool {
+		return x.ProjectID == projectID && x.InstanceID == instanceID && x.InvocationID != except && x.InstallInProgress()
+	})
 }
 
 func (s *Store) findInv(projectID, id string) *model.AgentInvocation {
@@ -291,6 +304,11 @@ func (s *Store) UpdateInvocation(ctx context.Context, v *model.AgentInvocation) 
 	x := s.findInv(v.ProjectID, v.InvocationID)
 	if x == nil {
 		return nf("invocation " + v.InvocationID)
+	}
+	next := *x
+	next.InvocationStatus = v.InvocationStatus
+	if next.InstallInProgress() && s.installInProgress(x.ProjectID, x.InstanceID, x.InvocationID) {
+		return fmt.Errorf("%w: %w: invocation %s cannot become %s", model.ErrConflict, model.ErrInstallInProgress, v.InvocationID, v.InvocationStatus)
 	}
 	x.InvocationStatus, x.CurrentVersion, x.TargetVersion, x.UpdateTime = v.InvocationStatus, v.CurrentVersion, v.TargetVersion, model.Now()
 	*v = cloneInv(x)

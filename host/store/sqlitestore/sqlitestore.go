@@ -13,7 +13,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -24,7 +23,6 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/onboardhq/onboard/host/store/internal/model"
-	"github.com/onboardhq/onboard/host/store/internal/seal"
 	"github.com/onboardhq/onboard/host/store/internal/sqlcore"
 )
 
@@ -33,22 +31,11 @@ var migrationFiles embed.FS
 
 // Migrations returns this dialect's schema migrations.
 func Migrations() ([]sqlcore.Migration, error) {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	return sqlcore.LoadMigrations(sub)
+	return sqlcore.LoadMigrationsDir(migrationFiles, "migrations")
 }
 
 // Options configure Open.
-type Options struct {
-	EncryptionKey            []byte   // 32 bytes; seals secrets at rest
-	RetiredKeys              [][]byte // older keys still accepted for reading
-	DeviceLimitPerProduct    int      // 0 = 10,000 (EnOS)
-	TemplateLimitPerInstance int      // 0 = 10 (IoTDA)
-	// MigrateTo stops migrations at this version (0 = all). For upgrade tests.
-	MigrateTo int
-}
+type Options = sqlcore.Options
 
 // Store is the SQLite store.
 type Store struct {
@@ -57,7 +44,7 @@ type Store struct {
 
 // Open opens (creating if needed) the database file at path and migrates it.
 func Open(ctx context.Context, path string, o Options) (*Store, error) {
-	sealer, err := seal.New(o.EncryptionKey, o.RetiredKeys...)
+	sealer, err := o.Sealer()
 	if err != nil {
 		return nil, err
 	}
@@ -93,16 +80,11 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		d.Close()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
-	migs, err := Migrations()
-	if err == nil {
-		err = sqlcore.Migrate(ctx, d, migs, o.MigrateTo)
-	}
+	st, err := sqlcore.Open(ctx, d, Migrations, sealer, o)
 	if err != nil {
-		d.Close()
 		return nil, err
 	}
-	limits := model.Limits{DevicesPerProduct: o.DeviceLimitPerProduct, TemplatesPerInstance: o.TemplateLimitPerInstance}
-	return &Store{sqlcore.New(d, sealer, limits)}, nil
+	return &Store{st}, nil
 }
 
 // db implements sqlcore.DB: writes on the single writer, reads on a pool.

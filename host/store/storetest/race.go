@@ -47,6 +47,7 @@ type RaceResult struct {
 	SameName  []string // ids of created templates of the one contested name
 	Devices   []string // asset ids of created devices (quota race)
 	DupKey    []string // asset ids of created devices of the one contested deviceKey
+	Installs  []string // ids of created INSTALL tasks of the one contested instance
 	ProjectCA []string // "cert|key" each client got for the contested project CA
 	Errors    []string // anything but the expected quota/conflict refusals
 }
@@ -117,6 +118,17 @@ func RaceClients(ctx context.Context, s store.Store, c RaceConfig) RaceResult {
 				r.ProjectCA = append(r.ProjectCA, cert+"|"+key)
 				mu.Unlock()
 			}
+			// every client installs on one instance: one install may be in progress
+			res, err := s.BatchCreateInvocations(ctx, c.ProjectID, []store.AgentInvocation{install(c.InstanceID+"-install", "PENDING")})
+			if !unexpected(err, nil) {
+				if res[0].Status == store.ItemCreated {
+					mu.Lock()
+					r.Installs = append(r.Installs, res[0].ID)
+					mu.Unlock()
+				} else {
+					unexpected(res[0].Err, store.ErrInstallInProgress)
+				}
+			}
 			d := &store.EnosDevice{OrgID: c.OrgID, ProductKey: c.ProductKey + "-dup", DeviceKey: "contested"}
 			if err := s.CreateDevice(ctx, d); err == nil {
 				mu.Lock()
@@ -154,7 +166,8 @@ func HelperProcess(t *testing.T, open func(ctx context.Context, c RaceConfig) (s
 // (-test.run=^TestHelperProcess$); the children share base.URL and race
 // clients goroutines in total. Then it checks through verify that no quota
 // was exceeded and every acknowledged create is present:
-// count == min(quota, attempts), and that every client got the one stored
+// count == min(quota, attempts), that one INSTALL of the contested instance
+// was acknowledged and stored, and that every client got the one stored
 // project CA.
 func MultiProcessRace(t *testing.T, procs, clients int, base RaceConfig, verify store.Store) {
 	ctx := context.Background()
@@ -198,6 +211,7 @@ func MultiProcessRace(t *testing.T, procs, clients int, base RaceConfig, verify 
 		all.SameName = append(all.SameName, r.SameName...)
 		all.Devices = append(all.Devices, r.Devices...)
 		all.DupKey = append(all.DupKey, r.DupKey...)
+		all.Installs = append(all.Installs, r.Installs...)
 		all.ProjectCA = append(all.ProjectCA, r.ProjectCA...)
 		all.Errors = append(all.Errors, r.Errors...)
 	}
@@ -233,6 +247,12 @@ func MultiProcessRace(t *testing.T, procs, clients int, base RaceConfig, verify 
 	require.NoError(t, err)
 	assert.Equal(t, 1, total, "one device of the contested key")
 	assert.Len(t, all.DupKey, 1)
+	invs, total, err := verify.ListInvocations(ctx, store.InvocationFilter{ProjectID: base.ProjectID, InstanceID: base.InstanceID + "-install"})
+	require.NoError(t, err)
+	assert.Equal(t, 1, total, "one install of the contested instance")
+	if assert.Equal(t, 1, len(all.Installs), "installs acknowledged") && len(invs) == 1 {
+		assert.Equal(t, all.Installs[0], invs[0].InvocationID)
+	}
 	cert, key, err := verify.GetOrCreateProjectCA(ctx, base.ProjectID+"-ca", func() (string, string, error) {
 		return "", "", errors.New("the racers stored no project CA")
 	})
@@ -241,6 +261,6 @@ func MultiProcessRace(t *testing.T, procs, clients int, base RaceConfig, verify 
 	for _, got := range all.ProjectCA {
 		assert.Equal(t, cert+"|"+key, got, "a client got another project CA than the stored one")
 	}
-	t.Logf("%d processes, %d clients: templates %d/%d attempts (limit %d), devices %d/%d attempts (limit %d), contested name 1/%d, contested key 1/%d",
-		procs, clients, len(all.Templates), clients, base.TemplateLimit, len(all.Devices), clients*base.DevicesPerClient, base.DeviceLimit, clients, clients)
+	t.Logf("%d processes, %d clients: templates %d/%d attempts (limit %d), devices %d/%d attempts (limit %d), contested name 1/%d, contested key 1/%d, contested install 1/%d",
+		procs, clients, len(all.Templates), clients, base.TemplateLimit, len(all.Devices), clients*base.DevicesPerClient, base.DeviceLimit, clients, clients, clients)
 }

@@ -1,7 +1,8 @@
 // Package storetest is the conformance suite every store adapter must pass:
 // CRUD of every resource, the paging and filters the real APIs offer, typed
 // not-found / conflict / quota errors, scoping, token scopes and expiry,
-// secrets at rest, quota races and the per-project CA race. Adapters call Run from their tests. It must not depend on any
+// secrets at rest, quota races, the one-install-in-progress race and the
+// per-project CA race. Adapters call Run from their tests. It must not depend on any
 // adapter: it sees only the store.Store interface (and RawRowReader).
 package storetest
 
@@ -47,6 +48,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ProjectCA", testProjectCA},
 		{"ProjectCARace", testProjectCARace},
 		{"ConcurrentQuotas", testConcurrentQuotas},
+		{"InstallInProgress", testInstallInProgress},
+		{"InstallRace", testInstallRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

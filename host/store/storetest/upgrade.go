@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboardhq/onboard/host/store"
@@ -21,7 +22,7 @@ type SQLStore interface {
 type OpenAt func(migrateTo int) (SQLStore, error)
 
 // allMigrations is what a current binary leaves a database at.
-var allMigrations = map[int]bool{1: true, 2: true, 3: true, 4: true}
+var allMigrations = map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true}
 
 // Upgrades proves on an SQL adapter that a newer binary upgrades a
 // database an older one left behind, and that rows written then survive
@@ -31,6 +32,7 @@ func Upgrades(t *testing.T, newDB func(t *testing.T) OpenAt) {
 	t.Run("from1", func(t *testing.T) { upgradeFrom1(t, newDB(t)) })
 	t.Run("from2", func(t *testing.T) { upgradeFrom2(t, newDB(t)) })
 	t.Run("from3", func(t *testing.T) { upgradeFrom3(t, newDB(t)) })
+	t.Run("from4", func(t *testing.T) { upgradeFrom4(t, newDB(t)) })
 }
 
 func openAt(t *testing.T, open OpenAt, migrateTo int) SQLStore {
@@ -145,6 +147,52 @@ func upgradeFrom3(t *testing.T, open OpenAt) {
 	ca.RevokedSerials = []string{"2a"}
 	require.NoError(t, s.UpdateDeviceCA(ctx, ca))
 	require.Equal(t, []string{"2a"}, ca.RevokedSerials)
+}
+
+// upgradeFrom4: migration 5 allows one INSTALL in progress per instance.
+// Duplicates that racing requests left at 4 are resolved first: a RUNNING
+// one, else the oldest, stays; the others become CANCELED.
+func upgradeFrom4(t *testing.T, open OpenAt) {
+	ctx := context.Background()
+	old := openAt(t, open, 4)
+	rows := []struct{ id, proj, inst, typ, status string }{
+		{"i1-old", "p", "i1", "INSTALL", "PENDING"},
+		{"i1-new", "p", "i1", "INSTALL", "PENDING"}, // the race's second winner
+		{"i2-pending", "p", "i2", "INSTALL", "PENDING"},
+		{"i2-running", "p", "i2", "INSTALL", "RUNNING"},
+		{"i2-done", "p", "i2", "INSTALL", "SUCCEEDED"},
+		{"i3-alone", "p", "i3", "INSTALL", "RUNNING"},
+		{"i1-update", "p", "i1", "UPDATE", "PENDING"},
+		{"i1-other", "q", "i1", "INSTALL", "PENDING"},
+	}
+	for _, r := range rows {
+		_, err := old.DB().Exec(ctx, `INSERT INTO agent_invocations (invocation_id, project_id, instance_id, invocation_type, invocation_status, create_time, update_time)
+VALUES ($1, $2, $3, $4, $5, 1000000, 1000000)`, r.id, r.proj, r.inst, r.typ, r.status)
+		require.NoError(t, err, r.id)
+	}
+	require.NoError(t, old.Close(ctx))
+
+	s := openAt(t, open, 0)
+	v, err := sqlcore.AppliedVersions(ctx, s.DB())
+	require.NoError(t, err)
+	require.Equal(t, allMigrations, v)
+	want := map[string]string{"i1-old": "PENDING", "i1-new": "CANCELED", "i2-pending": "CANCELED", "i2-running": "RUNNING",
+		"i2-done": "SUCCEEDED", "i3-alone": "RUNNING", "i1-update": "PENDING", "i1-other": "PENDING"}
+	for _, r := range rows {
+		got, err := s.GetInvocation(ctx, r.proj, r.id)
+		require.NoError(t, err, r.id)
+		assert.Equal(t, want[r.id], got.InvocationStatus, r.id)
+		if want[r.id] == "CANCELED" {
+			assert.Greater(t, got.UpdateTime.UnixMicro(), int64(1000000), "%s: update time of the cancel", r.id)
+		} else {
+			assert.Equal(t, int64(1000000), got.UpdateTime.UnixMicro(), "%s untouched", r.id)
+		}
+	}
+	res, err := s.BatchCreateInvocations(ctx, "p", []store.AgentInvocation{install("i1", "PENDING"), install("i2", "PENDING"), install("i4", "PENDING")})
+	require.NoError(t, err)
+	requireInProgress(t, res[0])
+	requireInProgress(t, res[1])
+	assert.Equal(t, store.ItemCreated, res[2].Status)
 }
 
 // requireMigration3 checks the columns and table of migration 3 exist.

@@ -18,6 +18,8 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	ErrConflict = errors.New("store: conflict")
 	ErrQuota    = errors.New("store: quota exceeded")
+	// ErrInstallInProgress comes wrapped together with ErrConflict.
+	ErrInstallInProgress = errors.New("an INSTALL task is already pending or running")
 )
 
 // Quota names used in QuotaError.Quota.
@@ -280,6 +282,27 @@ type AgentInvocation struct {
 	RemoteInstall    *RemoteInstallMeta
 	CreateTime       time.Time
 	UpdateTime       time.Time
+}
+
+// The CES values behind the store's one invocation rule: at most one
+// INSTALL task per (project, instance) is PENDING or RUNNING at a time.
+const (
+	InvocationInstall = "INSTALL"
+	InvocationPending = "PENDING"
+	InvocationRunning = "RUNNING"
+)
+
+// InstallInProgress reports whether v is an INSTALL task that holds its
+// instance: PENDING or RUNNING.
+func (v *AgentInvocation) InstallInProgress() bool {
+	return v.InvocationType == InvocationInstall && (v.InvocationStatus == InvocationPending || v.InvocationStatus == InvocationRunning)
+}
+
+// InstallInProgressError is the error of an INSTALL refused because its
+// instance has one in progress; it matches ErrConflict and
+// ErrInstallInProgress.
+func InstallInProgressError(projectID, instanceID string) error {
+	return fmt.Errorf("%w: %w for instance %s of project %s", ErrConflict, ErrInstallInProgress, instanceID, projectID)
 }
 
 // InvocationFilter holds the CES list filters.

@@ -50,6 +50,16 @@ type DB interface {
 	Close() error
 }
 
+// RowInserter is an optional DB capability: a cheaper way to insert a
+// batch than one multi-row INSERT with a placeholder per value (PostgreSQL
+// plans thousands of placeholders slowly). InsertRows must behave as the
+// multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING idCol does: rows in
+// the given order (lock order), conflicting rows skipped, and the idCol
+// values actually inserted returned. Values are strings or int64s.
+type RowInserter interface {
+	InsertRows(ctx context.Context, q Querier, table string, cols []string, idCol string, rows [][]any) (map[string]bool, error)
+}
+
 // args accumulates bind arguments and hands out their $N placeholders.
 type args []any
 

@@ -54,7 +54,8 @@ func (s *Store) CreateDevice(ctx context.Context, d *model.EnosDevice) error {
 
 // BatchCreateDevices creates devices in one transaction and a handful of
 // statements whatever the batch size: one count per batch, one lookup of
-// existing keys, one multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING.
+// existing keys when the quota is near, one INSERT ... ON CONFLICT DO
+// NOTHING RETURNING (see insertRows).
 // Each item gets its own result; a duplicate or over-quota item does not
 // undo the others, and a failure of the transaction leaves none written.
 // The transaction is serialised per (org, productKey) so concurrent batches
@@ -100,9 +101,26 @@ func (s *Store) BatchCreateDevices(ctx context.Context, orgID string, devs []mod
 		if err != nil {
 			return err
 		}
-		existing, err := s.existingKeys(ctx, q, orgID, devs)
-		if err != nil {
-			return err
+		// When every product has room for all the batch's distinct keys, no
+		// item can meet the quota, so which keys exist need not be known
+		// first: the INSERT skips them and they are reported as conflicts
+		// below. That saves a lookup of the whole batch.
+		existing := map[string]bool{}
+		distinct := map[string]int{}
+		for i := range devs {
+			if d := &devs[i]; !existing[d.DeviceKey] {
+				existing[d.DeviceKey] = true
+				distinct[d.ProductKey]++
+			}
+		}
+		clear(existing)
+		for pk, n := range distinct {
+			if counts[pk]+n > limit {
+				if existing, err = s.existingKeys(ctx, q, orgID, devs); err != nil {
+					return err
+				}
+				break
+			}
 		}
 		var ins []int
 		for i := range devs {
@@ -128,7 +146,7 @@ func (s *Store) BatchCreateDevices(ctx context.Context, orgID string, devs []mod
 			return err
 		}
 		for _, i := range ins {
-			if !inserted[devs[i].AssetID] { // taken meanwhile by a batch of another product
+			if !inserted[devs[i].AssetID] { // the key exists, or was taken meanwhile by a batch of another product
 				res[i].Status = model.ItemConflict
 			}
 		}
@@ -198,10 +216,21 @@ func (s *Store) existingKeys(ctx context.Context, q Querier, orgID string, devs 
 	return out, nil
 }
 
-// insertRows inserts vals[i] for i in idx with multi-row INSERT ... ON
-// CONFLICT DO NOTHING RETURNING idCol, as few statements as the parameter
-// limit allows, and returns the ids actually inserted.
+// insertRows inserts vals[i] for i in idx, in that order, ON CONFLICT DO
+// NOTHING and returns the idCol values actually inserted: through the DB's
+// RowInserter when it has one, else with multi-row INSERTs of as few
+// statements as the parameter limit allows.
 func (s *Store) insertRows(ctx context.Context, q Querier, table, cols string, ncols int, idCol string, idx []int, vals [][]any) (map[string]bool, error) {
+	if len(idx) == 0 {
+		return map[string]bool{}, nil
+	}
+	if ri, ok := s.db.(RowInserter); ok {
+		rows := make([][]any, len(idx))
+		for k, i := range idx {
+			rows[k] = vals[i]
+		}
+		return ri.InsertRows(ctx, q, table, splitCols(cols), idCol, rows)
+	}
 	inserted := make(map[string]bool, len(idx))
 	per := s.db.MaxParams() / ncols
 	for lo := 0; lo < len(idx); lo += per {
@@ -223,24 +252,37 @@ func (s *Store) insertRows(ctx context.Context, q Querier, table, cols string, n
 			b.WriteByte(')')
 		}
 		b.WriteString(" ON CONFLICT DO NOTHING RETURNING " + idCol)
-		rows, err := q.Query(ctx, b.String(), a...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			inserted[id] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err := scanIDs(ctx, q, b.String(), a, inserted); err != nil {
 			return nil, err
 		}
 	}
 	return inserted, nil
+}
+
+// splitCols splits a column list such as deviceCols into names.
+func splitCols(cols string) []string {
+	out := strings.Split(cols, ",")
+	for i := range out {
+		out[i] = strings.TrimSpace(out[i])
+	}
+	return out
+}
+
+// scanIDs adds the single string column of every row of the query to ids.
+func scanIDs(ctx context.Context, q Querier, sql string, a []any, ids map[string]bool) error {
+	rows, err := q.Query(ctx, sql, a...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		ids[id] = true
+	}
+	return rows.Err()
 }
 
 // GetDevice returns a device of the org by assetId.

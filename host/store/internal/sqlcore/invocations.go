@@ -56,9 +56,11 @@ func (s *Store) invocationRow(v *model.AgentInvocation) ([]any, error) {
 }
 
 // BatchCreateInvocations stores up to a request's worth of CES invocations
-// with one multi-row INSERT in one transaction. An invocation id that exists
-// already is reported as a conflict without undoing the others. invs are
-// updated in place with generated ids and times.
+// with one INSERT (see insertRows) in one transaction. An invocation id that exists
+// already, or a PENDING/RUNNING INSTALL for an instance that has one (the
+// partial unique index of migration 5 refuses it, whatever the race), is
+// reported as a conflict without undoing the others. invs are updated in
+// place with generated ids and times.
 func (s *Store) BatchCreateInvocations(ctx context.Context, projectID string, invs []model.AgentInvocation) ([]model.ItemResult, error) {
 	now := model.Now()
 	res := make([]model.ItemResult, len(invs))
@@ -78,17 +80,49 @@ func (s *Store) BatchCreateInvocations(ctx context.Context, projectID string, in
 		vals[i], idx[i] = row, i
 		res[i] = model.ItemResult{Index: i, ID: v.InvocationID, Key: v.InstanceID, Status: model.ItemCreated}
 	}
-	var inserted map[string]bool
-	err := s.db.Tx(ctx, nil, func(q Querier) error {
+	// The index alone keeps one install in progress. The locks keep two
+	// batches naming the same instances in another order from deadlocking
+	// on each other's uncommitted index entries.
+	var locks []string
+	for i := range invs {
+		if invs[i].InstallInProgress() {
+			locks = append(locks, "inv-install\x1f"+projectID+"\x1f"+invs[i].InstanceID)
+		}
+	}
+	var inserted, idTaken map[string]bool
+	err := s.db.Tx(ctx, locks, func(q Querier) error {
 		var err error
 		inserted, err = s.insertRows(ctx, q, "agent_invocations", invCols, invNCols, "invocation_id", idx, vals)
-		return err
+		if err != nil {
+			return err
+		}
+		// An INSTALL skipped with a free id was skipped by the install index.
+		var installs []string
+		for i := range invs {
+			if !inserted[invs[i].InvocationID] && invs[i].InstallInProgress() {
+				installs = append(installs, invs[i].InvocationID)
+			}
+		}
+		idTaken = map[string]bool{}
+		for lo := 0; lo < len(installs); lo += s.db.MaxParams() {
+			var a args
+			in := a.in(installs[lo:min(lo+s.db.MaxParams(), len(installs))])
+			if err := scanIDs(ctx, q, `SELECT invocation_id FROM agent_invocations WHERE invocation_id IN `+in, a, idTaken); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	for i := range res {
-		if !inserted[res[i].ID] {
+		switch v := &invs[i]; {
+		case inserted[res[i].ID]:
+		case v.InstallInProgress() && !idTaken[res[i].ID]:
+			res[i].Status = model.ItemConflict
+			res[i].Err = model.InstallInProgressError(projectID, v.InstanceID)
+		default:
 			res[i].Status = model.ItemConflict
 			res[i].Err = fmt.Errorf("%w: invocation %s exists", model.ErrConflict, res[i].ID)
 		}
@@ -128,6 +162,10 @@ func (s *Store) UpdateInvocation(ctx context.Context, v *model.AgentInvocation) 
 	n, err := s.db.Exec(ctx, `UPDATE agent_invocations SET invocation_status = $1, current_version = $2, target_version = $3, update_time = $4
 WHERE invocation_id = $5 AND project_id = $6`,
 		v.InvocationStatus, v.CurrentVersion, v.TargetVersion, model.ToMicro(model.Now()), v.InvocationID, v.ProjectID)
+	if err != nil && s.db.IsUniqueViolation(err) {
+		// The install index is the only unique key a status change can break.
+		return fmt.Errorf("%w: %w: invocation %s cannot become %s", model.ErrConflict, model.ErrInstallInProgress, v.InvocationID, v.InvocationStatus)
+	}
 	if err := mustAffect(n, err, "invocation "+v.InvocationID); err != nil {
 		return err
 	}
