@@ -3,7 +3,6 @@
 package sdk
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"runtime"
@@ -11,6 +10,9 @@ import (
 
 	"github.com/extism/go-pdk"
 )
+
+// A guest runs one call at a time: decoding may reuse strings (see guest).
+func init() { guest = true }
 
 var (
 	calls uint32
@@ -88,7 +90,7 @@ var (
 	lean       bool              // a lean call is running: Config and Log must not use Extism
 	leanIn     []byte            // the input buffer (onboard_input)
 	leanOut    []byte            // the answer of the last call
-	leanParams []byte            // the params leanConfig was parsed from
+	leanParams string            // the params leanConfig was parsed from
 	leanConfig map[string]string // the hook's config, as the lean call passes it
 )
 
@@ -133,12 +135,13 @@ func leanRun(op, params, body, dst []byte) (answer []byte) {
 	if registered == nil {
 		return AppendError(dst, "the plug-in registered no hook")
 	}
-	if leanConfig == nil || !bytes.Equal(params, leanParams) {
+	if leanConfig == nil || !equal(params, leanParams) {
 		cfg, err := DecodeConfig(params)
 		if err != nil {
 			return AppendError(dst, "hook config: "+err.Error())
 		}
-		leanConfig, leanParams = cfg, append(leanParams[:0], params...)
+		leanConfig, leanParams = cfg, string(params)
+		configSlots = [len(configSlots)]configSlot{}
 	}
 	var req HookRequest
 	if err := DecodeRequest(body, &req); err != nil {
@@ -164,6 +167,31 @@ var configCache = map[string]configValue{}
 // are cached: over Extism a lookup costs several host calls the first
 // time only; a lean call passes the whole configuration.
 func Config(key string) (string, bool) {
+	h := len(key)
+	if h > 0 {
+		h += int(key[0])
+	}
+	slot := &configSlots[h%len(configSlots)]
+	if slot.set && slot.key == key {
+		return slot.v, slot.ok
+	}
+	v, ok := config(key)
+	*slot = configSlot{key: key, v: v, ok: ok, set: true}
+	return v, ok
+}
+
+// configSlots cache Config's answers: a hook asks for the same few keys
+// on every call, usually as the same string constants, which compare by
+// pointer where a map lookup hashes the key.
+var configSlots [8]configSlot
+
+type configSlot struct {
+	key     string
+	v       string
+	ok, set bool
+}
+
+func config(key string) (string, bool) {
 	if lean {
 		v, ok := leanConfig[key]
 		return v, ok

@@ -332,3 +332,57 @@ func TestMergePatch(t *testing.T) {
 		assert.JSONEq(t, c[2], string(got), "%s + %s", c[0], c[1])
 	}
 }
+
+// appendRequest writes what json.Marshal writes, up to escaping and the
+// request's whitespace: both decode to the same message.
+func TestAppendRequestMatchesMarshal(t *testing.T) {
+	odd := "<é>&\"\\\n\x01\x7f\xff\u2028😀"
+	for _, req := range []sdk.HookRequest{
+		{},
+		{Hook: sdk.BeforeCreate, Operation: "cbr.agent.register", Project: "p1", Request: json.RawMessage(`{"agent":{"host_name":"SN-1"}}`)},
+		{Hook: odd, Operation: odd, Org: odd, Request: json.RawMessage(` [1, {"a" : "<b>"} ] `)},
+		provision(map[string]string{"O": "acme", "CN": odd, odd: "x", "serialNumber": "SN-1"}),
+		{Hook: sdk.BeforeProvision, Device: &sdk.Device{}, Certificate: map[string]string{}},
+		{Hook: sdk.BeforeProvision, Device: &sdk.Device{Tags: []sdk.Tag{{Key: odd}}, PolicyIDs: []string{odd, ""}}},
+	} {
+		want, err := json.Marshal(req)
+		require.NoError(t, err)
+		got, err := appendRequest(nil, &req)
+		require.NoError(t, err)
+		var w, g sdk.HookRequest
+		require.NoError(t, json.Unmarshal(want, &w))
+		require.NoError(t, json.Unmarshal(got, &g), "%s", got)
+		if w.Request != nil {
+			assert.JSONEq(t, string(w.Request), string(g.Request))
+			w.Request, g.Request = nil, nil
+		}
+		assert.Equal(t, w, g, "%s", got)
+		var m1, m2 map[string]any
+		require.NoError(t, json.Unmarshal(want, &m1))
+		require.NoError(t, json.Unmarshal(got, &m2))
+		assert.Equal(t, m1, m2, "the same members, nulls and absences")
+	}
+	_, err := appendRequest(nil, &sdk.HookRequest{Request: json.RawMessage(`{"a":`)})
+	assert.Error(t, err)
+}
+
+// The answers read without encoding/json are read as encoding/json reads
+// them; the others still go through it.
+func TestFastResponse(t *testing.T) {
+	for _, out := range []string{`{"decision":"allow"}`, `{"decision":"allow"}   `, `{"decision":"deny","reason":"no"}`,
+		`{"decision":"deny","reason":""}`, `{"decision":"deny","reason":"é 😀 <x>"}  `} {
+		fast, ok := fastResponse([]byte(out))
+		require.True(t, ok, out)
+		slow, err := decodeResponse([]byte(out + "\n"))
+		require.NoError(t, err)
+		assert.Equal(t, slow, fast, out)
+	}
+	for _, out := range []string{`{"decision":"deny","reason":"a\"b"}`, `{"decision":"deny","reason":"a\nb"}`, "{\"decision\":\"deny\",\"reason\":\"\xff\"}",
+		`{"decision":"deny","reason":"x"} {}`, `{"decision":"allow","patch":{}}`, `{"decision":"deny","reason":"x","patch":{}}`, ` {"decision":"allow"}`} {
+		_, ok := fastResponse([]byte(out))
+		assert.False(t, ok, out)
+	}
+	resp, err := decodeResponse([]byte(`{"decision":"deny","reason":"a\"b"}`))
+	require.NoError(t, err)
+	assert.Equal(t, sdk.Deny(`a"b`), resp)
+}

@@ -124,7 +124,7 @@ func (h *hook) close() {
 	}
 }
 
-type leanBufs struct{ body, out bytes.Buffer }
+type leanBufs struct{ body, out []byte }
 
 // callLean runs a lean hook once: op "hook", the config as params, the
 // request as body.
@@ -135,11 +135,12 @@ func (h *hook) callLean(ctx context.Context, req *sdk.HookRequest) (sdk.HookResp
 		b = new(leanBufs)
 	}
 	defer h.bufs.Put(b)
-	b.body.Reset()
-	if err := json.NewEncoder(&b.body).Encode(req); err != nil {
+	var err error
+	if b.body, err = appendRequest(b.body[:0], req); err != nil {
 		return resp, err
 	}
-	out, err := h.lean.Call(ctx, b.out.AvailableBuffer(), sdk.LeanOp, h.params, b.body.Bytes())
+	out, err := h.lean.Call(ctx, b.out[:0], sdk.LeanOp, h.params, b.body)
+	b.out = out[:0] // keep the larger buffer for the next call
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
@@ -149,9 +150,6 @@ func (h *hook) callLean(ctx context.Context, req *sdk.HookRequest) (sdk.HookResp
 		}
 		return resp, fmt.Errorf("%w: %v", ErrFailed, err)
 	}
-	if len(out) > b.out.Cap() {
-		b.out.Grow(len(out)) // keep the larger buffer for the next call
-	}
 	if bytes.HasPrefix(out, []byte(`{"error":`)) {
 		var e struct{ Error string }
 		if json.Unmarshal(out, &e) == nil && e.Error != "" {
@@ -159,20 +157,6 @@ func (h *hook) callLean(ctx context.Context, req *sdk.HookRequest) (sdk.HookResp
 		}
 	}
 	return decodeResponse(out)
-}
-
-// decodeResponse reads a hook's output: exactly one valid HookResponse.
-func decodeResponse(out []byte) (sdk.HookResponse, error) {
-	var resp sdk.HookResponse
-	dec := json.NewDecoder(bytes.NewReader(out))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&resp); err != nil || dec.More() {
-		return resp, fmt.Errorf("%w: output is not a HookResponse (%s): %q", ErrFailed, errText(err, "trailing data"), clip(out))
-	}
-	if err := resp.Check(); err != nil {
-		return resp, fmt.Errorf("%w: %v", ErrFailed, err)
-	}
-	return resp, nil
 }
 
 // call runs the hook once. On the go-sdk path any failure discards the
@@ -186,17 +170,17 @@ func (h *hook) call(ctx context.Context, req *sdk.HookRequest) (sdk.HookResponse
 	if err != nil {
 		return resp, fmt.Errorf("%w: %v", ErrFailed, err)
 	}
-	buf := bytes.NewBuffer(inst.input[:0])
-	if err := json.NewEncoder(buf).Encode(req); err != nil {
+	input, err := appendRequest(inst.input[:0], req)
+	if err != nil {
 		h.release(inst)
 		return resp, err
 	}
 	// Pad to a multiple of 8 bytes (JSON allows trailing spaces): go-pdk
 	// reads whole words in one host call each but the tail byte by byte.
-	for buf.Len()%8 != 0 {
-		buf.WriteByte(' ')
+	for len(input)%8 != 0 {
+		input = append(input, ' ')
 	}
-	inst.input = buf.Bytes()
+	inst.input = input
 	budget := h.timeout
 	if !inst.warm {
 		budget += initAllowance
