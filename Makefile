@@ -77,7 +77,7 @@ fuzz:
 
 # Every fuzz target in turn, FUZZTIME each (docs/reliability.md; the issue
 # asks for FUZZTIME=10m before a release). Crashers land in testdata/fuzz/.
-FUZZ_TARGETS := FuzzEngine:./plugins/engine FuzzValidator:./plugins/engine/internal/schema \
+FUZZ_TARGETS := FuzzEngine:./plugins/engine FuzzResolve:./plugins/engine FuzzValidator:./plugins/engine/internal/schema \
 	FuzzParse:./plugins/engine/internal/jsontree FuzzPipeline:./host/api FuzzSDKAuthorization:./host/api \
 	FuzzParseSubject:./cmd/onboard FuzzSubject:./host/provision FuzzDecodeRequest:./sdk
 fuzz-all:

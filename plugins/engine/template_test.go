@@ -2,12 +2,14 @@ package engine_test
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onboardhq/onboard/internal/corpus"
 	"github.com/onboardhq/onboard/plugins/engine"
 )
 
@@ -130,3 +132,30 @@ func TestTemplateEvaluationIsBounded(t *testing.T) {
 }
 
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+// FuzzResolve feeds mutated resolution cases (IoTDA and extended
+// templates, with subjects) to the resolver: it must not panic, must write
+// a JSON result, and a device it resolves must meet the IoTDA field rules.
+func FuzzResolve(f *testing.F) {
+	cases, err := corpus.Resolutions()
+	require.NoError(f, err)
+	for _, c := range cases {
+		f.Add(c.Body)
+	}
+	e := newEngine(f)
+	productID := regexp.MustCompile(`^[A-Za-z0-9_-]{1,36}$`)
+	tagKey := regexp.MustCompile(`^[A-Za-z0-9_.-]{0,64}$`) // TagRef.tag_key is optional (Table 8)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		res, err := engine.DecodeResult(e.Run(engine.OpResolve, nil, body))
+		require.NoError(t, err)
+		if !res.Valid {
+			require.NotEmpty(t, res.Violations)
+			return
+		}
+		require.NotNil(t, res.Device)
+		assert.Regexp(t, productID, res.Device.ProductID)
+		for _, tag := range res.Device.Tags {
+			assert.Regexp(t, tagKey, tag.Key)
+		}
+	})
+}
