@@ -28,29 +28,44 @@ func Generate(version string) ([]byte, error) {
 	}
 	components := map[string]any{}
 	paths := map[string]map[string]any{}
+	// Operations sharing a route and method (EnOS, told apart by ?action=)
+	// become one OpenAPI operation: OpenAPI keys operations by path and
+	// method, and a query string in a path key names no real path.
+	type group struct {
+		route, method string
+		ops           []schemas.Operation
+	}
+	var groups []*group
+	byKey := map[string]*group{}
 	for _, op := range ops {
-		item := paths[op.Route]
+		key := op.Method + " " + op.Route
+		g := byKey[key]
+		if g == nil {
+			g = &group{route: op.Route, method: strings.ToLower(op.Method)}
+			byKey[key] = g
+			groups = append(groups, g)
+		}
+		g.ops = append(g.ops, op)
+	}
+	for _, g := range groups {
+		item := paths[g.route]
 		if item == nil {
 			item = map[string]any{}
-			paths[op.Route] = item
+			paths[g.route] = item
 		}
-		method := strings.ToLower(op.Method)
-		if len(op.Query) > 0 {
-			// OpenAPI keys operations by path and method; EnOS tells its
-			// operations apart by ?action=, so those get a path key with the
-			// fixed query appended (OpenAPI allows query-like literal paths
-			// only as documentation; the action parameter is also declared).
-			item = paths[op.Route+"?"+fixedQuery(op.Query)]
-			if item == nil {
-				item = map[string]any{}
-				paths[op.Route+"?"+fixedQuery(op.Query)] = item
+		var variants []map[string]any
+		for _, op := range g.ops {
+			o, err := operation(op, components)
+			if err != nil {
+				return nil, fmt.Errorf("openapi: %s: %w", op.ID, err)
 			}
+			variants = append(variants, o)
 		}
-		o, err := operation(op, components)
-		if err != nil {
-			return nil, fmt.Errorf("openapi: %s: %w", op.ID, err)
+		if len(variants) == 1 {
+			item[g.method] = variants[0]
+			continue
 		}
-		item[method] = o
+		item[g.method] = merged(g.ops, variants)
 	}
 	doc := map[string]any{
 		"openapi": "3.1.0",
@@ -65,6 +80,116 @@ func Generate(version string) ([]byte, error) {
 		"components": map[string]any{"schemas": components, "securitySchemes": securitySchemes()},
 	}
 	return json.MarshalIndent(doc, "", "  ")
+}
+
+// merged is the one operation of several catalogue operations that share a
+// route and method. Each one's own description stays in
+// x-onboard-operations (an Operation object plus x-onboard-query, its fixed
+// query values); the merged operation takes the union of their parameters,
+// the discriminating query parameter as an enum, and oneOf their bodies.
+func merged(ops []schemas.Operation, variants []map[string]any) map[string]any {
+	ids := make([]string, len(ops))
+	for i, op := range ops {
+		ids[i] = op.ID
+		variants[i]["x-onboard-query"] = op.Query
+		variants[i]["summary"] = op.ID + " (" + fixedQuery(op.Query) + ")"
+	}
+	first := variants[0]
+	o := map[string]any{
+		"operationId":          commonPrefix(ids) + "." + strings.ToLower(ops[0].Method),
+		"tags":                 first["tags"],
+		"security":             first["security"],
+		"summary":              "one of " + strings.Join(ids, ", ") + ", chosen by the query",
+		"x-onboard-operations": variants,
+	}
+	// Parameters: the union by name; a fixed query value becomes an enum.
+	var params []any
+	var required []int // per parameter: how many operations have it
+	seen := map[string]int{}
+	for i, v := range variants {
+		for _, p := range v["parameters"].([]any) {
+			pm := p.(map[string]any)
+			name := pm["name"].(string)
+			if _, fixed := ops[i].Query[name]; fixed {
+				if j, ok := seen[name]; ok {
+					en := params[j].(map[string]any)["schema"].(map[string]any)
+					en["enum"] = append(en["enum"].([]string), ops[i].Query[name])
+					continue
+				}
+				seen[name] = len(params)
+				required = append(required, len(variants))
+				params = append(params, map[string]any{"name": name, "in": "query", "required": true,
+					"schema":      map[string]any{"type": "string", "enum": []string{ops[i].Query[name]}},
+					"description": "selects the operation (see x-onboard-operations)"})
+				continue
+			}
+			if j, ok := seen[name]; ok {
+				required[j]++
+				continue
+			}
+			seen[name] = len(params)
+			params = append(params, pm)
+			required = append(required, 1)
+		}
+	}
+	// A parameter is required only if every operation requires it.
+	for j, p := range params {
+		if pm := p.(map[string]any); pm["in"] == "query" && pm["required"] == true && required[j] < len(variants) {
+			cp := map[string]any{}
+			for k, v := range pm {
+				cp[k] = v
+			}
+			cp["required"] = false
+			params[j] = cp
+		}
+	}
+	o["parameters"] = params
+	var bodies, successes []any
+	status := ""
+	for _, v := range variants {
+		if rb, ok := v["requestBody"].(map[string]any); ok {
+			bodies = append(bodies, jsonSchema(rb))
+		}
+		for code, r := range v["responses"].(map[string]any) {
+			if rm := r.(map[string]any); code < "300" && rm["content"] != nil {
+				status = code
+				successes = append(successes, jsonSchema(rm))
+			}
+		}
+	}
+	if len(bodies) > 0 {
+		o["requestBody"] = map[string]any{"required": len(bodies) == len(variants),
+			"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"oneOf": bodies}}}}
+	}
+	responses := map[string]any{}
+	for code, r := range first["responses"].(map[string]any) {
+		responses[code] = r
+	}
+	if status != "" {
+		responses[status] = map[string]any{"description": "the chosen operation's answer",
+			"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"oneOf": successes}}}}
+	}
+	o["responses"] = responses
+	return o
+}
+
+// jsonSchema is the application/json schema of a request body or response.
+func jsonSchema(bodyOrResponse map[string]any) any {
+	return bodyOrResponse["content"].(map[string]any)["application/json"].(map[string]any)["schema"]
+}
+
+func commonPrefix(ids []string) string {
+	parts := strings.Split(ids[0], ".")
+	n := len(parts)
+	for _, id := range ids[1:] {
+		other := strings.Split(id, ".")
+		i := 0
+		for i < n && i < len(other) && other[i] == parts[i] {
+			i++
+		}
+		n = i
+	}
+	return strings.Join(parts[:n], ".")
 }
 
 func fixedQuery(q map[string]string) string {

@@ -23,11 +23,22 @@ func TestOpenAPI(t *testing.T) {
 	ops, err := schemas.Catalogue()
 	require.NoError(t, err)
 	seen := map[string]bool{}
-	for _, item := range doc["paths"].(map[string]any) {
+	for path, item := range doc["paths"].(map[string]any) {
+		assert.NotContains(t, path, "?", "a path key names a path, not a query")
 		for _, o := range item.(map[string]any) {
-			id := o.(map[string]any)["operationId"].(string)
+			om := o.(map[string]any)
+			id := om["operationId"].(string)
 			assert.False(t, seen[id], "operationId %s twice", id)
 			seen[id] = true
+			// Operations that share a path and method are described
+			// one by one in x-onboard-operations.
+			variants, _ := om["x-onboard-operations"].([]any)
+			for _, v := range variants {
+				vid := v.(map[string]any)["operationId"].(string)
+				assert.False(t, seen[vid], "operationId %s twice", vid)
+				seen[vid] = true
+				assert.NotEmpty(t, v.(map[string]any)["x-onboard-query"], vid)
+			}
 		}
 	}
 	for _, op := range ops {
