@@ -102,72 +102,79 @@ func merged(ops []schemas.Operation, variants []map[string]any) map[string]any {
 		"summary":              "one of " + strings.Join(ids, ", ") + ", chosen by the query",
 		"x-onboard-operations": variants,
 	}
-	// Parameters: the union by name; a fixed query value becomes an enum.
-	var params []any
-	var required []int // per parameter: how many operations have it
+	// Parameters: the union by place and name; a fixed query value becomes
+	// an enum; a parameter is required only if every operation requires it.
+	var params []map[string]any
+	requiredBy := map[int]int{}
 	seen := map[string]int{}
 	for i, v := range variants {
 		for _, p := range v["parameters"].([]any) {
 			pm := p.(map[string]any)
 			name := pm["name"].(string)
-			if _, fixed := ops[i].Query[name]; fixed {
-				if j, ok := seen[name]; ok {
-					en := params[j].(map[string]any)["schema"].(map[string]any)
-					en["enum"] = append(en["enum"].([]string), ops[i].Query[name])
-					continue
+			key := pm["in"].(string) + " " + name
+			j, ok := seen[key]
+			if !ok {
+				j = len(params)
+				seen[key] = j
+				params = append(params, pm)
+				if _, fixed := ops[i].Query[name]; fixed {
+					params[j] = map[string]any{"name": name, "in": "query", "required": true,
+						"schema":      map[string]any{"type": "string", "enum": []string{}},
+						"description": "selects the operation (see x-onboard-operations)"}
 				}
-				seen[name] = len(params)
-				required = append(required, len(variants))
-				params = append(params, map[string]any{"name": name, "in": "query", "required": true,
-					"schema":      map[string]any{"type": "string", "enum": []string{ops[i].Query[name]}},
-					"description": "selects the operation (see x-onboard-operations)"})
-				continue
 			}
-			if j, ok := seen[name]; ok {
-				required[j]++
-				continue
+			if value, fixed := ops[i].Query[name]; fixed {
+				en := params[j]["schema"].(map[string]any)
+				en["enum"] = append(en["enum"].([]string), value)
+				requiredBy[j]++
+			} else if pm["required"] == true {
+				requiredBy[j]++
 			}
-			seen[name] = len(params)
-			params = append(params, pm)
-			required = append(required, 1)
 		}
 	}
-	// A parameter is required only if every operation requires it.
-	for j, p := range params {
-		if pm := p.(map[string]any); pm["in"] == "query" && pm["required"] == true && required[j] < len(variants) {
+	out := make([]any, len(params))
+	for j, pm := range params {
+		if pm["required"] == true && requiredBy[j] < len(variants) {
 			cp := map[string]any{}
 			for k, v := range pm {
 				cp[k] = v
 			}
 			cp["required"] = false
-			params[j] = cp
+			pm = cp
 		}
+		out[j] = pm
 	}
-	o["parameters"] = params
-	var bodies, successes []any
-	status := ""
+	o["parameters"] = out
+	// Bodies and answers: anyOf, not oneOf — the operations' schemas may
+	// overlap (EnOS answers all have code and data), and the query, not the
+	// body, says which one applies.
+	var bodies []any
+	answers := map[string][]any{}
+	responses := map[string]any{}
 	for _, v := range variants {
 		if rb, ok := v["requestBody"].(map[string]any); ok {
 			bodies = append(bodies, jsonSchema(rb))
 		}
 		for code, r := range v["responses"].(map[string]any) {
-			if rm := r.(map[string]any); code < "300" && rm["content"] != nil {
-				status = code
-				successes = append(successes, jsonSchema(rm))
+			rm := r.(map[string]any)
+			if code < "300" {
+				if rm["content"] != nil {
+					answers[code] = append(answers[code], jsonSchema(rm))
+				} else if responses[code] == nil {
+					responses[code] = rm
+				}
+			} else if responses[code] == nil {
+				responses[code] = rm
 			}
 		}
 	}
 	if len(bodies) > 0 {
 		o["requestBody"] = map[string]any{"required": len(bodies) == len(variants),
-			"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"oneOf": bodies}}}}
+			"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"anyOf": bodies}}}}
 	}
-	responses := map[string]any{}
-	for code, r := range first["responses"].(map[string]any) {
-		responses[code] = r
-	}
-	if status != "" {
-		responses[status] = map[string]any{"description": "the chosen operation's answer",
-			"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"oneOf": successes}}}}
+	for code, schemas := range answers {
+		responses[code] = map[string]any{"description": "the chosen operation's answer",
+			"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"anyOf": schemas}}}}
 	}
 	o["responses"] = responses
 	return o

@@ -1,13 +1,16 @@
 package openapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
 
+	"github.com/santhosh-tekuri/jsonschema/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onboardhq/onboard/internal/corpus"
 	"github.com/onboardhq/onboard/schemas"
 )
 
@@ -64,4 +67,65 @@ func TestOpenAPI(t *testing.T) {
 		}
 	}
 	walk(doc)
+}
+
+// A merged operation (several catalogue operations on one path and method)
+// must accept every valid request and answer of each of them: its bodies
+// are alternatives, not exclusive choices.
+func TestMergedOperationsAcceptEachOperationsBodies(t *testing.T) {
+	b, err := Generate("test")
+	require.NoError(t, err)
+	c := jsonschema.NewCompiler()
+	c.Draft = jsonschema.Draft2020
+	const base = "https://onboard.test/openapi.json"
+	require.NoError(t, c.AddResource(base, bytes.NewReader(b)))
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Variants []struct {
+				OperationID string `json:"operationId"`
+			} `json:"x-onboard-operations"`
+			Responses map[string]any `json:"responses"`
+		} `json:"paths"`
+	}
+	require.NoError(t, json.Unmarshal(b, &doc))
+	esc := strings.NewReplacer("~", "~0", "/", "~1")
+	reqs, err := corpus.Requests()
+	require.NoError(t, err)
+	resps, err := corpus.Responses()
+	require.NoError(t, err)
+	merged := 0
+	for path, item := range doc.Paths {
+		for method, op := range item {
+			if len(op.Variants) == 0 {
+				continue
+			}
+			merged++
+			at := base + "#/paths/" + esc.Replace(path) + "/" + method
+			body, err := c.Compile(at + "/requestBody/content/application~1json/schema")
+			require.NoError(t, err)
+			answer, err := c.Compile(at + "/responses/200/content/application~1json/schema")
+			require.NoError(t, err)
+			for _, v := range op.Variants {
+				checked := 0
+				for _, set := range []struct {
+					cases  []corpus.Case
+					schema *jsonschema.Schema
+				}{{reqs, body}, {resps, answer}} {
+					for _, cs := range set.cases {
+						if cs.Op != v.OperationID || !cs.Valid {
+							continue
+						}
+						var val any
+						d := json.NewDecoder(bytes.NewReader(cs.Body))
+						d.UseNumber()
+						require.NoError(t, d.Decode(&val))
+						assert.NoError(t, set.schema.Validate(val), "%s/%s", cs.Op, cs.Name)
+						checked++
+					}
+				}
+				assert.Positive(t, checked, v.OperationID)
+			}
+		}
+	}
+	assert.Positive(t, merged, "the EnOS operations sharing POST /devices are merged")
 }
