@@ -174,8 +174,10 @@ func (o *Oracle) Valid(op string, response bool, body []byte) (bool, error) {
 	if err := dec.Decode(&doc); err != nil {
 		return false, nil
 	}
-	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
-		return false, nil // trailing data after the value
+	// Trailing data after the value: only JSON's four whitespace bytes may
+	// follow (bytes.TrimSpace would also drop \v, \f, U+0085 and U+00A0).
+	if len(bytes.Trim(body[dec.InputOffset():], " \t\r\n")) > 0 {
+		return false, nil
 	}
 	return s.Validate(doc) == nil, nil
 }

@@ -195,6 +195,9 @@ func (ev *evaluator) param(name string, isRef bool) (string, bool) {
 	}
 	if sv >= 0 && t.Nodes[sv].Kind == jsontree.String && len(t.Raw(sv)) > 0 {
 		ev.source = " (value taken from the certificate subject's " + attr + ")"
+		if ev.extended {
+			return ev.capped(string(t.Str(sv)))
+		}
 		return string(t.Str(sv)), true
 	}
 	if d := t.Member(decl, "onboard::default"); d >= 0 && ev.extended {
@@ -355,26 +358,8 @@ func (ev *evaluator) sub(arg int32) (string, bool) {
 		at = open + end + 1
 		if lit, isLit := strings.CutPrefix(name, "!"); isLit {
 			b.WriteString("${" + lit + "}")
-			continue
-		}
-		found := false
-		for j, n := range names {
-			if n == name {
-				b.WriteString(values[j])
-				found = true
-				break
-			}
-		}
-		if !found {
-			if tsub != "" {
-				ev.push(tsub)
-			}
-			v, good := ev.param(name, false)
-			if tsub != "" {
-				ev.pop()
-			}
-			ok = ok && good
-			b.WriteString(v)
+		} else if !ev.placeholder(&b, name, names, values, tsub) {
+			ok = false
 		}
 		if b.Len() > maxValueLen {
 			return ev.capped(b.String())
@@ -383,7 +368,26 @@ func (ev *evaluator) sub(arg int32) (string, bool) {
 	if !ok || ev.checking() {
 		return "", ok
 	}
-	return b.String(), true
+	// The text after the last placeholder counts too.
+	return ev.capped(b.String())
+}
+
+// placeholder writes the value of ${name}: a variable of the sub, else a
+// declared parameter.
+func (ev *evaluator) placeholder(b *strings.Builder, name string, names, values []string, tsub string) bool {
+	for j, n := range names {
+		if n == name {
+			b.WriteString(values[j])
+			return true
+		}
+	}
+	if tsub != "" {
+		ev.push(tsub)
+		defer ev.pop()
+	}
+	v, ok := ev.param(name, false)
+	b.WriteString(v)
+	return ok
 }
 
 func (ev *evaluator) ifValue(arg int32) (string, bool) {
@@ -567,6 +571,7 @@ func (ev *evaluator) device(tbs *schema.Schema) resolvedDevice {
 			d.tags = append(d.tags, [2]string{k, v})
 			i++
 		}
+		ev.pop()
 	}
 	if ids := ev.member(ev.member(res, "policy"), "policy_ids"); ids >= 0 {
 		ev.loc = "policy_ids"

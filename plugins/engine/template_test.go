@@ -114,6 +114,23 @@ func TestTemplateEvaluationIsBounded(t *testing.T) {
 	require.False(t, res.Valid)
 	assert.Equal(t, "too-long", res.Violations[0].Rule)
 
+	// The cap holds for text after the last placeholder, for ${!…}
+	// literals and for a subject value itself.
+	cn := strings.Repeat("c", 2048)
+	join := `{"onboard::join":{"separator":"","values":[{"ref":"iotda::certificate::common_name"},{"ref":"iotda::certificate::common_name"}]}}`
+	for name, nodeID := range map[string]string{
+		"tail":     `{"onboard::sub":{"template":"${v}` + strings.Repeat("y", 1000) + `","variables":{"v":` + join + `}}}`,
+		"literals": `{"onboard::sub":{"template":"${v}` + strings.Repeat("${!a}", 200) + `","variables":{"v":` + join + `}}}`,
+	} {
+		res, _ = run(t, e, engine.OpResolve, []byte(`{"template_body":`+extTemplate(nodeID)+`,"subject":{"CN":"`+cn+`"}}`))
+		require.False(t, res.Valid, name)
+		assert.Equal(t, "too-long", res.Violations[0].Rule, name)
+	}
+	res, _ = run(t, e, engine.OpResolve, []byte(`{"template_body":`+extTemplate(`{"ref":"iotda::certificate::common_name"}`)+
+		`,"subject":{"CN":"`+strings.Repeat("c", 5000)+`"}}`))
+	require.False(t, res.Valid)
+	assert.Equal(t, "too-long", res.Violations[0].Rule)
+
 	// 30 conditions, each the "and" of the one before twice: 2^30 visits
 	// without memoising.
 	conds := map[string]any{"C0": map[string]any{"onboard::equals": []any{"a", "a"}}}

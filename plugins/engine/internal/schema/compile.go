@@ -88,6 +88,11 @@ type prop struct {
 	name     string
 	schema   *Schema
 	required bool
+	// The name's first 16 bytes as two zero-padded words and its length:
+	// member names are matched by comparing words (see keyMasks), not by
+	// a byte loop per candidate.
+	w0, w1 uint64
+	n      int
 }
 
 // literal is an enum or const value: strings compare decoded, numbers
@@ -465,7 +470,11 @@ func (s *Schema) derive() {
 	s.onlyRef = s.refS != nil && !assertions && !others && s.dflt == nil
 	s.combines = others || (s.refS != nil && !s.onlyRef)
 	s.stringRules = s.minLen > 0 || s.maxLen >= 0 || s.pattern != nil || len(s.enum) > 0 || s.hasConst
-	for i, p := range s.props {
+	for i := range s.props {
+		p := &s.props[i]
+		var pad [16]byte
+		copy(pad[:], p.name)
+		p.w0, p.w1, p.n = load8(pad[:], 0), load8(pad[:], 8), len(p.name)
 		if p.required {
 			s.requiredMask |= 1 << uint(i)
 		}

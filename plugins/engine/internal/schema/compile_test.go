@@ -98,3 +98,17 @@ func TestSkipValidEndsWhereTheParserDoes(t *testing.T) {
 	}
 	assert.Greater(t, checked, 10000)
 }
+
+// Past maxItems a per-item batch still counts every item (items are no
+// longer judged there).
+func TestPerItemTotalPastMaxItems(t *testing.T) {
+	doc, err := Compile("x", []byte(`{"type":"object","properties":{"a":{"type":"array","maxItems":1,"x-onboard-per-item":true,"items":{"type":"string"}}}}`))
+	require.NoError(t, err)
+	var v Validator
+	v.Validate(doc.Root, []byte(`{"a":[1,2,3]}`))
+	require.Len(t, v.Batches, 1)
+	assert.Equal(t, 3, v.Batches[0].Total)
+	require.Len(t, v.Batches[0].Failed, 1, "only the item within the cap is judged")
+	require.Len(t, v.Violations, 1)
+	assert.Equal(t, "maxItems", v.Violations[0].Rule)
+}

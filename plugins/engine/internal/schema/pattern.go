@@ -13,16 +13,25 @@ import (
 type matcher struct {
 	src  string
 	segs []segment
-	re   *regexp.Regexp
+	// fixed holds the set of each position when every segment has a fixed
+	// length ("^[+-][0-1][0-9]:[0-5][0-9]$"): matching is then one pass
+	// with no early exit.
+	fixed []byteSet
+	re    *regexp.Regexp
 }
+
+// byteSet is a set of bytes as a bitmap; only ASCII bytes are ever added.
+// Testing c is s[c>>6]>>(c&63)&1, with no branch: in Go's Wasm output
+// every taken branch costs a trip through the function's dispatch loop.
+type byteSet [4]uint64
 
 // segment is one atom with its repetition bounds (max < 0: unbounded).
 type segment struct {
-	set      [2]uint64 // ASCII bytes accepted
+	set      byteSet // ASCII bytes accepted
 	min, max int
 }
 
-func (s *segment) has(c byte) bool { return c < 128 && s.set[c>>6]&(1<<(c&63)) != 0 }
+func (s *segment) has(c byte) bool { return s.set[c>>6]&(1<<(c&63)) != 0 }
 func (s *segment) add(c byte)      { s.set[c>>6] |= 1 << (c & 63) }
 
 func compilePattern(src string) (*matcher, error) {
@@ -33,27 +42,75 @@ func compilePattern(src string) (*matcher, error) {
 	m := &matcher{src: src, re: re}
 	if segs, ok := parseSegments(src); ok {
 		m.segs, m.re = segs, nil
+		m.fixed = fixedSets(segs)
 	}
 	return m, nil
+}
+
+// fixedSets returns the set of each position if every segment has a fixed
+// length (and the total is small), else nil.
+func fixedSets(segs []segment) []byteSet {
+	var sets []byteSet
+	for _, seg := range segs {
+		if seg.min != seg.max || len(sets)+seg.max > 64 {
+			return nil
+		}
+		for range seg.max {
+			sets = append(sets, seg.set)
+		}
+	}
+	if len(sets) == 0 {
+		return nil
+	}
+	return sets
 }
 
 func (m *matcher) match(s []byte) bool {
 	if m.re != nil {
 		return m.re.Match(s)
 	}
-	i := 0
-	for k := range m.segs {
-		seg := &m.segs[k]
-		n := 0
-		for i < len(s) && (seg.max < 0 || n < seg.max) && seg.has(s[i]) {
-			i++
-			n++
-		}
-		if n < seg.min {
+	if m.fixed != nil {
+		if len(s) != len(m.fixed) {
 			return false
 		}
+		var miss uint64
+		for i, c := range s {
+			miss |= ^m.fixed[i][c>>6] >> (c & 63)
+		}
+		return miss&1 == 0
 	}
-	return i == len(s)
+	if len(m.segs) == 0 {
+		return len(s) == 0
+	}
+	i := 0
+	last := len(m.segs) - 1
+	for k := range last {
+		seg := &m.segs[k]
+		end := len(s)
+		if seg.max >= 0 && i+seg.max < end {
+			end = i + seg.max
+		}
+		j := i
+		for j < end && seg.has(s[j]) {
+			j++
+		}
+		if j-i < seg.min {
+			return false
+		}
+		i = j
+	}
+	// The last segment must take all the rest, so it is checked whole,
+	// without a branch per byte.
+	seg := &m.segs[last]
+	rest := s[i:]
+	if len(rest) < seg.min || seg.max >= 0 && len(rest) > seg.max {
+		return false
+	}
+	var miss uint64
+	for _, c := range rest {
+		miss |= ^seg.set[c>>6] >> (c & 63)
+	}
+	return miss&1 == 0
 }
 
 // parseSegments accepts ^(atom quantifier?)*$ where an atom is an ASCII

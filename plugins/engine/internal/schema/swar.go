@@ -1,8 +1,8 @@
 package schema
 
 import (
+	"encoding/binary"
 	"math/bits"
-	"unsafe"
 )
 
 // SWAR ("SIMD within a register") scanning: eight bytes per step. Wasm has
@@ -19,8 +19,11 @@ const (
 )
 
 // load8 reads src[i:i+8] little-endian; the caller ensures i+8 <= len(src).
+// The compiler merges the byte loads into one 64-bit load on wasm and on
+// the other targets that allow unaligned loads, and it stays correct on
+// big-endian ones.
 func load8(src []byte, i int) uint64 {
-	return *(*uint64)(unsafe.Pointer(unsafe.SliceData(src[i : i+8])))
+	return binary.LittleEndian.Uint64(src[i : i+8])
 }
 
 // stringRun returns the index of the first byte at or after i that ends a
@@ -57,3 +60,16 @@ func spaceRun(src []byte, i int) int {
 	}
 	return i
 }
+
+// keyMasks[n] keeps the first n bytes of two little-endian words: a
+// member name of n <= 16 bytes, loaded as two words and masked with it, is
+// what prop.w0 and prop.w1 hold. A table, not shifts and branches, so the
+// comparison stays inline in objectBody.
+var keyMasks = func() (t [17][2]uint64) {
+	for n := range t {
+		for b := 0; b < n; b++ {
+			t[n][b/8] |= 0xff << (8 * (b % 8))
+		}
+	}
+	return t
+}()

@@ -140,6 +140,14 @@ func (v *Validator) reset(src []byte) {
 	v.Violations, v.Batches, v.Syntax = v.Violations[:0], v.Batches[:0], nil
 }
 
+// space skips whitespace; the check is inline so that compact JSON, where
+// there is none, pays no call.
+func (v *Validator) space() {
+	if v.i < len(v.src) && v.src[v.i] <= ' ' {
+		v.skipSpace()
+	}
+}
+
 func (v *Validator) skipSpace() {
 	src, i := v.src, v.i
 	for i < len(src) {
@@ -590,9 +598,10 @@ func (v *Validator) objectBody(s *Schema, m mode, keysBase int) bool {
 		s = nil
 	}
 	v.i++
-	v.skipSpace()
+	v.space()
 	var seen uint64
 	members := 0
+	next := 0 // the declared property expected next (see below)
 	if v.i < len(v.src) && v.src[v.i] == '}' {
 		v.i++
 	} else {
@@ -601,15 +610,19 @@ func (v *Validator) objectBody(s *Schema, m mode, keysBase int) bool {
 			// Fast path, inline because calls cost ~30 ns each in Go's
 			// Wasm: a plain ASCII name followed by ':'.
 			var k span
-			j := v.i + 1
-			if v.i < len(src) && src[v.i] == '"' {
+			i := v.i
+			j := i + 1
+			if i < len(src) && src[i] == '"' {
 				j = stringRun(src, j)
 			}
-			if j+1 < len(src) && src[v.i] == '"' && src[j] == '"' && src[j+1] == ':' {
-				k = span{start: int32(v.i + 1), end: int32(j)}
+			if j+1 < len(src) && src[i] == '"' && src[j] == '"' && src[j+1] == ':' {
+				k = span{start: int32(i + 1), end: int32(j)}
 				v.i = j + 2
-				v.skipSpace()
+				v.space()
 			} else {
+				if members > 0 && i < len(src) && src[i] == '}' {
+					return v.syntaxError("trailing comma before '}': remove the comma after the last member")
+				}
 				var good bool
 				if k, good = v.member(); !good {
 					return false
@@ -618,16 +631,25 @@ func (v *Validator) objectBody(s *Schema, m mode, keysBase int) bool {
 			members++
 			idx := -1
 			if s != nil && len(s.props) > 0 {
-				if k.escaped {
-					idx = v.propIndex(s, k)
-				} else {
-					name := src[k.start:k.end]
-					for pi := range s.props {
-						if pn := s.props[pi].name; len(pn) == len(name) && pn[0] == name[0] && pn == string(name) {
-							idx = pi
-							break
+				if n := int(k.end - k.start); !k.escaped && n <= 16 && int(k.start)+16 <= len(src) {
+					// Compare words, trying first the property after the
+					// last one found: clients mostly send members in the
+					// documented order.
+					mask := &keyMasks[n]
+					w0 := load8(src, int(k.start)) & mask[0]
+					w1 := load8(src, int(k.start)+8) & mask[1]
+					if p := &s.props[next]; p.w0 == w0 && p.w1 == w1 && p.n == n {
+						idx = next
+					} else {
+						for pi := range s.props {
+							if p := &s.props[pi]; p.w0 == w0 && p.w1 == w1 && p.n == n {
+								idx = pi
+								break
+							}
 						}
 					}
+				} else {
+					idx = v.propIndex(s, k)
 				}
 			}
 			if idx >= 0 {
@@ -635,6 +657,9 @@ func (v *Validator) objectBody(s *Schema, m mode, keysBase int) bool {
 					return v.duplicate(k)
 				}
 				seen |= 1 << uint(idx)
+				if next = idx + 1; next == len(s.props) {
+					next = 0
+				}
 			} else {
 				// Free-form members are compared pairwise; maps in these
 				// APIs are small, and this needs no allocation.
@@ -662,23 +687,38 @@ func (v *Validator) objectBody(s *Schema, m mode, keysBase int) bool {
 			if s != nil && s.propNames != nil && !v.checkName(s.propNames, k, m) {
 				ok = false
 			}
-			if !v.value(sub, m) {
+			// Fast path for the commonest member, a plain ASCII string
+			// under a string schema: what value would do, without the
+			// call and its dispatch.
+			if j := v.i + 1; v.i < len(src) && src[v.i] == '"' && sub != nil && !sub.onlyRef && !sub.combines &&
+				(sub.types == 0 || sub.types&tString != 0) {
+				j = stringRun(src, j)
+				if j < len(src) && src[j] == '"' {
+					at := v.i + 1
+					v.i = j + 1
+					if sub.stringRules && !v.checkString(sub, m, span{start: int32(at), end: int32(j)}, j-at) {
+						ok = false
+					}
+				} else if !v.stringValue(sub, m) {
+					ok = false
+					if v.Syntax != nil {
+						return false
+					}
+				}
+			} else if !v.value(sub, m) {
 				ok = false
 				if v.Syntax != nil {
 					return false
 				}
 			}
 			v.path = v.path[:len(v.path)-1]
-			v.skipSpace()
-			if v.i >= len(v.src) {
+			v.space()
+			if v.i >= len(src) {
 				return v.syntaxError("unexpected end of input: an object is not closed")
 			}
-			if c := v.src[v.i]; c == ',' {
+			if c := src[v.i]; c == ',' {
 				v.i++
-				v.skipSpace()
-				if v.i < len(v.src) && v.src[v.i] == '}' {
-					return v.syntaxError("trailing comma before '}': remove the comma after the last member")
-				}
+				v.space()
 				continue
 			} else if c == '}' {
 				v.i++
@@ -867,7 +907,7 @@ func (v *Validator) arrayBody(s *Schema, m mode) bool {
 			return v.syntaxError("unexpected %s in array: expected ',' or ']'", jsontree.Describe(v.src, v.i))
 		}
 	}
-	if perItem {
+	if batch >= 0 { // also past maxItems, where items stopped being judged
 		v.Batches[batch].Total = n
 	}
 	if s == nil {
