@@ -2,6 +2,7 @@ package schema
 
 import (
 	"errors"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -81,10 +82,20 @@ func TestTypeListAcceptsEachNamedType(t *testing.T) {
 func TestSkipValidEndsWhereTheParserDoes(t *testing.T) {
 	cases, err := corpus.Requests()
 	require.NoError(t, err)
+	// Brackets and quotes inside strings, escapes, multi-byte UTF-8 across
+	// eight-byte words, values at the very end of the input.
+	for i, body := range []string{
+		`{"a":"}]\"{[","b":[1,{"c":"é\u00e9\\"}],"d":"ü}é{","e":[[[]],{}],"f":"\\"}`,
+		`["0123456]","{{{{{{{{","\"\"\"",[{"x":[1,2,3,"]]]]]]]]"]}],true,null,-1.5e3]`,
+		`"ends here"`, `12345678901234567890`, `{"k":"日本語の文字列です}]"}`,
+	} {
+		cases = append(cases, corpus.Case{Op: "inline", Name: strconv.Itoa(i), Body: []byte(body)})
+	}
 	checked := 0
 	for _, c := range cases {
 		var tree jsontree.Tree
 		if tree.Parse(c.Body) != nil {
+			require.NotEqual(t, "inline", c.Op, "inline case %s must be valid JSON", c.Name)
 			continue
 		}
 		for _, n := range tree.Nodes {

@@ -46,6 +46,34 @@ func stringRun(src []byte, i int) int {
 	return i
 }
 
+// structRun returns the index of the first byte at or after i that opens
+// or closes a string, object or array: '"', '{', '}', '[' or ']'. Setting
+// bit 0x20 maps '[' to '{' and ']' to '}' and no other byte onto either.
+func structRun(src []byte, i int) int {
+	const (
+		opens  = 0x7b7b7b7b7b7b7b7b // '{'
+		closes = 0x7d7d7d7d7d7d7d7d // '}'
+	)
+	for i+8 <= len(src) {
+		x := load8(src, i)
+		q := x ^ quotes
+		y := x | spaces
+		o := y ^ opens
+		c := y ^ closes
+		if stop := (((q - ones) &^ q) | ((o - ones) &^ o) | ((c - ones) &^ c)) & highs; stop != 0 {
+			return i + bits.TrailingZeros64(stop)>>3
+		}
+		i += 8
+	}
+	for ; i < len(src); i++ {
+		switch src[i] {
+		case '"', '{', '}', '[', ']':
+			return i
+		}
+	}
+	return i
+}
+
 // spaceRun returns the index of the first byte at or after i that is not
 // a space (runs of indentation), leaving other whitespace to the caller.
 func spaceRun(src []byte, i int) int {

@@ -969,37 +969,61 @@ func (v *Validator) rescan(s *Schema, start int, m mode) bool {
 // skipValid returns the end of the JSON value at i, which is known to be
 // valid: a conditional rule (if/then) re-reads the whole object, and a
 // half-million-item array it does not constrain must not cost a full
-// syntax check per rule.
+// syntax check per rule. Containers are crossed eight bytes at a time.
 func skipValid(src []byte, i int) int {
-	depth := 0
-	for ; i < len(src); i++ {
-		switch c := src[i]; c {
-		case '"':
-			for i++; i < len(src) && src[i] != '"'; i++ {
-				if src[i] == '\\' {
-					i++
-				}
-			}
-			if depth == 0 {
-				return i + 1
-			}
-		case '{', '[':
-			depth++
-		case '}', ']':
-			depth--
-			if depth == 0 {
-				return i + 1
-			}
-			if depth < 0 {
-				return i
-			}
-		case ',', ' ', '\t', '\n', '\r':
-			if depth == 0 {
+	if i >= len(src) {
+		return i
+	}
+	switch src[i] {
+	case '"':
+		return skipString(src, i+1)
+	case '{', '[':
+	default: // a number or a literal ends at the next delimiter
+		for ; i < len(src); i++ {
+			switch src[i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
 				return i
 			}
 		}
+		return i
+	}
+	depth := 0
+	for i < len(src) {
+		if i = structRun(src, i); i >= len(src) {
+			break
+		}
+		switch src[i] {
+		case '"':
+			i = skipString(src, i+1)
+			continue
+		case '{', '[':
+			depth++
+		default: // '}' or ']'
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		}
+		i++
 	}
 	return i
+}
+
+// skipString returns the index after the closing quote of the valid string
+// whose content starts at i.
+func skipString(src []byte, i int) int {
+	for {
+		if i = stringRun(src, i); i >= len(src) {
+			return i
+		}
+		switch src[i] {
+		case '"':
+			return i + 1
+		case '\\':
+			i += 2
+		default: // a control or non-ASCII byte inside the string
+			i++
+		}
+	}
 }
 
 func (v *Validator) combinators(s *Schema, start, end int, m mode) bool {
