@@ -2,6 +2,8 @@ package engine_test
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -175,4 +177,31 @@ func FuzzResolve(f *testing.F) {
 			assert.Regexp(t, tagKey, tag.Key)
 		}
 	})
+}
+
+// docs/templates.md's example stays true: the template is valid and
+// resolves to the table under it.
+func TestTemplatesDocExample(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(corpus.Dir(), "..", "docs", "templates.md"))
+	require.NoError(t, err)
+	block := regexp.MustCompile("(?s)```json\n(.*?)```").FindSubmatch(doc)
+	require.NotNil(t, block, "docs/templates.md has no json example")
+	e := newEngine(t)
+	res, _ := run(t, e, "iotda.provisioning-template.create", block[1])
+	require.True(t, res.Valid, "%v", res.Violations)
+	var create struct {
+		TemplateBody json.RawMessage `json:"template_body"`
+	}
+	require.NoError(t, json.Unmarshal(block[1], &create))
+	for subject, want := range map[string][2]string{
+		`{"C":"CN","OU":"factory-7","CN":"line-a_0001","serialNumber":"SN0001"}`: {"factory-7-line-a_0001", "cn-prod"},
+		`{"CN":"line-z_0002","serialNumber":"SN0002"}`:                           {"unassigned-line-z_0002", "cn-prod"},
+		`{"C":"CN","OU":"lab","CN":"line-b_0003","serialNumber":"SN0003"}`:       {"lab-line-b_0003", "other"},
+	} {
+		res, _ := run(t, e, engine.OpResolve, []byte(`{"template_body":`+string(create.TemplateBody)+`,"subject":`+subject+`}`))
+		require.True(t, res.Valid, "%s: %v", subject, res.Violations)
+		assert.Equal(t, want[0], res.Device.NodeID, subject)
+		assert.Equal(t, want[1], res.Device.Tags[0].Value, subject)
+		assert.Contains(t, string(doc), "`"+want[0]+"`", "the table shows the node_id")
+	}
 }
