@@ -102,17 +102,8 @@ func (r *runner) cesPerItem() {
 	r.check(op+"/per-item-results", func() error {
 		good1, good2 := "conform-"+r.run+"-i1", "conform-"+r.run+"-i2"
 		body := fmt.Appendf(nil, `{"instance_ids":[%q,"conform!bad",%q],"invocation_type":"INSTALL","invocation_target":"telescope"}`, good1, good2)
-		if v := r.verdict(op, body); !v.Accepted() || len(failedAt(v, "/instance_ids")) != 1 {
-			return fmt.Errorf("kit: the mixed batch is not rejected per item by the engine")
-		}
-		p, err := r.do(request{op: op, body: body})
+		p, err := r.mixedBatch(op, "/instance_ids", body)
 		if err != nil {
-			return err
-		}
-		if err := r.wantSuccess(op, p); err != nil {
-			return err
-		}
-		if err := r.perItem(op, body, p); err != nil {
 			return err
 		}
 		got, _ := list(p.obj, "invocations")
@@ -125,6 +116,22 @@ func (r *runner) cesPerItem() {
 	})
 }
 
+// mixedBatch sends a batch in which exactly one item under pointer breaks
+// a rule: the batch must succeed with a result per item.
+func (r *runner) mixedBatch(op, pointer string, body []byte) (*reply, error) {
+	if v := r.verdict(op, body); !v.Accepted() || len(failedAt(v, pointer)) != 1 {
+		return nil, fmt.Errorf("kit: the mixed batch is not rejected per item by the engine")
+	}
+	p, err := r.do(request{op: op, body: body})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.wantSuccess(op, p); err != nil {
+		return nil, err
+	}
+	return p, r.perItem(op, body, p)
+}
+
 // enosPerItem: one bad device among good ones costs only its own item.
 func (r *runner) enosPerItem() {
 	const op = "enos.device.batch-create"
@@ -135,17 +142,8 @@ func (r *runner) enosPerItem() {
  {"productKey":%q,"deviceName":{"defaultValue":"d2"},"timezone":"noon"},
  {"productKey":%q,"deviceName":{"defaultValue":"d3"},"timezone":"+00:00","deviceKey":%q}]}`,
 			pk, r.name(), pk, pk, r.name())
-		if v := r.verdict(op, body); !v.Accepted() || len(failedAt(v, "/deviceList")) != 1 {
-			return fmt.Errorf("kit: the mixed batch is not rejected per item by the engine")
-		}
-		p, err := r.do(request{op: op, body: body})
+		p, err := r.mixedBatch(op, "/deviceList", body)
 		if err != nil {
-			return err
-		}
-		if err := r.wantSuccess(op, p); err != nil {
-			return err
-		}
-		if err := r.perItem(op, body, p); err != nil {
 			return err
 		}
 		if n, _ := num(p.obj, "successSize"); n != 2 {

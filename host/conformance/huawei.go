@@ -588,8 +588,16 @@ func (r *runner) isolationChecks(res *resource, shared func() (*fixture, error))
 		}
 		return r.wantError(res.create, p, 0, http.StatusForbidden)
 	})
-	// asB sends A's resource id with B's credential on B's route.
-	asB := func(op string, fx *fixture) (*reply, error) {
+	// asB sends the id of A's shared resource with B's credential on B's
+	// route (skipping without a second project).
+	asB := func(op string) (*fixture, *reply, error) {
+		if err := noB(); err != nil {
+			return nil, nil, err
+		}
+		fx, err := shared()
+		if err != nil {
+			return nil, nil, err
+		}
 		q := request{op: op, cred: asB, header: fx.header, body: okCase(op, "")}
 		if res.idParam != "" && strings.Contains(r.ops[op].Route, "{"+res.idParam+"}") {
 			q.params = map[string]string{res.idParam: fx.id}
@@ -597,18 +605,12 @@ func (r *runner) isolationChecks(res *resource, shared func() (*fixture, error))
 		if op == res.list {
 			q.query = fx.query
 		}
-		return r.do(q)
+		p, err := r.do(q)
+		return fx, p, err
 	}
 	if res.list != "" {
 		r.check(res.list+name, func() error {
-			if err := noB(); err != nil {
-				return err
-			}
-			fx, err := shared()
-			if err != nil {
-				return err
-			}
-			p, err := asB(res.list, fx)
+			fx, p, err := asB(res.list)
 			if err != nil {
 				return err
 			}
@@ -629,14 +631,7 @@ func (r *runner) isolationChecks(res *resource, shared func() (*fixture, error))
 			continue
 		}
 		r.check(op+name, func() error {
-			if err := noB(); err != nil {
-				return err
-			}
-			fx, err := shared()
-			if err != nil {
-				return err
-			}
-			p, err := asB(op, fx)
+			fx, p, err := asB(op)
 			if err != nil {
 				return err
 			}
@@ -648,14 +643,7 @@ func (r *runner) isolationChecks(res *resource, shared func() (*fixture, error))
 	}
 	if res.del != "" {
 		r.check(res.del+name, func() error {
-			if err := noB(); err != nil {
-				return err
-			}
-			fx, err := shared()
-			if err != nil {
-				return err
-			}
-			p, err := asB(res.del, fx)
+			fx, p, err := asB(res.del)
 			if err != nil {
 				return err
 			}
