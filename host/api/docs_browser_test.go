@@ -16,6 +16,7 @@ import (
 
 	"github.com/onboardhq/onboard/host/api"
 	"github.com/onboardhq/onboard/host/internal/enginetest"
+	"github.com/onboardhq/onboard/host/store/storetest"
 )
 
 // TestDocsPageInChromium loads /docs in headless Chromium and checks that
@@ -31,7 +32,7 @@ func TestDocsPageInChromium(t *testing.T) {
 		t.Fatal("chromium is not installed: install it (apt-get install -y chromium, as .ci/run does) " +
 			"or set ONBOARD_SKIP_BROWSER=1 to skip this test")
 	}
-	srv, err := api.New(api.Config{Engine: enginetest.Runtime(t), Store: openStore(t, "sqlite")})
+	srv, err := api.New(api.Config{Engine: enginetest.Runtime(t), Store: storetest.Open(t, "sqlite", testKey)})
 	require.NoError(t, err)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -41,21 +40,9 @@ const (
 // storeKinds are the adapters every end-to-end test runs against.
 var storeKinds = []string{"sqlite", "postgres"}
 
-func openStore(t *testing.T, kind string) store.Store {
-	t.Helper()
-	url := filepath.Join(t.TempDir(), "onboard.db")
-	if kind == "postgres" {
-		url = storetest.PostgresURL(t)
-	}
-	st, err := store.Open(context.Background(), store.Config{URL: url, EncryptionKey: testKey})
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close(context.Background()) })
-	return st
-}
-
 func newEnv(t *testing.T, kind string, mutate ...func(*api.Config)) *env {
 	t.Helper()
-	st := openStore(t, kind)
+	st := storetest.Open(t, kind, testKey)
 	cfg := api.Config{Engine: enginetest.Runtime(t), Store: st}
 	for _, m := range mutate {
 		m(&cfg)

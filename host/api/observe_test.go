@@ -21,6 +21,7 @@ import (
 	"github.com/onboardhq/onboard/host/api"
 	"github.com/onboardhq/onboard/host/internal/enginetest"
 	"github.com/onboardhq/onboard/host/store"
+	"github.com/onboardhq/onboard/host/store/storetest"
 )
 
 // withHuaweiCreds gives an EnOS env the Huawei credentials of newEnv.
@@ -98,7 +99,7 @@ func TestMetricsIntoEmbedderRegistry(t *testing.T) {
 	m := api.NewMetrics(reg)
 	var urls []string
 	for range 2 {
-		srv, err := api.New(api.Config{Engine: enginetest.Runtime(t), Store: openStore(t, "sqlite"), Metrics: m})
+		srv, err := api.New(api.Config{Engine: enginetest.Runtime(t), Store: storetest.Open(t, "sqlite", testKey), Metrics: m})
 		require.NoError(t, err)
 		ts := httptest.NewServer(srv)
 		t.Cleanup(ts.Close)

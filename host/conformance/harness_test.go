@@ -8,7 +8,6 @@ import (
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -57,21 +56,6 @@ type options struct {
 	middleware func(http.Handler) http.Handler
 }
 
-func openStore(t *testing.T, kind string) store.Store {
-	t.Helper()
-	url := "memory:"
-	switch kind {
-	case "sqlite":
-		url = filepath.Join(t.TempDir(), "onboard.db")
-	case "postgres":
-		url = storetest.PostgresURL(t)
-	}
-	st, err := store.Open(context.Background(), store.Config{URL: url, EncryptionKey: testKey})
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close(context.Background()) })
-	return st
-}
-
 const (
 	projA, projB = "proj-a", "proj-b"
 	tokenA       = "tok-a"
@@ -85,7 +69,7 @@ const (
 func startOnboard(t *testing.T, kind string, o options) *server {
 	t.Helper()
 	rt, pub := setup(t)
-	st := openStore(t, kind)
+	st := storetest.Open(t, kind, testKey)
 	ctx := context.Background()
 	now := time.Now()
 	exp := now.Add(time.Hour)

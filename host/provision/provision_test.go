@@ -69,18 +69,6 @@ type env struct {
 	template map[string]any // the create request setupCA sends; nil: template
 }
 
-func openStore(t testing.TB, kind string) store.Store {
-	t.Helper()
-	url := filepath.Join(t.TempDir(), "onboard.db")
-	if kind == "postgres" {
-		url = storetest.PostgresURL(t)
-	}
-	st, err := store.Open(context.Background(), store.Config{URL: url, EncryptionKey: testKey})
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close(context.Background()) })
-	return st
-}
-
 func newEnv(t testing.TB, kind string, products provision.ProductChecker) *env {
 	t.Helper()
 	return newEnvWith(t, kind, func(c *provision.Config) { c.Products = products })
@@ -89,7 +77,7 @@ func newEnv(t testing.TB, kind string, products provision.ProductChecker) *env {
 // newEnvWith is newEnv with the provisioner's configuration adjusted.
 func newEnvWith(t testing.TB, kind string, adjust func(*provision.Config)) *env {
 	t.Helper()
-	st := openStore(t, kind)
+	st := storetest.Open(t, kind, testKey)
 	srv, err := api.New(api.Config{Engine: enginetest.Runtime(t), Store: st})
 	require.NoError(t, err)
 	ts := httptest.NewServer(srv)

@@ -6,10 +6,13 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/onboardhq/onboard/host/store"
 )
 
 // PostgresBaseURL is the test database: ONBOARD_TEST_POSTGRES_URL or the
@@ -66,4 +69,28 @@ func PostgresURL(t testing.TB) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// Open opens a store of kind "memory", "sqlite" (a file in t's temporary
+// directory) or "postgres" (a fresh schema, see PostgresURL) through
+// store.Open, sealing secrets with key, and closes it when t ends.
+func Open(t testing.TB, kind string, key []byte) store.Store {
+	t.Helper()
+	var url string
+	switch kind {
+	case "memory":
+		url = "memory:"
+	case "sqlite":
+		url = filepath.Join(t.TempDir(), "onboard.db")
+	case "postgres":
+		url = PostgresURL(t)
+	default:
+		t.Fatalf("storetest.Open: unknown store kind %q", kind)
+	}
+	st, err := store.Open(context.Background(), store.Config{URL: url, EncryptionKey: key})
+	if err != nil {
+		t.Fatalf("storetest.Open %s: %v", kind, err)
+	}
+	t.Cleanup(func() { st.Close(context.Background()) })
+	return st
 }
