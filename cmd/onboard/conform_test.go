@@ -1,18 +1,13 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"encoding/xml"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -37,28 +32,9 @@ func TestConformUsage(t *testing.T) {
 // serve`, credentials from `onboard token create`, then `onboard conform`.
 func TestConformAgainstServe(t *testing.T) {
 	dataDir := t.TempDir()
-	t.Setenv("ONBOARD_DATABASE_URL", "")
-	t.Setenv("ONBOARD_ENCRYPTION_KEY", "")
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, nil, pw, io.Discard)
-		pw.Close()
-	}()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
-	lines := bufio.NewScanner(pr)
-	require.True(t, lines.Scan())
-	base, ok := strings.CutPrefix(lines.Text(), "onboard listening on ")
-	require.True(t, ok, lines.Text())
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	lines := startServe(t, dataDir)
+	base := listening(t, lines)
+	drain(lines)
 
 	token := func(project string) string {
 		code, out, errOut := onboard(t, "", "token", "create", "--project", project, "--json", "--data-dir", dataDir)

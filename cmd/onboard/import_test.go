@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,29 +19,10 @@ import (
 // CLI and imports a CSV with `onboard import`, as the README shows.
 func TestImportCommand(t *testing.T) {
 	dataDir := t.TempDir()
-	t.Setenv("ONBOARD_DATABASE_URL", "")
-	t.Setenv("ONBOARD_ENCRYPTION_KEY", "")
 	t.Setenv("ONBOARD_TOKEN", "")
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, nil, pw, io.Discard)
-		pw.Close()
-	}()
-	lines := bufio.NewScanner(pr)
-	require.True(t, lines.Scan())
-	base, ok := strings.CutPrefix(lines.Text(), "onboard listening on ")
-	require.True(t, ok, lines.Text())
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
+	lines := startServe(t, dataDir)
+	base := listening(t, lines)
+	drain(lines)
 
 	code, out, errOut := onboard(t, "", "token", "create", "--org", "o1", "--account", "importer", "--json", "--data-dir", dataDir)
 	require.Equal(t, exitOK, code, errOut)

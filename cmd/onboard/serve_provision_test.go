@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -24,16 +20,7 @@ import (
 // the data dir, and a device of an unknown CA is told so.
 func TestServeProvisionListener(t *testing.T) {
 	dataDir := t.TempDir()
-	t.Setenv("ONBOARD_DATABASE_URL", "")
-	t.Setenv("ONBOARD_ENCRYPTION_KEY", "")
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--provision-addr", "127.0.0.1:0", "--data-dir", dataDir}, nil, pw, io.Discard)
-		pw.Close()
-	}()
-	lines := bufio.NewScanner(pr)
+	lines := startServe(t, dataDir, "--provision-addr", "127.0.0.1:0")
 	var provURL string
 	for lines.Scan() {
 		if rest, ok := strings.CutPrefix(lines.Text(), "onboard provisioning (mutual TLS) on "); ok {
@@ -42,7 +29,7 @@ func TestServeProvisionListener(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, provURL)
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	drain(lines)
 	_, err := os.Stat(filepath.Join(dataDir, provision.ServerCertFile))
 	require.NoError(t, err)
 
@@ -57,12 +44,5 @@ func TestServeProvisionListener(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	assert.Contains(t, body["error_msg"], "does not chain to any device CA certificate of project p1")
-
-	cancel()
-	select {
-	case code := <-done:
-		assert.Equal(t, exitOK, code)
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop on cancel")
-	}
+	// startServe's cleanup stops the server and checks it exits 0.
 }

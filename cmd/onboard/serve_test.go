@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -21,22 +18,11 @@ import (
 // the CLI against the same store, and uses them over HTTP.
 func TestServeWithIssuedCredentials(t *testing.T) {
 	dataDir := t.TempDir()
-	t.Setenv("ONBOARD_DATABASE_URL", "")
-	t.Setenv("ONBOARD_ENCRYPTION_KEY", "")
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, nil, pw, io.Discard)
-		pw.Close()
-	}()
-	lines := bufio.NewScanner(pr)
-	require.True(t, lines.Scan())
-	base, ok := strings.CutPrefix(lines.Text(), "onboard listening on ")
-	require.True(t, ok, lines.Text())
+	lines := startServe(t, dataDir)
+	base := listening(t, lines)
 	require.True(t, lines.Scan())
 	assert.Equal(t, "data: "+filepath.Join(dataDir, "onboard.db"), lines.Text())
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	drain(lines)
 
 	resp, err := http.Get(base + "/healthz")
 	require.NoError(t, err)
@@ -69,14 +55,7 @@ func TestServeWithIssuedCredentials(t *testing.T) {
 	info, err := os.Stat(filepath.Join(dataDir, "secret.key"))
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm(), "the generated encryption key is private")
-
-	cancel()
-	select {
-	case code := <-done:
-		assert.Equal(t, exitOK, code)
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop on cancel")
-	}
+	// startServe's cleanup stops the server and checks it exits 0.
 }
 
 func TestTokenCreateUsage(t *testing.T) {
