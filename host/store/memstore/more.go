@@ -22,16 +22,7 @@ func cloneDevice(d *model.EnosDevice) model.EnosDevice {
 
 // CreateDevice creates one device (ErrConflict / *QuotaError).
 func (s *Store) CreateDevice(ctx context.Context, d *model.EnosDevice) error {
-	batch := []model.EnosDevice{*d}
-	res, err := s.BatchCreateDevices(ctx, d.OrgID, batch)
-	if err != nil {
-		return err
-	}
-	if res[0].Status != model.ItemCreated {
-		return res[0].Err
-	}
-	*d = batch[0]
-	return nil
+	return model.CreateDeviceVia(ctx, d, s.BatchCreateDevices)
 }
 
 // BatchCreateDevices creates devices with per-item results, atomically
@@ -233,11 +224,7 @@ func (s *Store) BatchCreateInvocations(ctx context.Context, projectID string, in
 	res := make([]model.ItemResult, len(invs))
 	for i := range invs {
 		v := &invs[i]
-		v.ProjectID = projectID
-		if v.InvocationID == "" {
-			v.InvocationID = model.NewUUID()
-		}
-		v.CreateTime, v.UpdateTime = now, now
+		model.InitInvocation(v, projectID, now)
 		res[i] = model.ItemResult{Index: i, ID: v.InvocationID, Key: v.InstanceID, Status: model.ItemCreated}
 		if slices.ContainsFunc(s.invs, func(x *model.AgentInvocation) bool { return x.InvocationID == v.InvocationID }) {
 			res[i].Status = model.ItemConflict

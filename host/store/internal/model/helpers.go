@@ -1,6 +1,7 @@
 package model
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -147,4 +148,30 @@ func RemovePaths(paths []AgentPath, dirs []string) ([]AgentPath, int) {
 		}
 	}
 	return out, n
+}
+
+// CreateDeviceVia creates one device through an adapter's batch insert, so
+// a single create obeys exactly the batch's conflict and quota rules.
+func CreateDeviceVia(ctx context.Context, d *EnosDevice,
+	batch func(ctx context.Context, orgID string, devs []EnosDevice) ([]ItemResult, error)) error {
+	devs := []EnosDevice{*d}
+	res, err := batch(ctx, d.OrgID, devs)
+	if err != nil {
+		return err
+	}
+	if res[0].Status != ItemCreated {
+		return res[0].Err
+	}
+	*d = devs[0]
+	return nil
+}
+
+// InitInvocation fills what the store assigns to a new invocation: its
+// project, an id when the caller gave none, and its times.
+func InitInvocation(v *AgentInvocation, projectID string, now time.Time) {
+	v.ProjectID = projectID
+	if v.InvocationID == "" {
+		v.InvocationID = NewUUID()
+	}
+	v.CreateTime, v.UpdateTime = now, now
 }

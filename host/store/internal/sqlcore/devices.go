@@ -40,16 +40,7 @@ func (s *Store) scanDevice(r Row) (model.EnosDevice, error) {
 // CreateDevice creates one EnOS device: ErrConflict when its deviceKey
 // exists in the org, *QuotaError when its product is full.
 func (s *Store) CreateDevice(ctx context.Context, d *model.EnosDevice) error {
-	batch := []model.EnosDevice{*d}
-	res, err := s.BatchCreateDevices(ctx, d.OrgID, batch)
-	if err != nil {
-		return err
-	}
-	if res[0].Status != model.ItemCreated {
-		return res[0].Err
-	}
-	*d = batch[0]
-	return nil
+	return model.CreateDeviceVia(ctx, d, s.BatchCreateDevices)
 }
 
 // BatchCreateDevices creates devices in one transaction and a handful of

@@ -68,11 +68,7 @@ func (s *Store) BatchCreateInvocations(ctx context.Context, projectID string, in
 	idx := make([]int, len(invs))
 	for i := range invs {
 		v := &invs[i]
-		v.ProjectID = projectID
-		if v.InvocationID == "" {
-			v.InvocationID = model.NewUUID()
-		}
-		v.CreateTime, v.UpdateTime = now, now
+		model.InitInvocation(v, projectID, now)
 		row, err := s.invocationRow(v)
 		if err != nil {
 			return nil, err
