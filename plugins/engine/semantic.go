@@ -3,7 +3,6 @@ package engine
 import (
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/onboardhq/onboard/plugins/engine/internal/jsontree"
 	"github.com/onboardhq/onboard/plugins/engine/internal/schema"
@@ -23,14 +22,14 @@ func checkTemplateRefs(e *Engine, body int32) {
 	if declared < 0 || resources < 0 {
 		return
 	}
-	var path []string
+	var path []seg
 	walkRefs(t, resources, &path, func(ref int32) {
 		name := t.Str(ref)
 		if t.Member(declared, string(name)) >= 0 {
 			return
 		}
 		e.violations = append(e.violations, schema.Violation{
-			Pointer: "/template_body/resources/" + strings.Join(path, "/"),
+			Pointer: pointerOf("/template_body/resources", path),
 			Rule:    "ref-undeclared",
 			Message: "references " + strconv.Quote(string(t.Str(ref))) +
 				", which template_body.parameters does not declare: add it to parameters as {\"type\":\"String\"} or reference a declared parameter",
@@ -39,15 +38,14 @@ func checkTemplateRefs(e *Engine, body int32) {
 }
 
 // walkRefs calls fn for every string member named "ref" under n, with
-// *path holding the escaped pointer segments below n: pointers are built
-// only for violations.
-func walkRefs(t *jsontree.Tree, n int32, path *[]string, fn func(ref int32)) {
+// *path holding the pointer segments below n (see pointerOf).
+func walkRefs(t *jsontree.Tree, n int32, path *[]seg, fn func(ref int32)) {
 	node := t.Nodes[n]
 	switch node.Kind {
 	case jsontree.Object:
 		for k := node.First; k >= 0; k = t.Nodes[k].Next {
 			key := string(t.Str(k))
-			*path = append(*path, jsontree.EscapePointer(key))
+			*path = append(*path, nameSeg(key))
 			if key == "ref" && t.Nodes[k+1].Kind == jsontree.String {
 				fn(k + 1)
 			} else {
@@ -58,7 +56,7 @@ func walkRefs(t *jsontree.Tree, n int32, path *[]string, fn func(ref int32)) {
 	case jsontree.Array:
 		i := 0
 		for el := node.First; el >= 0; el = t.Nodes[el].Next {
-			*path = append(*path, strconv.Itoa(i))
+			*path = append(*path, seg{index: i})
 			walkRefs(t, el, path, fn)
 			*path = (*path)[:len(*path)-1]
 			i++

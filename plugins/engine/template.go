@@ -63,32 +63,22 @@ func newEvaluator(e *Engine, body int32, base string, subject int32) *evaluator 
 
 func (ev *evaluator) checking() bool { return ev.subject < 0 }
 
-// seg is one JSON pointer segment: a member name, or an array index when
-// name is "".
+// seg is one JSON pointer segment: a member name, or an array index
+// (index >= 0).
 type seg struct {
 	name  string
 	index int
 }
 
-func (ev *evaluator) push(name string)   { ev.path = append(ev.path, seg{name: name}) }
-func (ev *evaluator) pushIndex(i int)    { ev.path = append(ev.path, seg{index: i}) }
-func (ev *evaluator) pop()               { ev.path = ev.path[:len(ev.path)-1] }
-func (ev *evaluator) at(names ...string) { ev.path = append(ev.path[:0], segs(names)...) }
+func nameSeg(name string) seg { return seg{name: name, index: -1} }
 
-func segs(names []string) []seg {
-	out := make([]seg, len(names))
-	for i, n := range names {
-		out[i] = seg{name: n}
-	}
-	return out
-}
-
-// pointer is the JSON pointer of the current position.
-func (ev *evaluator) pointer() string {
-	b := []byte(ev.base)
-	for _, sg := range ev.path {
+// pointerOf is the JSON pointer of path below base, built only when a
+// violation needs it.
+func pointerOf(base string, path []seg) string {
+	b := []byte(base)
+	for _, sg := range path {
 		b = append(b, '/')
-		if sg.name == "" {
+		if sg.index >= 0 {
 			b = strconv.AppendInt(b, int64(sg.index), 10)
 		} else {
 			b = append(b, jsontree.EscapePointer(sg.name)...)
@@ -96,6 +86,22 @@ func (ev *evaluator) pointer() string {
 	}
 	return string(b)
 }
+
+func (ev *evaluator) push(name string)   { ev.path = append(ev.path, nameSeg(name)) }
+func (ev *evaluator) pushIndex(i int)    { ev.path = append(ev.path, seg{index: i}) }
+func (ev *evaluator) pop()               { ev.path = ev.path[:len(ev.path)-1] }
+func (ev *evaluator) at(names ...string) { ev.path = append(ev.path[:0], segs(names)...) }
+
+func segs(names []string) []seg {
+	out := make([]seg, len(names))
+	for i, n := range names {
+		out[i] = nameSeg(n)
+	}
+	return out
+}
+
+// pointer is the JSON pointer of the current position.
+func (ev *evaluator) pointer() string { return pointerOf(ev.base, ev.path) }
 
 // fail reports a violation at the current position, or below it at sub.
 func (ev *evaluator) fail(sub, rule, msg string) {

@@ -139,9 +139,10 @@ type compiler struct {
 // shared is what the compilers of one document and the documents it
 // references have in common.
 type shared struct {
-	load func(name string) ([]byte, error)
-	docs map[string]*compiler // by name, including the root document
-	all  []*Schema
+	load  func(name string) ([]byte, error)
+	docs  map[string]*compiler // by name, including the root document
+	order []*compiler          // docs in the order they were loaded
+	all   []*Schema
 }
 
 // Loader returns the bytes of the schema document name (a path such as
@@ -168,18 +169,13 @@ func CompileWith(name string, src []byte, load Loader) (*Document, error) {
 	if err := c.fill(root, 0, ""); err != nil {
 		return nil, err
 	}
-	// Resolve references until no document adds new ones: compiling a
-	// referenced document's $defs can reference a third.
-	for done := false; !done; {
-		done = true
-		for _, d := range sh.docs {
-			for len(d.refs) > 0 {
-				done = false
-				s := d.refs[0]
-				d.refs = d.refs[1:]
-				if err := d.resolve(s); err != nil {
-					return nil, err
-				}
+	// A document's references are all known once it is compiled; resolving
+	// them may load another document, which joins the end of the order.
+	for i := 0; i < len(sh.order); i++ {
+		d := sh.order[i]
+		for _, s := range d.refs {
+			if err := d.resolve(s); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -197,6 +193,7 @@ func (sh *shared) document(name string, src []byte) (*compiler, error) {
 	}
 	c := &compiler{name: name, t: t, defs: map[string]*Schema{}, sh: sh}
 	sh.docs[name] = c
+	sh.order = append(sh.order, c)
 	// Every def exists before any is filled, so refs can point forward.
 	if d := t.Member(0, "$defs"); d >= 0 {
 		for k := t.Nodes[d].First; k >= 0; k = t.Nodes[k].Next {
