@@ -79,7 +79,7 @@ fuzz:
 # asks for FUZZTIME=10m before a release). Crashers land in testdata/fuzz/.
 FUZZ_TARGETS := FuzzEngine:./plugins/engine FuzzResolve:./plugins/engine FuzzValidator:./plugins/engine/internal/schema \
 	FuzzParse:./plugins/engine/internal/jsontree FuzzPipeline:./host/api FuzzSDKAuthorization:./host/api \
-	FuzzParseSubject:./cmd/onboard FuzzSubject:./host/provision FuzzDecodeRequest:./sdk
+	FuzzParseSubject:./cmd/onboard FuzzSubject:./host/provision FuzzDecodeRequest:./abi
 fuzz-all:
 	@for t in $(FUZZ_TARGETS); do name=$${t%%:*}; pkg=$${t#*:}; echo "== $$name $$pkg"; \
 	$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; done
