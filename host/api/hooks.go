@@ -7,16 +7,16 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host/hooks"
 	"github.com/onboardhq/onboard/schemas"
-	"github.com/onboardhq/onboard/sdk"
 )
 
 // HookRunner runs registration hooks (*hooks.Runner). Before returns the
 // request as patched by the hooks, or nil when none patched it; a deny is
 // a *hooks.DeniedError, a failing hook a *hooks.FailedError.
 type HookRunner interface {
-	Before(ctx context.Context, req sdk.HookRequest) (patched json.RawMessage, err error)
+	Before(ctx context.Context, req abi.HookRequest) (patched json.RawMessage, err error)
 }
 
 var _ HookRunner = (*hooks.Runner)(nil)
@@ -43,7 +43,7 @@ func (c *call) runHooks(params []byte) error {
 	if c.s.cfg.Hooks == nil || !isCreate(c.op) {
 		return nil
 	}
-	req := sdk.HookRequest{Hook: sdk.BeforeCreate, Operation: c.op.ID, Project: c.project, Org: c.org,
+	req := abi.HookRequest{Hook: abi.BeforeCreate, Operation: c.op.ID, Project: c.project, Org: c.org,
 		Request: c.result.Request}
 	patched, err := c.s.cfg.Hooks.Before(c.r.Context(), req)
 	var denied *hooks.DeniedError
@@ -67,10 +67,9 @@ func (c *call) runHooks(params []byte) error {
 	case patched == nil:
 		return nil
 	}
-	res, err := c.s.cfg.Engine.Validate(c.r.Context(), c.op.ID, params, patched)
+	res, err := c.validate(c.op.ID, params, patched)
 	if err != nil {
-		c.s.log.Error("engine call failed", "op", c.op.ID, "request_id", c.requestID, "err", err)
-		return newError(c.svc, kindUnavailable, "the validation engine failed on this request; retry later")
+		return err
 	}
 	if !res.Accepted() {
 		e := invalid(c.svc, res)

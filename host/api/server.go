@@ -24,10 +24,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/host/openapi"
 	"github.com/onboardhq/onboard/host/store"
-	"github.com/onboardhq/onboard/plugins/engine"
 	"github.com/onboardhq/onboard/schemas"
 )
 
@@ -37,13 +37,9 @@ const (
 	DefaultEnOSBatchLimit = 1000    // devices per batch per org (EnOS 99400 beyond)
 )
 
-// Validator is the engine as the service uses it: *host.Runtime (Wasm) in
-// production; tests may pass the native engine through NativeValidator.
-type Validator interface {
-	Validate(ctx context.Context, op string, params, body []byte) (*engine.Result, error)
-}
-
-var _ Validator = (*host.Runtime)(nil)
+// Validator is the engine as the service uses it: *host.Runtime or
+// *host.Reloadable (Wasm).
+type Validator = host.Validator
 
 // Config configures the service. Engine and Store are required.
 type Config struct {
@@ -225,7 +221,7 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	status, body := http.StatusOK, `{"status":"ready"}`
-	if _, err := s.cfg.Engine.Validate(ctx, engine.OpResolve, nil, []byte(`{}`)); err != nil {
+	if _, err := s.cfg.Engine.Validate(ctx, abi.OpResolve, nil, []byte(`{}`)); err != nil {
 		status, body = http.StatusServiceUnavailable, `{"status":"engine unavailable"}`
 	} else if err := s.cfg.Store.Ping(ctx); err != nil {
 		status, body = http.StatusServiceUnavailable, `{"status":"store unreachable"}`
@@ -331,7 +327,7 @@ type call struct {
 	org       string // EnOS: the authenticated org (= orgId query)
 	account   string // EnOS: the authenticated service account
 	body      []byte
-	result    *engine.Result // the engine's verdict on params and body
+	result    *abi.Result // the engine's verdict on params and body
 	idemKey   string
 	idemHash  string
 }
@@ -426,10 +422,9 @@ func (c *call) serve() error {
 			return err
 		}
 	}
-	res, err := c.s.cfg.Engine.Validate(c.r.Context(), c.op.ID, params, c.body)
+	res, err := c.validate(c.op.ID, params, c.body)
 	if err != nil {
-		c.s.log.Error("engine call failed", "op", c.op.ID, "request_id", c.requestID, "err", err)
-		return newError(c.svc, kindUnavailable, "the validation engine failed on this request; retry later")
+		return err
 	}
 	if !res.Accepted() {
 		return invalid(c.svc, res)
@@ -497,6 +492,11 @@ func pathParams(route string) []string {
 	return names
 }
 
+// validate runs op on the engine; an engine failure is a 503 (fail).
+func (c *call) validate(op string, params, body []byte) (*abi.Result, error) {
+	return host.Validate(c.r.Context(), c.s.cfg.Engine, c.s.log, op, params, body, "request_id", c.requestID)
+}
+
 // request decodes the engine's normalised request into v.
 func (c *call) request(v any) error {
 	if err := json.Unmarshal(c.result.Request, v); err != nil {
@@ -534,7 +534,11 @@ func (c *call) write(status int, body []byte) {
 // whose details go to the log, not to the client.
 func (c *call) fail(err error) {
 	var e *Error
-	if !errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
+	case errors.Is(err, host.ErrUnavailable): // logged by host.Validate
+		e = newError(c.svc, kindUnavailable, "%v", err)
+	default:
 		c.s.log.Error("request failed", "op", c.op.ID, "request_id", c.requestID, "err", err)
 		e = newError(c.svc, kindInternal, "internal error (request id %s)", c.requestID)
 	}
