@@ -4,12 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
-	"strings"
 
 	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host/hooks"
-	"github.com/onboardhq/onboard/schemas"
 )
 
 // HookRunner runs registration hooks (*hooks.Runner). Before returns the
@@ -21,29 +18,15 @@ type HookRunner interface {
 
 var _ HookRunner = (*hooks.Runner)(nil)
 
-// isCreate tells the operations hooks run on: POSTs that create a
-// resource. A 200/201 POST is not enough (searches, verify, check and
-// previews are POSTs too), so the operation id's last word decides.
-func isCreate(op schemas.Operation) bool {
-	if op.Method != http.MethodPost || (op.SuccessStatus != http.StatusOK && op.SuccessStatus != http.StatusCreated) {
-		return false
-	}
-	verb := op.ID[strings.LastIndexByte(op.ID, '.')+1:]
-	switch verb {
-	case "create", "batch-create", "register", "upload":
-		return true
-	}
-	return false
-}
-
-// runHooks runs the before-create hooks on the engine's normalised
-// request. A patched request goes back to the engine: the engine owns the
+// runHooks runs the hooks of the operation's hook point (the catalogue's
+// "hook": before-create on the operations that create a resource) on the
+// engine's normalised request. A patched request goes back to the engine: the engine owns the
 // rules, and a hook must not smuggle in what a client could not send.
 func (c *call) runHooks(params []byte) error {
-	if c.s.cfg.Hooks == nil || !isCreate(c.op) {
+	if c.s.cfg.Hooks == nil || c.op.Hook == "" {
 		return nil
 	}
-	req := abi.HookRequest{Hook: abi.BeforeCreate, Operation: c.op.ID, Project: c.project, Org: c.org,
+	req := abi.HookRequest{Hook: c.op.Hook, Operation: c.op.ID, Project: c.project, Org: c.org,
 		Request: c.result.Request}
 	patched, err := c.s.cfg.Hooks.Before(c.r.Context(), req)
 	var denied *hooks.DeniedError

@@ -66,6 +66,9 @@ type Server struct {
 	cfg Config
 	mux *http.ServeMux
 	log *slog.Logger
+	// prefixes are the services' route prefixes, for the error style of a
+	// path no operation serves (serviceForPath).
+	prefixes []servicePrefix
 	// metrics observes every request (accesslog.go, metrics.go).
 	metrics *Metrics
 	// paths matches the served paths whatever the method, so a request the
@@ -122,6 +125,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.prefixes = routePrefixes(ops)
 	// Operations sharing a method and route (EnOS ?action=) are told apart
 	// by their fixed query values.
 	byRoute := map[string][]schemas.Operation{}
@@ -142,7 +146,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.cfg.Engine = timedEngine{next: cfg.Engine, m: cfg.Metrics} // after the start-up check, so it is not counted
-	rt := routes{mux: s.mux, methods: map[string][]string{}, svc: map[string]string{}}
+	rt := routes{mux: s.mux, methods: map[string][]string{}, svc: map[string]string{}, serviceFor: s.serviceForPath}
 	for _, key := range order {
 		ops := byRoute[key]
 		rt.handle(ops[0].Method, ops[0].Route, ops[0].Service, s.dispatch(ops, byPath[ops[0].Route]))
@@ -191,17 +195,18 @@ func (s *Server) pathRoutes(rt *routes) (mux *http.ServeMux, err error) {
 // routes registers handlers on the mux and remembers each path's methods
 // for the 405 answers.
 type routes struct {
-	mux     *http.ServeMux
-	order   []string            // paths in registration order
-	methods map[string][]string // path pattern → methods
-	svc     map[string]string   // path pattern → error style
+	mux        *http.ServeMux
+	order      []string            // paths in registration order
+	methods    map[string][]string // path pattern → methods
+	svc        map[string]string   // path pattern → error style
+	serviceFor func(path string) string
 }
 
 // handle registers h; svc "" takes the error style from the path, as 404s do.
 func (rt *routes) handle(method, path, svc string, h http.Handler) {
 	rt.mux.Handle(method+" "+path, h)
 	if svc == "" {
-		svc = serviceForPath(path)
+		svc = rt.serviceFor(path)
 	}
 	if _, seen := rt.methods[path]; !seen {
 		rt.order = append(rt.order, path)
@@ -264,19 +269,65 @@ func (s *Server) Operations() []string {
 	return out
 }
 
-// serviceForPath picks the error format of a path no operation serves.
-func serviceForPath(p string) string {
-	switch {
-	case strings.HasPrefix(p, "/connect-service/"):
-		return "enos"
-	case strings.HasPrefix(p, "/v2/"):
-		return "ief"
-	case strings.HasPrefix(p, "/v5/iot/"):
-		return "iotda"
-	case strings.Contains(p, "/agent-invocations"):
-		return "ces"
+// servicePrefix is the route prefix of a service: the leading segments
+// all its operations' routes share ({name} segments included).
+type servicePrefix struct {
+	service  string
+	segments []string
+}
+
+// routePrefixes reads each service's route prefix from the catalogue, in
+// catalogue order: CBR /v3/{project_id}, CES
+// /v3/{project_id}/agent-invocations, IoTDA /v5/iot/{project_id}, …
+func routePrefixes(ops []schemas.Operation) []servicePrefix {
+	var out []servicePrefix
+	index := map[string]int{}
+	for _, op := range ops {
+		segs := strings.Split(strings.TrimPrefix(op.Route, "/"), "/")
+		i, seen := index[op.Service]
+		if !seen {
+			index[op.Service] = len(out)
+			out = append(out, servicePrefix{service: op.Service, segments: segs})
+			continue
+		}
+		common := out[i].segments
+		n := 0
+		for n < len(common) && n < len(segs) && common[n] == segs[n] {
+			n++
+		}
+		out[i].segments = common[:n]
 	}
-	return "cbr"
+	return out
+}
+
+// serviceForPath picks the error style of a path no operation serves: the
+// service whose route prefix matches the most leading segments of the
+// path, and of those the one with the least of its prefix left unmatched
+// (so /v3/p1/nothing is CBR's, whose prefix /v3/{project_id} it matches
+// whole, not CES's). A path of no service (/healthz, /metrics) matches no
+// segment anywhere and gets the shortest prefix's style, CBR's.
+func (s *Server) serviceForPath(p string) string {
+	segs := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	best, bestMatched, bestLeft := "", -1, 0
+	for _, sp := range s.prefixes {
+		n := 0
+		for n < len(sp.segments) && n < len(segs) && segmentMatches(sp.segments[n], segs[n]) {
+			n++
+		}
+		if left := len(sp.segments) - n; n > bestMatched || n == bestMatched && left < bestLeft {
+			best, bestMatched, bestLeft = sp.service, n, left
+		}
+	}
+	return best
+}
+
+// segmentMatches reports whether a path segment fits a route segment:
+// equal, or any non-empty value for a {name}.
+func segmentMatches(route, seg string) bool {
+	if strings.HasPrefix(route, "{") && strings.HasSuffix(route, "}") {
+		return seg != ""
+	}
+	return route == seg
 }
 
 // unmatched answers what no route serves: 405 on a known path, else 404.
@@ -285,7 +336,7 @@ func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(w, r)
 		return
 	}
-	svc := serviceForPath(r.URL.Path)
+	svc := s.serviceForPath(r.URL.Path)
 	c := s.newCall(w, r, svc)
 	c.fail(newError(svc, kindNotFound, "no operation serves %s %s: see the API reference for the routes", r.Method, r.URL.Path))
 }
