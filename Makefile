@@ -9,7 +9,7 @@ WASMFLAGS := -trimpath -buildvcs=false -buildmode=c-shared -ldflags='-buildid= -
 STATICCHECK_VERSION := v0.8.2
 
 # Nested modules keep heavy dependencies (the Huawei Cloud SDK, Caddy) out of the core module.
-NESTED    := host/api/sdkcompat plugins/caddy
+NESTED    := host/api/sdkcompat host/caddy
 
 .PHONY: help build examples wasm wasm-check test test-short sdk-test fuzz fuzz-all vulncheck lint tidy-check check bench clean caddy-test node-deps
 
@@ -63,11 +63,11 @@ EXTISM_NODE := plugins/engine/extism-node
 node-deps:
 	cd $(EXTISM_NODE) && npm ci --no-audit --no-fund
 
-# Caddy with the onboard module (nested module plugins/caddy; its first build
+# Caddy with the onboard module (nested module host/caddy; its first build
 # downloads ~1 GB of modules and takes ~4 minutes). The test builds the Caddy
 # binary itself and runs the conformance kit through it; ONBOARD_SKIP_CADDY=1
 # skips it.
-CADDY := plugins/caddy
+CADDY := host/caddy
 caddy-test:
 	cd $(CADDY) && $(GO) vet ./... && $(GO) test -count=1 ./...
 
@@ -79,7 +79,7 @@ fuzz:
 # asks for FUZZTIME=10m before a release). Crashers land in testdata/fuzz/.
 FUZZ_TARGETS := FuzzEngine:./plugins/engine FuzzResolve:./plugins/engine FuzzValidator:./plugins/engine/internal/schema \
 	FuzzParse:./plugins/engine/internal/jsontree FuzzPipeline:./host/api FuzzSDKAuthorization:./host/api \
-	FuzzParseSubject:./cmd/onboard FuzzSubject:./host/provision FuzzDecodeRequest:./sdk
+	FuzzParseSubject:./cmd/onboard FuzzSubject:./host/provision FuzzDecodeRequest:./abi
 fuzz-all:
 	@for t in $(FUZZ_TARGETS); do name=$${t%%:*}; pkg=$${t#*:}; echo "== $$name $$pkg"; \
 	$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; done

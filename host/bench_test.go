@@ -16,6 +16,7 @@ import (
 	extism "github.com/extism/go-sdk"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/host/internal/enginetest"
 	"github.com/onboardhq/onboard/internal/corpus"
@@ -60,7 +61,7 @@ func newMeasures(t testing.TB) *measures {
 	m := &measures{rt: newRuntime(t, host.WithMaxInstances(1)), oracle: corpus.NewOracle(),
 		fast: newRuntime(t, host.WithMaxInstances(1), host.WithInterruptible(false)),
 		kb:   bytes.Repeat([]byte("x"), 1024), batch: enosBatch(1000)}
-	m.extismKB = append([]byte(engine.OpEcho+"\n\n"), m.kb...)
+	m.extismKB = append([]byte(abi.OpEcho+"\n\n"), m.kb...)
 	var err error
 	m.native, err = engine.New()
 	require.NoError(t, err)
@@ -88,7 +89,7 @@ func callEcho(b *testing.B, rt *host.Runtime, kb []byte) {
 	b.ReportAllocs()
 	for b.Loop() {
 		var err error
-		if out, err = rt.Call(ctx, out[:0], engine.OpEcho, nil, kb); err != nil || len(out) != 1024 {
+		if out, err = rt.Call(ctx, out[:0], abi.OpEcho, nil, kb); err != nil || len(out) != 1024 {
 			b.Fatal(err, len(out))
 		}
 	}

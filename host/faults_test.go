@@ -8,14 +8,16 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host"
 )
 
 // misbehaving is a hand-assembled module that speaks the lean ABI and
-// misbehaves on request: onboard_call traps when the operation is 1 byte
-// long, loops forever at 2 bytes, grows memory until the cap at 3 bytes,
-// and otherwise returns an empty result. onboard_abi_version returns abi.
-func misbehaving(abi byte) []byte {
+// misbehaves on request: its call export traps when the operation is 1
+// byte long, loops forever at 2 bytes, grows memory until the cap at 3
+// bytes, and otherwise returns an empty result. Its version export returns
+// version.
+func misbehaving(version byte) []byte {
 	section := func(id byte, body ...byte) []byte { return append([]byte{id, byte(len(body))}, body...) }
 	name := func(s string) []byte { return append([]byte{byte(len(s))}, s...) }
 	m := []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
@@ -29,11 +31,11 @@ func misbehaving(abi byte) []byte {
 	var exports []byte
 	exports = append(exports, 4)
 	exports = append(append(exports, name("memory")...), 0x02, 0)
-	exports = append(append(exports, name("onboard_abi_version")...), 0x00, 0)
-	exports = append(append(exports, name("onboard_input")...), 0x00, 1)
-	exports = append(append(exports, name("onboard_call")...), 0x00, 2)
+	exports = append(append(exports, name(abi.ExportABIVersion)...), 0x00, 0)
+	exports = append(append(exports, name(abi.ExportInput)...), 0x00, 1)
+	exports = append(append(exports, name(abi.ExportCall)...), 0x00, 2)
 	m = append(m, section(7, exports...)...)
-	abiBody := []byte{0, 0x41, abi, 0x0b}
+	abiBody := []byte{0, 0x41, version, 0x0b}
 	inputBody := []byte{0, 0x41, 0x80, 0x08, 0x0b} // i32.const 1024
 	callBody := []byte{0,
 		0x20, 0, 0x41, 1, 0x46, 0x04, 0x40, 0x00, 0x0b, // if op_len==1: unreachable

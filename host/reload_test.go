@@ -10,9 +10,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/host/internal/enginetest"
-	"github.com/onboardhq/onboard/plugins/engine"
 )
 
 // Swapping the engine under load drops no call: running calls finish on
@@ -58,7 +58,7 @@ func TestReloadableSwapUnderLoad(t *testing.T) {
 	assert.Zero(t, failures.Load(), "no call may fail across swaps (%d calls)", calls.Load())
 	assert.Greater(t, calls.Load(), int64(10))
 	for _, old := range olds[:len(olds)-1] {
-		_, err := old.Call(ctx, nil, engine.OpEcho, nil, nil)
+		_, err := old.Call(ctx, nil, abi.OpEcho, nil, nil)
 		assert.ErrorIs(t, err, host.ErrClosed, "a swapped-out runtime is closed")
 	}
 	require.NoError(t, r.Close(ctx))

@@ -3,9 +3,11 @@
 // instances, caps each instance's memory and each call's time, and discards
 // an instance that traps while the pool goes on serving.
 //
-// It is the only place that knows the engine's lean ABI. It must not
-// re-implement any rule the engine owns: callers get the engine's result
-// document and act on it.
+// It calls guests through package abi's lean framing (any module that
+// serves it: engine.wasm, hook plug-ins built with package sdk). It must
+// not re-implement any rule the engine owns: callers get the engine's
+// result document and act on it, and it knows the engine only through
+// package abi and the embedded engine.wasm, never its Go packages.
 package host
 
 import (
@@ -23,7 +25,8 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
-	"github.com/onboardhq/onboard/plugins/engine"
+	"github.com/onboardhq/onboard/abi"
+	"github.com/onboardhq/onboard/host/internal/pool"
 	"github.com/onboardhq/onboard/plugins/engine/enginewasm"
 )
 
@@ -94,9 +97,9 @@ func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.timeou
 // limit.
 func WithInterruptible(on bool) Option { return func(c *config) { c.interrupt = on } }
 
-// WithABIVersion sets the onboard_abi_version the module must report
-// (default engine.ABIVersion): a host of other modules speaking the lean
-// ABI, such as registration hooks (sdk.ABIVersion), passes its own.
+// WithABIVersion sets the ABI version the module must report (default
+// abi.EngineVersion): a host of other modules speaking the lean ABI, such
+// as registration hooks (abi.HookVersion), passes its own.
 func WithABIVersion(v uint32) Option { return func(c *config) { c.abiVersion = v } }
 
 // WithSysClocks gives instances the host's wall and monotonic clocks
@@ -115,17 +118,15 @@ type Runtime struct {
 	cfg      config
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
-	idle     chan *instance
-	slots    chan struct{}
+	pool     *pool.Pool[*instance]
 	closed   atomic.Bool
-	mu       sync.Mutex // guards close against instantiation
-	stats    struct{ calls, traps, timeouts, instantiated, waits, waitNanos atomic.Int64 }
+	stats    struct{ calls, traps, timeouts atomic.Int64 }
 }
 
 // instance is one module instance with its cached exports and buffers.
 type instance struct {
 	mod      api.Module
-	mem      api.Memory
+	mem      abi.Memory
 	input    api.Function
 	call     api.Function
 	stack    [3]uint64
@@ -173,7 +174,7 @@ func DefaultCacheDir() string {
 func New(ctx context.Context, opts ...Option) (*Runtime, error) {
 	cfg := config{wasm: enginewasm.Wasm, cacheDir: DefaultCacheDir(), maxInstances: DefaultMaxInstances,
 		memoryPages: DefaultMemoryLimitPages, timeout: DefaultCallTimeout, interrupt: true,
-		abiVersion: engine.ABIVersion, stderr: os.Stderr}
+		abiVersion: abi.EngineVersion, stderr: os.Stderr}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -193,8 +194,8 @@ func New(ctx context.Context, opts ...Option) (*Runtime, error) {
 		}
 		rc = rc.WithCompilationCache(cache)
 	}
-	r := &Runtime{cfg: cfg, rt: wazero.NewRuntimeWithConfig(ctx, rc),
-		idle: make(chan *instance, cfg.maxInstances), slots: make(chan struct{}, cfg.maxInstances)}
+	r := &Runtime{cfg: cfg, rt: wazero.NewRuntimeWithConfig(ctx, rc)}
+	r.pool = pool.New(cfg.maxInstances, r.instantiate, func(inst *instance) { _ = inst.mod.Close(context.Background()) })
 	if err := r.load(ctx); err != nil {
 		_ = r.rt.Close(ctx)
 		return nil, err
@@ -215,7 +216,7 @@ func (r *Runtime) load(ctx context.Context) error {
 		return err
 	}
 	exports := compiled.ExportedFunctions()
-	for _, name := range []string{"onboard_abi_version", "onboard_input", "onboard_call"} {
+	for _, name := range abi.Exports {
 		if _, ok := exports[name]; !ok {
 			return fmt.Errorf("%w: module does not export %s", ErrABI, name)
 		}
@@ -224,16 +225,16 @@ func (r *Runtime) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := inst.mod.ExportedFunction("onboard_abi_version").Call(ctx)
+	res, err := inst.mod.ExportedFunction(abi.ExportABIVersion).Call(ctx)
 	if err != nil {
-		r.discard(ctx, inst)
-		return fmt.Errorf("host: onboard_abi_version: %w", err)
+		r.pool.Discard(inst)
+		return fmt.Errorf("host: %s: %w", abi.ExportABIVersion, err)
 	}
 	if got := uint32(res[0]); got != r.cfg.abiVersion {
-		r.discard(ctx, inst)
+		r.pool.Discard(inst)
 		return fmt.Errorf("%w: module speaks ABI %d, this host speaks %d", ErrABI, got, r.cfg.abiVersion)
 	}
-	r.release(inst)
+	r.pool.Put(inst)
 	return nil
 }
 
@@ -263,12 +264,9 @@ func stubImports(ctx context.Context, rt wazero.Runtime, compiled wazero.Compile
 	return err
 }
 
+// instantiate makes a pool instance (under the pool's lock, so Close
+// cannot run meanwhile).
 func (r *Runtime) instantiate(ctx context.Context) (*instance, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed.Load() {
-		return nil, ErrClosed
-	}
 	// An anonymous module name lets many instances of one module coexist.
 	mc := wazero.NewModuleConfig().WithName("").WithStartFunctions("_initialize").WithStderr(r.cfg.stderr)
 	if r.cfg.sysClocks {
@@ -278,9 +276,8 @@ func (r *Runtime) instantiate(ctx context.Context) (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("host: instantiate engine: %w", err)
 	}
-	r.stats.instantiated.Add(1)
 	inst := &instance{mod: mod, mem: mod.Memory(),
-		input: mod.ExportedFunction("onboard_input"), call: mod.ExportedFunction("onboard_call")}
+		input: mod.ExportedFunction(abi.ExportInput), call: mod.ExportedFunction(abi.ExportCall)}
 	if r.cfg.timeout > 0 {
 		inst.timer = time.AfterFunc(time.Hour, func() {
 			inst.deadline.Store(true)
@@ -295,59 +292,11 @@ func (r *Runtime) instantiate(ctx context.Context) (*instance, error) {
 }
 
 func (r *Runtime) acquire(ctx context.Context) (*instance, error) {
-	if r.closed.Load() {
+	inst, err := r.pool.Get(ctx)
+	if err != nil && errors.Is(err, pool.ErrClosed) {
 		return nil, ErrClosed
 	}
-	select {
-	case inst := <-r.idle:
-		return inst, nil
-	default:
-	}
-	select {
-	case inst := <-r.idle:
-		return inst, nil
-	case r.slots <- struct{}{}:
-		return r.instantiateInSlot(ctx)
-	default:
-	}
-	// Every instance is busy and the pool is full: this call waits. The
-	// count and the time waited tell an operator to grow WithMaxInstances.
-	r.stats.waits.Add(1)
-	start := time.Now()
-	defer func() { r.stats.waitNanos.Add(int64(time.Since(start))) }()
-	select {
-	case inst := <-r.idle:
-		return inst, nil
-	case r.slots <- struct{}{}:
-		return r.instantiateInSlot(ctx)
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// instantiateInSlot fills a slot just taken, freeing it on failure.
-func (r *Runtime) instantiateInSlot(ctx context.Context) (*instance, error) {
-	inst, err := r.instantiate(ctx)
-	if err != nil {
-		<-r.slots
-		return nil, err
-	}
-	return inst, nil
-}
-
-func (r *Runtime) release(inst *instance) {
-	if r.closed.Load() {
-		_ = inst.mod.Close(context.Background())
-		return
-	}
-	r.idle <- inst
-}
-
-// discard closes an instance whose state can no longer be trusted and
-// frees its slot; the next acquire instantiates a fresh one.
-func (r *Runtime) discard(ctx context.Context, inst *instance) {
-	_ = inst.mod.Close(ctx)
-	<-r.slots
+	return inst, err
 }
 
 // Call runs op over params and body in a pooled instance and appends the
@@ -363,17 +312,17 @@ func (r *Runtime) Call(ctx context.Context, dst []byte, op string, params, body 
 	if err != nil || inst.killed.Load() {
 		// Also when a watchdog fired just after the call returned: the
 		// module is closed, so it must not go back to the pool.
-		r.discard(context.Background(), inst)
+		r.pool.Discard(inst)
 		return out, err
 	}
-	r.release(inst)
+	r.pool.Put(inst)
 	return out, nil
 }
 
 func (r *Runtime) callInstance(ctx context.Context, inst *instance, dst []byte, op string, params, body []byte) ([]byte, error) {
-	total := uint64(len(op)) + uint64(len(params)) + uint64(len(body))
-	if total > 1<<31 {
-		return dst, fmt.Errorf("host: input of %d bytes is too large", total)
+	total, err := abi.InputSize(op, params, body)
+	if err != nil {
+		return dst, fmt.Errorf("host: %w", err)
 	}
 	// An overrunning call is stopped through its context: the watchdog
 	// cancels it, as does the caller's cancellation, and wazero (which
@@ -392,27 +341,20 @@ func (r *Runtime) callInstance(ctx context.Context, inst *instance, dst []byte, 
 			defer inst.timer.Stop()
 		}
 	}
-	if uint32(total) > inst.inCap {
-		inst.stack[0] = total
+	if total > inst.inCap {
+		inst.stack[0] = uint64(total)
 		if err := inst.input.CallWithStack(call, inst.stack[:]); err != nil {
 			return dst, r.callError(ctx, inst, err)
 		}
-		inst.inPtr, inst.inCap = uint32(inst.stack[0]), uint32(total)
+		inst.inPtr, inst.inCap = uint32(inst.stack[0]), total
 	}
-	p := inst.inPtr
-	if !inst.mem.WriteString(p, op) || !inst.mem.Write(p+uint32(len(op)), params) ||
-		!inst.mem.Write(p+uint32(len(op)+len(params)), body) {
+	if !abi.WriteInput(inst.mem, inst.inPtr, op, params, body, inst.stack[:]) {
 		return dst, fmt.Errorf("%w: input buffer outside guest memory", ErrTrap)
 	}
-	inst.stack[0], inst.stack[1], inst.stack[2] = uint64(len(op)), uint64(len(params)), uint64(len(body))
 	if err := inst.call.CallWithStack(call, inst.stack[:]); err != nil {
 		return dst, r.callError(ctx, inst, err)
 	}
-	ptr, n := uint32(inst.stack[0]>>32), uint32(inst.stack[0])
-	if n == 0 {
-		return dst, nil
-	}
-	view, ok := inst.mem.Read(ptr, n)
+	view, ok := abi.ReadResult(inst.mem, inst.stack[0])
 	if !ok {
 		return dst, fmt.Errorf("%w: result outside guest memory", ErrTrap)
 	}
@@ -432,12 +374,12 @@ func (r *Runtime) callError(ctx context.Context, inst *instance, err error) erro
 }
 
 // Validate runs op and decodes the result.
-func (r *Runtime) Validate(ctx context.Context, op string, params, body []byte) (*engine.Result, error) {
+func (r *Runtime) Validate(ctx context.Context, op string, params, body []byte) (*abi.Result, error) {
 	out, err := r.Call(ctx, nil, op, params, body)
 	if err != nil {
 		return nil, err
 	}
-	return engine.DecodeResult(out)
+	return abi.DecodeResult(out)
 }
 
 // Stats is a snapshot of the runtime's counters.
@@ -454,41 +396,25 @@ type Stats struct {
 
 // Stats returns the runtime's counters.
 func (r *Runtime) Stats() Stats {
+	p := r.pool.Stats()
 	return Stats{Calls: r.stats.calls.Load(), Traps: r.stats.traps.Load(), Timeouts: r.stats.timeouts.Load(),
-		Instantiated: r.stats.instantiated.Load(), Live: len(r.slots), Idle: len(r.idle),
-		Max: cap(r.slots), Waits: r.stats.waits.Load(), WaitTime: time.Duration(r.stats.waitNanos.Load())}
+		Instantiated: p.Created, Live: p.Live, Idle: p.Idle, Max: p.Max, Waits: p.Waits, WaitTime: p.WaitTime}
 }
 
 // GuestMemory reports the linear memory size in bytes of each idle
 // instance (for tests, benchmarks and metrics).
 func (r *Runtime) GuestMemory() []uint32 {
 	var sizes []uint32
-	for {
-		select {
-		case inst := <-r.idle:
-			defer func() { r.idle <- inst }()
-			sizes = append(sizes, inst.mem.Size())
-		default:
-			return sizes
-		}
-	}
+	r.pool.EachIdle(func(inst *instance) { sizes = append(sizes, inst.mod.Memory().Size()) })
+	return sizes
 }
 
 // Close releases every instance and the runtime. Calls in flight finish
 // with an error; later calls get ErrClosed.
 func (r *Runtime) Close(ctx context.Context) error {
-	r.mu.Lock()
-	already := r.closed.Swap(true)
-	r.mu.Unlock()
-	if already {
+	if r.closed.Swap(true) {
 		return nil
 	}
-	for {
-		select {
-		case inst := <-r.idle:
-			_ = inst.mod.Close(ctx)
-		default:
-			return r.rt.Close(ctx)
-		}
-	}
+	r.pool.Close()
+	return r.rt.Close(ctx)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/host/internal/enginetest"
 	"github.com/onboardhq/onboard/internal/corpus"
@@ -48,10 +49,10 @@ func allBodies(t testing.TB) []corpusBody {
 		out = append(out, corpusBody{c.Op, c.Name, c.Body})
 	}
 	for _, c := range resps {
-		out = append(out, corpusBody{c.Op + engine.ResponseSuffix, c.Name, c.Body})
+		out = append(out, corpusBody{c.Op + abi.ResponseSuffix, c.Name, c.Body})
 	}
 	for _, c := range res {
-		out = append(out, corpusBody{engine.OpResolve, c.Name, c.Body})
+		out = append(out, corpusBody{abi.OpResolve, c.Name, c.Body})
 	}
 	return out
 }
@@ -128,13 +129,13 @@ func TestCanceledContextWhileWaitingForAnInstance(t *testing.T) {
 	r := newRuntime(t, host.WithMaxInstances(1))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := r.Call(ctx, nil, engine.OpEcho, nil, []byte("x"))
+	_, err := r.Call(ctx, nil, abi.OpEcho, nil, []byte("x"))
 	// The idle instance may still be taken; then the call itself is
 	// canceled before it starts. Either way: an error, and the pool serves on.
 	if err != nil {
 		assert.True(t, errors.Is(err, context.Canceled), "%v", err)
 	}
-	out, err := r.Call(context.Background(), nil, engine.OpEcho, nil, []byte("x"))
+	out, err := r.Call(context.Background(), nil, abi.OpEcho, nil, []byte("x"))
 	require.NoError(t, err)
 	assert.Equal(t, "x", string(out))
 }
@@ -142,7 +143,7 @@ func TestCanceledContextWhileWaitingForAnInstance(t *testing.T) {
 func TestClose(t *testing.T) {
 	r := newRuntime(t)
 	require.NoError(t, r.Close(context.Background()))
-	_, err := r.Call(context.Background(), nil, engine.OpEcho, nil, nil)
+	_, err := r.Call(context.Background(), nil, abi.OpEcho, nil, nil)
 	assert.ErrorIs(t, err, host.ErrClosed)
 	require.NoError(t, r.Close(context.Background()), "Close is idempotent")
 }
@@ -151,7 +152,7 @@ func TestWarmCacheColdStart(t *testing.T) {
 	newRuntime(t) // fills the cache
 	start := time.Now()
 	r := newRuntime(t)
-	_, err := r.Call(context.Background(), nil, engine.OpEcho, nil, []byte("x"))
+	_, err := r.Call(context.Background(), nil, abi.OpEcho, nil, []byte("x"))
 	require.NoError(t, err)
 	t.Logf("cold start to first call with a warm cache: %s", time.Since(start))
 }

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/onboardhq/onboard/abi"
 )
 
 // FS holds the catalogue (catalogue/<service>.json) and the schema
@@ -45,7 +47,10 @@ type Operation struct {
 	RequestSchema  string            `json:"request_schema"`  // path in FS; "" when the operation takes no body
 	ResponseSchema string            `json:"response_schema"` // path in FS; "" when the success response has no body (204)
 	SuccessStatus  int               `json:"success_status"`
-	Params         json.RawMessage   `json:"params"` // inline JSON Schema for path and query parameters
+	// Hook is the registration hook point that runs on the operation
+	// (abi.BeforeCreate: operations that create a resource), "" for none.
+	Hook   string          `json:"hook,omitempty"`
+	Params json.RawMessage `json:"params"` // inline JSON Schema for path and query parameters
 }
 
 var catalogue = sync.OnceValues(func() ([]Operation, error) {
@@ -55,14 +60,27 @@ var catalogue = sync.OnceValues(func() ([]Operation, error) {
 		if err != nil {
 			return nil, err
 		}
-		var part []Operation
-		if err := json.Unmarshal(b, &part); err != nil {
-			return nil, fmt.Errorf("schemas: %s: %w", name, err)
+		part, err := parseCatalogueFile(name, b)
+		if err != nil {
+			return nil, err
 		}
 		ops = append(ops, part...)
 	}
 	return ops, nil
 })
+
+func parseCatalogueFile(name string, b []byte) ([]Operation, error) {
+	var part []Operation
+	if err := json.Unmarshal(b, &part); err != nil {
+		return nil, fmt.Errorf("schemas: %s: %w", name, err)
+	}
+	for _, op := range part {
+		if op.Hook != "" && op.Hook != abi.BeforeCreate {
+			return nil, fmt.Errorf("schemas: %s: %s: hook %q is not a hook point of an operation (use %q or none)", name, op.ID, op.Hook, abi.BeforeCreate)
+		}
+	}
+	return part, nil
+}
 
 // Catalogue returns the operations of the catalogue files in the fixed
 // order ief, iotda, enos, ces, cbr, parsed once. The slice is a copy; the

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -20,6 +21,8 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/onboardhq/onboard/abi"
 )
 
 const metaSchema2020 = "https://json-schema.org/draft/2020-12/schema"
@@ -482,6 +485,48 @@ func TestCatalogueFiles(t *testing.T) {
 		}
 	}
 	assert.Equal(t, len(ops), i)
+}
+
+// Hooks run on the operations that create a resource, as the catalogue
+// records them; a 200/201 POST is not enough (searches, verify, check and
+// previews are POSTs too).
+func TestCatalogueHookPoints(t *testing.T) {
+	ops, err := Catalogue()
+	require.NoError(t, err)
+	var withHook []string
+	for _, op := range ops {
+		if op.Hook != "" {
+			assert.Equal(t, abi.BeforeCreate, op.Hook, op.ID)
+			assert.Equal(t, "POST", op.Method, op.ID)
+			withHook = append(withHook, op.ID)
+		}
+	}
+	assert.Equal(t, []string{"ief.product.create", "iotda.provisioning-template.create", "iotda.device-ca.upload",
+		"enos.device.batch-create", "ces.agent-invocation.batch-create", "cbr.agent.register"}, withHook)
+
+	_, err = parseCatalogueFile("catalogue/x.json", []byte(`[{"id":"x.create","hook":"before-provision"}]`))
+	assert.Error(t, err, "the bootstrap's hook point is not an operation's")
+}
+
+// A catalogue member Operation does not name (a misspelt "hook") would be
+// ignored by the loader: every member must be a field of Operation.
+func TestCatalogueMembersAreKnown(t *testing.T) {
+	known := map[string]bool{}
+	ty := reflect.TypeOf(Operation{})
+	for i := range ty.NumField() {
+		known[strings.Split(ty.Field(i).Tag.Get("json"), ",")[0]] = true
+	}
+	for _, f := range catalogueFiles {
+		b, err := FS.ReadFile(f)
+		require.NoError(t, err)
+		var ops []map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal(b, &ops), f)
+		for _, op := range ops {
+			for member := range op {
+				assert.True(t, known[member], "%s: %s: unknown member %q", f, op["id"], member)
+			}
+		}
+	}
 }
 
 func opSchema(t *testing.T, c *jsonschema.Compiler, id string, response bool) *jsonschema.Schema {

@@ -5,29 +5,14 @@ package sdk
 import (
 	"encoding/json"
 	"os"
-	"runtime"
 	"unsafe"
 
 	"github.com/extism/go-pdk"
+
+	"github.com/onboardhq/onboard/abi"
 )
 
-// A guest runs one call at a time: decoding may reuse strings (see guest).
-func init() { guest = true }
-
-var (
-	calls uint32
-	out   []byte // the Extism output buffer, reused across calls
-)
-
-// yield lets the Go scheduler run now and then: a Go reactor rarely gets
-// to run its GC, and yielding keeps the guest heap bounded across many
-// calls at a small cost.
-func yield() {
-	calls++
-	if calls%16 == 0 {
-		runtime.Gosched()
-	}
-}
+var out []byte // the Extism output buffer, reused across calls
 
 // Hook runs the registered function (Register) as the Extism export:
 //
@@ -50,7 +35,7 @@ func Hook() int32 {
 // the host as an Extism error (return code 1); the host then fails the
 // request or skips the hook, as the operator configured.
 func Handle(fn func(HookRequest) HookResponse) (rc int32) {
-	yield()
+	abi.Yield(0)
 	defer func() {
 		if p := recover(); p != nil {
 			pdk.SetErrorString("hook panicked: " + panicString(p))
@@ -58,7 +43,7 @@ func Handle(fn func(HookRequest) HookResponse) (rc int32) {
 		}
 	}()
 	var req HookRequest
-	if err := DecodeRequest(pdk.Input(), &req); err != nil {
+	if err := abi.DecodeRequest(pdk.Input(), &req); err != nil {
 		pdk.SetErrorString("hook input: " + err.Error())
 		return 1
 	}
@@ -67,7 +52,7 @@ func Handle(fn func(HookRequest) HookResponse) (rc int32) {
 		pdk.SetErrorString("hook response: " + err.Error())
 		return 1
 	}
-	out = pad8(AppendResponse(out[:0], resp))
+	out = pad8(abi.AppendResponse(out[:0], resp))
 	pdk.Output(out)
 	return 0
 }
@@ -82,77 +67,57 @@ func pad8(b []byte) []byte {
 	return b
 }
 
-// The lean ABI (host.Runtime's framing, as the engine exports it): the
-// host asks for an input buffer, fills it with op|params|body and calls;
-// the answer stays in guest memory until the next call. No host calls, no
-// allocation per call once the buffers have grown.
+// The lean ABI (package abi's framing, which the engine speaks too): the
+// host writes op|params|body into guest memory and calls; the answer stays
+// in guest memory until the next call. No host calls, no allocation per
+// call once the buffers have grown.
 var (
 	lean       bool              // a lean call is running: Config and Log must not use Extism
-	leanIn     []byte            // the input buffer (onboard_input)
 	leanOut    []byte            // the answer of the last call
-	leanParams string            // the params leanConfig was parsed from
 	leanConfig map[string]string // the hook's config, as the lean call passes it
 )
 
-//go:wasmexport onboard_abi_version
-func leanABIVersion() uint32 {
-	if registered == nil {
-		return 0 // nothing to run: the host uses the Extism export
-	}
-	return ABIVersion
-}
-
-//go:wasmexport onboard_input
-func leanInput(size uint32) uint32 {
-	if uint32(cap(leanIn)) < size || leanIn == nil {
-		leanIn = make([]byte, size, size+size/4+64)
-	}
-	return uint32(uintptr(unsafe.Pointer(unsafe.SliceData(leanIn[:cap(leanIn)]))))
-}
-
-//go:wasmexport onboard_call
-func leanCall(opLen, paramsLen, bodyLen uint32) uint64 {
-	yield()
-	if uint64(opLen)+uint64(paramsLen)+uint64(bodyLen) > uint64(cap(leanIn)) {
-		panic("onboard_call: lengths exceed the input buffer")
-	}
-	buf := leanIn[:cap(leanIn)]
-	leanOut = leanRun(buf[:opLen], buf[opLen:opLen+paramsLen], buf[opLen+paramsLen:opLen+paramsLen+bodyLen], leanOut[:0])
-	return uint64(uintptr(unsafe.Pointer(unsafe.SliceData(leanOut))))<<32 | uint64(len(leanOut))
+// serveLean answers the lean calls with the registered hook (Register).
+func serveLean() {
+	abi.Serve(abi.HookVersion, func(op string, params, body []byte) []byte {
+		leanOut = leanRun(op, params, body, leanOut[:0])
+		return leanOut
+	})
 }
 
 // leanRun answers one lean call: the HookResponse, or {"error":...}.
-func leanRun(op, params, body, dst []byte) (answer []byte) {
+func leanRun(op string, params, body, dst []byte) (answer []byte) {
 	lean = true
 	defer func() {
 		if p := recover(); p != nil {
-			answer = AppendError(dst[:0], "hook panicked: "+panicString(p))
+			answer = abi.AppendError(dst[:0], "hook panicked: "+panicString(p))
 		}
 	}()
-	if string(op) != LeanOp {
-		return AppendError(dst, "unknown op "+string(op)+": a hook plug-in answers op "+LeanOp)
+	if op != abi.HookOp {
+		return abi.AppendError(dst, "unknown op "+op+": a hook plug-in answers op "+abi.HookOp)
 	}
-	if registered == nil {
-		return AppendError(dst, "the plug-in registered no hook")
+	cfg, err := abi.DecodeConfig(params) // the last map while params stay the same
+	if err != nil {
+		return abi.AppendError(dst, "hook config: "+err.Error())
 	}
-	if leanConfig == nil || !equal(params, leanParams) {
-		cfg, err := DecodeConfig(params)
-		if err != nil {
-			return AppendError(dst, "hook config: "+err.Error())
-		}
-		leanConfig, leanParams = cfg, string(params)
+	if leanConfig == nil || mapID(cfg) != mapID(leanConfig) {
+		leanConfig = cfg
 		configSlots = [len(configSlots)]configSlot{}
 	}
 	var req HookRequest
-	if err := DecodeRequest(body, &req); err != nil {
-		return AppendError(dst, "hook input: "+err.Error())
+	if err := abi.DecodeRequest(body, &req); err != nil {
+		return abi.AppendError(dst, "hook input: "+err.Error())
 	}
 	resp := registered(req)
 	if err := resp.Check(); err != nil {
-		return AppendError(dst, "hook response: "+err.Error())
+		return abi.AppendError(dst, "hook response: "+err.Error())
 	}
-	return AppendResponse(dst, resp)
+	return abi.AppendResponse(dst, resp)
 }
+
+// mapID tells maps apart: a map value is a pointer to the runtime's map.
+// Both maps compared are alive, so equal ids are the same map.
+func mapID(m map[string]string) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&m)) }
 
 type configValue struct {
 	v  string

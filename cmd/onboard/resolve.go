@@ -7,7 +7,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/onboardhq/onboard/plugins/engine"
+	"github.com/onboardhq/onboard/abi"
 )
 
 func runResolve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -40,13 +40,17 @@ func runResolve(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		fmt.Fprintf(stderr, "onboard resolve: --subject: %v\n", err)
 		return exitUsage
 	}
-	input, _ := json.Marshal(map[string]any{"template_body": body, "subject": subj})
+	input, err := abi.ResolveInput(body, subj)
+	if err != nil {
+		fmt.Fprintf(stderr, "onboard resolve: %s: %v\n", *tmpl, err)
+		return exitUsage
+	}
 	rt, ok := startEngine(ctx, stderr)
 	if !ok {
 		return exitUsage
 	}
 	defer rt.Close(ctx)
-	res, err := rt.Validate(ctx, engine.OpResolve, nil, input)
+	res, err := rt.Validate(ctx, abi.OpResolve, nil, input)
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard resolve: %v\n", err)
 		return exitUsage
@@ -85,7 +89,7 @@ func templateBody(raw []byte) (json.RawMessage, error) {
 // reference are accepted, so a typo is an error rather than a silent miss.
 func parseSubject(s string) (map[string]string, error) {
 	known := map[string]string{}
-	for _, p := range engine.Parameters {
+	for _, p := range abi.Parameters {
 		known[strings.ToLower(p.Attribute)] = p.Attribute
 	}
 	out := map[string]string{}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/plugins/engine"
 )
@@ -70,7 +71,7 @@ func runValidate(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		fmt.Fprintf(stderr, "onboard validate: %v\n", err)
 		return exitUsage
 	}
-	res, err := engine.DecodeResult(out)
+	res, err := abi.DecodeResult(out)
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard validate: %v\n", err)
 		return exitUsage
@@ -91,7 +92,7 @@ func runValidate(ctx context.Context, args []string, stdin io.Reader, stdout, st
 }
 
 func knownOp(op string) bool {
-	base := strings.TrimSuffix(op, engine.ResponseSuffix)
+	base := strings.TrimSuffix(op, abi.ResponseSuffix)
 	for _, known := range engine.Operations() {
 		if known == base {
 			return true
@@ -102,7 +103,7 @@ func knownOp(op string) bool {
 
 // report prints a verdict a person can act on: each violation with where
 // it is and what to fix, and per-item verdicts of batches.
-func report(w io.Writer, name string, res *engine.Result) {
+func report(w io.Writer, name string, res *abi.Result) {
 	if res.Valid {
 		fmt.Fprintf(w, "%s: valid %s request\n", name, res.Op)
 		for _, b := range res.Batches {

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host/store"
-	"github.com/onboardhq/onboard/plugins/engine"
 )
 
 // CES agent invocations (Agent maintenance tasks):
@@ -126,7 +126,7 @@ func itemError(instanceID, invocationID, code, format string, args ...any) invoc
 // failedItems returns the engine's per-item verdicts for the array field,
 // as messages naming the member that broke a rule. A password's value is
 // never quoted back, whatever the rule.
-func failedItems(res *engine.Result, field string) map[int]string {
+func failedItems(res *abi.Result, field string) map[int]string {
 	out := map[int]string{}
 	for _, b := range res.Batches {
 		if b.Pointer != "/"+field {

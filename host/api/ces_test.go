@@ -15,11 +15,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host/api"
 	"github.com/onboardhq/onboard/host/internal/enginetest"
 	"github.com/onboardhq/onboard/host/store"
 	"github.com/onboardhq/onboard/internal/corpus"
-	"github.com/onboardhq/onboard/plugins/engine"
 	"github.com/onboardhq/onboard/schemas"
 )
 
@@ -40,7 +40,7 @@ func cesCase(t *testing.T, name string) []byte {
 // engine, so the handler cannot drift from the documented shape.
 func cesConforms(t *testing.T, op string, raw []byte) {
 	t.Helper()
-	res, err := enginetest.Runtime(t).Validate(context.Background(), op+engine.ResponseSuffix, nil, raw)
+	res, err := enginetest.Runtime(t).Validate(context.Background(), op+abi.ResponseSuffix, nil, raw)
 	require.NoError(t, err)
 	assert.True(t, res.Valid, "%s response breaks its schema: %v\n%s", op, res.AllViolations(), raw)
 }

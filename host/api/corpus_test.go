@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host/store"
 	"github.com/onboardhq/onboard/internal/corpus"
 	"github.com/onboardhq/onboard/plugins/engine"
@@ -98,7 +99,7 @@ func TestCorpusOverHTTP(t *testing.T) {
 					}
 					checkCorpusStatus(t, op, c, r)
 					if r.status == op.SuccessStatus {
-						res := native.Run(op.ID+engine.ResponseSuffix, nil, r.raw)
+						res := native.Run(op.ID+abi.ResponseSuffix, nil, r.raw)
 						assert.Contains(t, string(res), `"valid":true`, "the response breaks its own schema: %s", res)
 					}
 					goldenHTTP(t, c, r)

@@ -23,12 +23,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host/api"
 	"github.com/onboardhq/onboard/host/internal/enginetest"
 	"github.com/onboardhq/onboard/host/store"
 	"github.com/onboardhq/onboard/host/store/storetest"
 	"github.com/onboardhq/onboard/internal/corpus"
-	"github.com/onboardhq/onboard/plugins/engine"
 	"github.com/onboardhq/onboard/schemas"
 )
 
@@ -480,7 +480,7 @@ type countingEngine struct {
 	calls atomic.Int64
 }
 
-func (c *countingEngine) Validate(ctx context.Context, op string, params, body []byte) (*engine.Result, error) {
+func (c *countingEngine) Validate(ctx context.Context, op string, params, body []byte) (*abi.Result, error) {
 	if op == c.op {
 		c.calls.Add(1)
 	}

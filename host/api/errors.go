@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host/store"
-	"github.com/onboardhq/onboard/plugins/engine"
 )
 
 // Error is an API error: the HTTP status, the service-style code and a
@@ -119,7 +119,7 @@ func newError(svc string, k kind, format string, args ...any) *Error {
 
 // invalid turns engine violations into a 400 that lists every rule broken,
 // so a client fixes them all in one round trip.
-func invalid(svc string, res *engine.Result) *Error {
+func invalid(svc string, res *abi.Result) *Error {
 	vs := res.Violations
 	parts := make([]string, 0, len(vs))
 	for _, v := range vs {

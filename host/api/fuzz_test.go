@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host/store"
 	"github.com/onboardhq/onboard/host/store/memstore"
 	"github.com/onboardhq/onboard/internal/corpus"
@@ -25,10 +26,10 @@ type nativeValidator struct {
 	e  *engine.Engine
 }
 
-func (n *nativeValidator) Validate(_ context.Context, op string, params, body []byte) (*engine.Result, error) {
+func (n *nativeValidator) Validate(_ context.Context, op string, params, body []byte) (*abi.Result, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return engine.DecodeResult(n.e.Run(op, params, body))
+	return abi.DecodeResult(n.e.Run(op, params, body))
 }
 
 // fuzzClock pins the server's clock so a signed seed stays valid.

@@ -4,46 +4,29 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
-	"strings"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host/hooks"
-	"github.com/onboardhq/onboard/schemas"
-	"github.com/onboardhq/onboard/sdk"
 )
 
 // HookRunner runs registration hooks (*hooks.Runner). Before returns the
 // request as patched by the hooks, or nil when none patched it; a deny is
 // a *hooks.DeniedError, a failing hook a *hooks.FailedError.
 type HookRunner interface {
-	Before(ctx context.Context, req sdk.HookRequest) (patched json.RawMessage, err error)
+	Before(ctx context.Context, req abi.HookRequest) (patched json.RawMessage, err error)
 }
 
 var _ HookRunner = (*hooks.Runner)(nil)
 
-// isCreate tells the operations hooks run on: POSTs that create a
-// resource. A 200/201 POST is not enough (searches, verify, check and
-// previews are POSTs too), so the operation id's last word decides.
-func isCreate(op schemas.Operation) bool {
-	if op.Method != http.MethodPost || (op.SuccessStatus != http.StatusOK && op.SuccessStatus != http.StatusCreated) {
-		return false
-	}
-	verb := op.ID[strings.LastIndexByte(op.ID, '.')+1:]
-	switch verb {
-	case "create", "batch-create", "register", "upload":
-		return true
-	}
-	return false
-}
-
-// runHooks runs the before-create hooks on the engine's normalised
-// request. A patched request goes back to the engine: the engine owns the
+// runHooks runs the hooks of the operation's hook point (the catalogue's
+// "hook": before-create on the operations that create a resource) on the
+// engine's normalised request. A patched request goes back to the engine: the engine owns the
 // rules, and a hook must not smuggle in what a client could not send.
 func (c *call) runHooks(params []byte) error {
-	if c.s.cfg.Hooks == nil || !isCreate(c.op) {
+	if c.s.cfg.Hooks == nil || c.op.Hook == "" {
 		return nil
 	}
-	req := sdk.HookRequest{Hook: sdk.BeforeCreate, Operation: c.op.ID, Project: c.project, Org: c.org,
+	req := abi.HookRequest{Hook: c.op.Hook, Operation: c.op.ID, Project: c.project, Org: c.org,
 		Request: c.result.Request}
 	patched, err := c.s.cfg.Hooks.Before(c.r.Context(), req)
 	var denied *hooks.DeniedError
@@ -67,10 +50,9 @@ func (c *call) runHooks(params []byte) error {
 	case patched == nil:
 		return nil
 	}
-	res, err := c.s.cfg.Engine.Validate(c.r.Context(), c.op.ID, params, patched)
+	res, err := c.validate(c.op.ID, params, patched)
 	if err != nil {
-		c.s.log.Error("engine call failed", "op", c.op.ID, "request_id", c.requestID, "err", err)
-		return newError(c.svc, kindUnavailable, "the validation engine failed on this request; retry later")
+		return err
 	}
 	if !res.Accepted() {
 		e := invalid(c.svc, res)

@@ -10,9 +10,9 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host/provision"
 	"github.com/onboardhq/onboard/host/store"
-	"github.com/onboardhq/onboard/plugins/engine"
 )
 
 // IoTDA device CA certificates: /v5/iot/{project_id}/certificates, the
@@ -263,14 +263,13 @@ func (s *Server) previewTemplate(c *call) error {
 	if err != nil {
 		return err
 	}
-	in, err := json.Marshal(map[string]any{"template_body": t.Body, "subject": req.Subject})
+	in, err := abi.ResolveInput(t.Body, req.Subject)
 	if err != nil {
 		return err
 	}
-	res, err := s.cfg.Engine.Validate(c.r.Context(), engine.OpResolve, nil, in)
+	res, err := c.validate(abi.OpResolve, nil, in)
 	if err != nil {
-		s.log.Error("engine call failed", "op", engine.OpResolve, "request_id", c.requestID, "err", err)
-		return newError(c.svc, kindUnavailable, "the template engine failed on this request; retry later")
+		return err
 	}
 	if !res.Valid || res.Device == nil {
 		return invalid(c.svc, res)
@@ -287,7 +286,7 @@ func (s *Server) previewTemplate(c *call) error {
 	}
 	dev := res.Device
 	if dev.Tags == nil {
-		dev.Tags = []engine.Tag{}
+		dev.Tags = []abi.Tag{}
 	}
 	if dev.PolicyIDs == nil {
 		dev.PolicyIDs = []string{}

@@ -11,9 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/host/store"
-	"github.com/onboardhq/onboard/plugins/engine"
 )
 
 // Metrics is the Prometheus instrumentation of a Server: requests by
@@ -133,7 +133,7 @@ type timedEngine struct {
 	m    *Metrics
 }
 
-func (t timedEngine) Validate(ctx context.Context, op string, params, body []byte) (*engine.Result, error) {
+func (t timedEngine) Validate(ctx context.Context, op string, params, body []byte) (*abi.Result, error) {
 	start := time.Now()
 	res, err := t.next.Validate(ctx, op, params, body)
 	t.m.engine.WithLabelValues(op).Observe(time.Since(start).Seconds())

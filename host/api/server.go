@@ -24,10 +24,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/host/openapi"
 	"github.com/onboardhq/onboard/host/store"
-	"github.com/onboardhq/onboard/plugins/engine"
 	"github.com/onboardhq/onboard/schemas"
 )
 
@@ -37,13 +37,9 @@ const (
 	DefaultEnOSBatchLimit = 1000    // devices per batch per org (EnOS 99400 beyond)
 )
 
-// Validator is the engine as the service uses it: *host.Runtime (Wasm) in
-// production; tests may pass the native engine through NativeValidator.
-type Validator interface {
-	Validate(ctx context.Context, op string, params, body []byte) (*engine.Result, error)
-}
-
-var _ Validator = (*host.Runtime)(nil)
+// Validator is the engine as the service uses it: *host.Runtime or
+// *host.Reloadable (Wasm).
+type Validator = host.Validator
 
 // Config configures the service. Engine and Store are required.
 type Config struct {
@@ -70,6 +66,9 @@ type Server struct {
 	cfg Config
 	mux *http.ServeMux
 	log *slog.Logger
+	// prefixes are the services' route prefixes, for the error style of a
+	// path no operation serves (serviceForPath).
+	prefixes []servicePrefix
 	// metrics observes every request (accesslog.go, metrics.go).
 	metrics *Metrics
 	// paths matches the served paths whatever the method, so a request the
@@ -126,6 +125,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.prefixes = routePrefixes(ops)
 	// Operations sharing a method and route (EnOS ?action=) are told apart
 	// by their fixed query values.
 	byRoute := map[string][]schemas.Operation{}
@@ -146,7 +146,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.cfg.Engine = timedEngine{next: cfg.Engine, m: cfg.Metrics} // after the start-up check, so it is not counted
-	rt := routes{mux: s.mux, methods: map[string][]string{}, svc: map[string]string{}}
+	rt := routes{mux: s.mux, methods: map[string][]string{}, svc: map[string]string{}, serviceFor: s.serviceForPath}
 	for _, key := range order {
 		ops := byRoute[key]
 		rt.handle(ops[0].Method, ops[0].Route, ops[0].Service, s.dispatch(ops, byPath[ops[0].Route]))
@@ -195,17 +195,18 @@ func (s *Server) pathRoutes(rt *routes) (mux *http.ServeMux, err error) {
 // routes registers handlers on the mux and remembers each path's methods
 // for the 405 answers.
 type routes struct {
-	mux     *http.ServeMux
-	order   []string            // paths in registration order
-	methods map[string][]string // path pattern → methods
-	svc     map[string]string   // path pattern → error style
+	mux        *http.ServeMux
+	order      []string            // paths in registration order
+	methods    map[string][]string // path pattern → methods
+	svc        map[string]string   // path pattern → error style
+	serviceFor func(path string) string
 }
 
 // handle registers h; svc "" takes the error style from the path, as 404s do.
 func (rt *routes) handle(method, path, svc string, h http.Handler) {
 	rt.mux.Handle(method+" "+path, h)
 	if svc == "" {
-		svc = serviceForPath(path)
+		svc = rt.serviceFor(path)
 	}
 	if _, seen := rt.methods[path]; !seen {
 		rt.order = append(rt.order, path)
@@ -225,7 +226,7 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	status, body := http.StatusOK, `{"status":"ready"}`
-	if _, err := s.cfg.Engine.Validate(ctx, engine.OpResolve, nil, []byte(`{}`)); err != nil {
+	if _, err := s.cfg.Engine.Validate(ctx, abi.OpResolve, nil, []byte(`{}`)); err != nil {
 		status, body = http.StatusServiceUnavailable, `{"status":"engine unavailable"}`
 	} else if err := s.cfg.Store.Ping(ctx); err != nil {
 		status, body = http.StatusServiceUnavailable, `{"status":"store unreachable"}`
@@ -268,19 +269,65 @@ func (s *Server) Operations() []string {
 	return out
 }
 
-// serviceForPath picks the error format of a path no operation serves.
-func serviceForPath(p string) string {
-	switch {
-	case strings.HasPrefix(p, "/connect-service/"):
-		return "enos"
-	case strings.HasPrefix(p, "/v2/"):
-		return "ief"
-	case strings.HasPrefix(p, "/v5/iot/"):
-		return "iotda"
-	case strings.Contains(p, "/agent-invocations"):
-		return "ces"
+// servicePrefix is the route prefix of a service: the leading segments
+// all its operations' routes share ({name} segments included).
+type servicePrefix struct {
+	service  string
+	segments []string
+}
+
+// routePrefixes reads each service's route prefix from the catalogue, in
+// catalogue order: CBR /v3/{project_id}, CES
+// /v3/{project_id}/agent-invocations, IoTDA /v5/iot/{project_id}, …
+func routePrefixes(ops []schemas.Operation) []servicePrefix {
+	var out []servicePrefix
+	index := map[string]int{}
+	for _, op := range ops {
+		segs := strings.Split(strings.TrimPrefix(op.Route, "/"), "/")
+		i, seen := index[op.Service]
+		if !seen {
+			index[op.Service] = len(out)
+			out = append(out, servicePrefix{service: op.Service, segments: segs})
+			continue
+		}
+		common := out[i].segments
+		n := 0
+		for n < len(common) && n < len(segs) && common[n] == segs[n] {
+			n++
+		}
+		out[i].segments = common[:n]
 	}
-	return "cbr"
+	return out
+}
+
+// serviceForPath picks the error style of a path no operation serves: the
+// service whose route prefix matches the most leading segments of the
+// path, and of those the one with the least of its prefix left unmatched
+// (so /v3/p1/nothing is CBR's, whose prefix /v3/{project_id} it matches
+// whole, not CES's). A path of no service (/healthz, /metrics) matches no
+// segment anywhere and gets the shortest prefix's style, CBR's.
+func (s *Server) serviceForPath(p string) string {
+	segs := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	best, bestMatched, bestLeft := "", -1, 0
+	for _, sp := range s.prefixes {
+		n := 0
+		for n < len(sp.segments) && n < len(segs) && segmentMatches(sp.segments[n], segs[n]) {
+			n++
+		}
+		if left := len(sp.segments) - n; n > bestMatched || n == bestMatched && left < bestLeft {
+			best, bestMatched, bestLeft = sp.service, n, left
+		}
+	}
+	return best
+}
+
+// segmentMatches reports whether a path segment fits a route segment:
+// equal, or any non-empty value for a {name}.
+func segmentMatches(route, seg string) bool {
+	if strings.HasPrefix(route, "{") && strings.HasSuffix(route, "}") {
+		return seg != ""
+	}
+	return route == seg
 }
 
 // unmatched answers what no route serves: 405 on a known path, else 404.
@@ -289,7 +336,7 @@ func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(w, r)
 		return
 	}
-	svc := serviceForPath(r.URL.Path)
+	svc := s.serviceForPath(r.URL.Path)
 	c := s.newCall(w, r, svc)
 	c.fail(newError(svc, kindNotFound, "no operation serves %s %s: see the API reference for the routes", r.Method, r.URL.Path))
 }
@@ -331,7 +378,7 @@ type call struct {
 	org       string // EnOS: the authenticated org (= orgId query)
 	account   string // EnOS: the authenticated service account
 	body      []byte
-	result    *engine.Result // the engine's verdict on params and body
+	result    *abi.Result // the engine's verdict on params and body
 	idemKey   string
 	idemHash  string
 }
@@ -426,10 +473,9 @@ func (c *call) serve() error {
 			return err
 		}
 	}
-	res, err := c.s.cfg.Engine.Validate(c.r.Context(), c.op.ID, params, c.body)
+	res, err := c.validate(c.op.ID, params, c.body)
 	if err != nil {
-		c.s.log.Error("engine call failed", "op", c.op.ID, "request_id", c.requestID, "err", err)
-		return newError(c.svc, kindUnavailable, "the validation engine failed on this request; retry later")
+		return err
 	}
 	if !res.Accepted() {
 		return invalid(c.svc, res)
@@ -497,6 +543,11 @@ func pathParams(route string) []string {
 	return names
 }
 
+// validate runs op on the engine; an engine failure is a 503 (fail).
+func (c *call) validate(op string, params, body []byte) (*abi.Result, error) {
+	return host.Validate(c.r.Context(), c.s.cfg.Engine, c.s.log, op, params, body, "request_id", c.requestID)
+}
+
 // request decodes the engine's normalised request into v.
 func (c *call) request(v any) error {
 	if err := json.Unmarshal(c.result.Request, v); err != nil {
@@ -534,7 +585,11 @@ func (c *call) write(status int, body []byte) {
 // whose details go to the log, not to the client.
 func (c *call) fail(err error) {
 	var e *Error
-	if !errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
+	case errors.Is(err, host.ErrUnavailable): // logged by host.Validate
+		e = newError(c.svc, kindUnavailable, "%v", err)
+	default:
 		c.s.log.Error("request failed", "op", c.op.ID, "request_id", c.requestID, "err", err)
 		e = newError(c.svc, kindInternal, "internal error (request id %s)", c.requestID)
 	}

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"regexp"
 
-	"github.com/onboardhq/onboard/plugins/engine"
+	"github.com/onboardhq/onboard/abi"
 )
 
 // failedItems is the set of batch items the engine rejects on their own
 // (every batch array of the body).
-func failedItems(v *engine.Result) map[int]bool {
+func failedItems(v *abi.Result) map[int]bool {
 	out := map[int]bool{}
 	for _, b := range v.Batches {
 		for _, f := range b.Failed {
@@ -21,7 +21,7 @@ func failedItems(v *engine.Result) map[int]bool {
 }
 
 // failedAt is the set of failed items of the batch array at pointer.
-func failedAt(v *engine.Result, pointer string) map[int]bool {
+func failedAt(v *abi.Result, pointer string) map[int]bool {
 	out := map[int]bool{}
 	for _, b := range v.Batches {
 		if b.Pointer == pointer {

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host/api"
 	"github.com/onboardhq/onboard/plugins/engine"
 	"github.com/onboardhq/onboard/schemas"
@@ -283,12 +284,12 @@ func (r *runner) do(q request) (*reply, error) {
 }
 
 // verdict is the native engine's verdict on a request body (no params).
-func (r *runner) verdict(op string, body []byte) *engine.Result {
+func (r *runner) verdict(op string, body []byte) *abi.Result {
 	r.engMu.Lock()
 	defer r.engMu.Unlock()
-	res, err := engine.DecodeResult(r.eng.Run(op, nil, body))
+	res, err := abi.DecodeResult(r.eng.Run(op, nil, body))
 	if err != nil {
-		return &engine.Result{Op: op}
+		return &abi.Result{Op: op}
 	}
 	return res
 }
@@ -312,7 +313,7 @@ func (r *runner) wantSuccess(op string, p *reply) error {
 // validResponse checks body against op's response schema with the native
 // engine (op + ":response").
 func (r *runner) validResponse(op string, body []byte) error {
-	res := r.verdict(op+engine.ResponseSuffix, body)
+	res := r.verdict(op+abi.ResponseSuffix, body)
 	if res.Valid {
 		return nil
 	}

@@ -5,7 +5,7 @@
 //
 // It is a thin assembly of host (the Wasm engine runtime), host/store and
 // host/api (the HTTP service) for embedders such as the Caddy module in
-// plugins/caddy. It must not hold API, auth or validation logic of its
+// host/caddy. It must not hold API, auth or validation logic of its
 // own: routes, errors and rules stay in host/api and the engine. Callers
 // that only want validation or template resolution use host.Runtime
 // directly.

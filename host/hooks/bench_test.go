@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboardhq/onboard/sdk"
+	"github.com/onboardhq/onboard/abi"
 )
 
 // BenchmarkHook is the latency one hook adds to a request: Runner.Before
@@ -23,7 +23,7 @@ import (
 func BenchmarkHook(b *testing.B) {
 	body := json.RawMessage(`{"agent":{"agent_id":"489654f2-363b-4ebf-966a-bdf079d97114","host_name":"SN-1500",` +
 		`"host_ip":"10.10.0.2","host_os":"linux","agent_version":"1.0.0","agent_type":"native"}}`)
-	req := sdk.HookRequest{Hook: sdk.BeforeCreate, Operation: "cbr.agent.register", Project: "p1", Request: body}
+	req := abi.HookRequest{Hook: abi.BeforeCreate, Operation: "cbr.agent.register", Project: "p1", Request: body}
 	allowlist := Spec{Name: "serials", Path: wasm["serial-allowlist"],
 		Config: map[string]string{"ranges": "1000-1999", "prefix": "SN-", "field": "/agent/host_name"}}
 	patch := Spec{Name: "patch", Path: wasm["misbehave"], Config: map[string]string{"mode": "patch", "patch": `{"agent":{"host_os":"linux-x"}}`}}

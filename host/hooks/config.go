@@ -9,7 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/onboardhq/onboard/sdk"
+	"github.com/onboardhq/onboard/abi"
 )
 
 // Spec is one hook of a hooks file. The file is a JSON array of specs, run
@@ -23,8 +23,8 @@ type Spec struct {
 	Name string `json:"name"`
 	// Path is the plug-in's .wasm file, relative to the hooks file.
 	Path string `json:"path"`
-	// Hooks are the hook points it runs at (sdk.BeforeCreate,
-	// sdk.BeforeProvision); empty means both.
+	// Hooks are the hook points it runs at (abi.BeforeCreate,
+	// abi.BeforeProvision); empty means both.
 	Hooks []string `json:"hooks,omitempty"`
 	// Operations restricts it to these operation ids; empty means every
 	// create operation.
@@ -128,8 +128,8 @@ func (s *Spec) normalise() error {
 		return fmt.Errorf(`"path" is required`)
 	}
 	for _, h := range s.Hooks {
-		if h != sdk.BeforeCreate && h != sdk.BeforeProvision {
-			return fmt.Errorf(`"hooks": %q is not a hook point; use %q or %q`, h, sdk.BeforeCreate, sdk.BeforeProvision)
+		if h != abi.BeforeCreate && h != abi.BeforeProvision {
+			return fmt.Errorf(`"hooks": %q is not a hook point; use %q or %q`, h, abi.BeforeCreate, abi.BeforeProvision)
 		}
 	}
 	switch s.OnError {
@@ -158,7 +158,7 @@ func (s *Spec) normalise() error {
 }
 
 // applies reports whether the hook runs for req.
-func (s *Spec) applies(req *sdk.HookRequest) bool {
+func (s *Spec) applies(req *abi.HookRequest) bool {
 	if len(s.Hooks) > 0 && !slices.Contains(s.Hooks, req.Hook) {
 		return false
 	}

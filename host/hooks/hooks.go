@@ -2,14 +2,15 @@
 // package sdk) that allow, deny or patch a create request after the engine
 // has validated it, or a device before it registers itself.
 //
-// A plug-in built with package sdk also exports onboard's lean ABI; such a
-// hook runs through host.Runtime (one write, one call, one read per hook
-// call, no Extism kernel), any other through the extism go-sdk. Under the
+// A plug-in built with package sdk also exports onboard's lean ABI
+// (package abi); such a hook runs through host.Runtime (one write, one
+// call, one read per hook call, no Extism kernel), any other through the
+// extism go-sdk. Under the
 // lean ABI a plug-in has no Extism host functions at all (host.Runtime
 // traps on them) and WASI gives it no sockets and no files.
 //
 // Each hook is compiled once and keeps a bounded pool of instances (an
-// instance is not goroutine-safe). Each call is bounded in time and
+// instance is not goroutine-safe), the host's one pool (host/internal/pool). Each call is bounded in time and
 // memory and has no network (no allowed hosts) and no file system; an
 // instance that traps or times out is discarded and the pool goes on
 // serving. A failing hook fails the request, or is skipped when its spec
@@ -28,16 +29,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	extism "github.com/extism/go-sdk"
-	"github.com/tetratelabs/wazero"
-
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host"
-	"github.com/onboardhq/onboard/sdk"
+	"github.com/onboardhq/onboard/host/internal/pool"
 )
 
 // Errors; test with errors.Is / errors.As.
@@ -116,12 +113,14 @@ func extismOnly() Option { return func(o *options) { o.extismOnly = true } }
 
 // Runner runs a set of hooks. Safe for concurrent use.
 type Runner struct {
-	opts   options
-	file   string // "" when built from specs
-	specs  []Spec // the specs of a runner built by New
-	mu     sync.Mutex
-	cur    atomic.Pointer[set]
-	closed atomic.Bool
+	opts  options
+	file  string // "" when built from specs
+	specs []Spec // the specs of a runner built by New
+	mu    sync.Mutex
+	// sets is the set serving now: Reload swaps in a new one, and calls in
+	// flight finish on the one they started on.
+	sets   *pool.Current[*set]
+	closed bool                 // guarded by mu
 	stamp  map[string]fileStamp // what the current set was loaded from (watch)
 }
 
@@ -159,7 +158,7 @@ func newRunner(opts []Option) *Runner {
 	if o.log == nil {
 		o.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Runner{opts: o}
+	return &Runner{opts: o, sets: pool.NewCurrent(&set{}, func(s *set) error { s.close(); return nil })}
 }
 
 func defaultCacheDir() string { return host.DefaultCacheDir() + "-hooks" }
@@ -170,7 +169,7 @@ func defaultCacheDir() string { return host.DefaultCacheDir() + "-hooks" }
 func (r *Runner) Reload(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed.Load() {
+	if r.closed {
 		return ErrClosed
 	}
 	specs := r.specs
@@ -195,16 +194,19 @@ func (r *Runner) Reload(ctx context.Context) error {
 		s.hooks = append(s.hooks, h)
 	}
 	r.stamp = stamp
-	if old := r.cur.Swap(s); old != nil {
-		go old.retire()
+	old, ok := r.sets.Swap(s)
+	if !ok {
+		s.close()
+		return ErrClosed
 	}
+	go func() { _ = old.Retire() }() // once its calls have finished
 	return nil
 }
 
 // Names lists the hooks of the current set, in order.
 func (r *Runner) Names() []string {
-	s := r.cur.Load()
-	if s == nil {
+	s, ok := r.sets.Load()
+	if !ok {
 		return nil
 	}
 	names := make([]string, len(s.hooks))
@@ -218,20 +220,22 @@ func (r *Runner) Names() []string {
 // request (BeforeCreate) or device (BeforeProvision) as patched by the
 // hooks, or nil when no hook patched it. A deny returns *DeniedError; a
 // failing hook with on_error "fail" returns *FailedError.
-func (r *Runner) Before(ctx context.Context, req sdk.HookRequest) (json.RawMessage, error) {
-	s, err := r.acquire()
-	if err != nil {
-		return nil, err
+func (r *Runner) Before(ctx context.Context, req abi.HookRequest) (json.RawMessage, error) {
+	g, ok := r.sets.Acquire()
+	if !ok {
+		return nil, ErrClosed
 	}
-	defer s.inflight.RUnlock()
+	defer g.Release()
+	s := g.Value()
 	var doc json.RawMessage
+	var err error
 	patched := false
 	for _, h := range s.hooks {
 		if !h.spec.applies(&req) {
 			continue
 		}
 		if doc == nil {
-			if req.Hook == sdk.BeforeProvision && req.Device != nil {
+			if req.Hook == abi.BeforeProvision && req.Device != nil {
 				if doc, err = json.Marshal(req.Device); err != nil {
 					return nil, err
 				}
@@ -240,7 +244,7 @@ func (r *Runner) Before(ctx context.Context, req sdk.HookRequest) (json.RawMessa
 			}
 		}
 		resp, err := h.call(ctx, &req)
-		if err == nil && resp.Decision == sdk.DecisionAllow && len(resp.Patch) > 0 && string(resp.Patch) != "null" {
+		if err == nil && resp.Decision == abi.DecisionAllow && len(resp.Patch) > 0 && string(resp.Patch) != "null" {
 			var next []byte
 			if next, err = mergePatch(doc, resp.Patch); err != nil {
 				err = fmt.Errorf("%w: %v", ErrFailed, err)
@@ -258,7 +262,7 @@ func (r *Runner) Before(ctx context.Context, req sdk.HookRequest) (json.RawMessa
 			}
 			return nil, &FailedError{Hook: h.spec.Name, Err: err}
 		}
-		if resp.Decision == sdk.DecisionDeny {
+		if resp.Decision == abi.DecisionDeny {
 			reason := resp.Reason
 			if reason == "" {
 				reason = "no reason given"
@@ -273,9 +277,9 @@ func (r *Runner) Before(ctx context.Context, req sdk.HookRequest) (json.RawMessa
 }
 
 // repatch makes the next hook see the patched document.
-func (r *Runner) repatch(req *sdk.HookRequest, doc []byte) error {
-	if req.Hook == sdk.BeforeProvision && req.Device != nil {
-		var d sdk.Device
+func (r *Runner) repatch(req *abi.HookRequest, doc []byte) error {
+	if req.Hook == abi.BeforeProvision && req.Device != nil {
+		var d abi.Device
 		if err := json.Unmarshal(doc, &d); err != nil {
 			return fmt.Errorf("%w: the patched device is not a device: %v", ErrFailed, err)
 		}
@@ -286,52 +290,20 @@ func (r *Runner) repatch(req *sdk.HookRequest, doc []byte) error {
 	return nil
 }
 
-// acquire returns the current set, read-locked so Reload's retire waits
-// for this call.
-func (r *Runner) acquire() (*set, error) {
-	for {
-		if r.closed.Load() {
-			return nil, ErrClosed
-		}
-		s := r.cur.Load()
-		if s == nil {
-			return nil, ErrClosed
-		}
-		s.inflight.RLock()
-		if !s.retired {
-			return s, nil
-		}
-		s.inflight.RUnlock() // swapped out meanwhile: take the new one
-	}
-}
-
 // Close closes every hook once the calls in flight have finished.
 func (r *Runner) Close(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed.Swap(true) {
+	if r.closed {
 		return nil
 	}
-	if s := r.cur.Swap(nil); s != nil {
-		s.retire()
-	}
-	return nil
+	r.closed = true
+	return r.sets.Close()
 }
 
 // set is one generation of hooks.
 type set struct {
 	hooks []*hook
-	// inflight is read-held by each Before call; retire takes the write
-	// lock, so it waits for them.
-	inflight sync.RWMutex
-	retired  bool // guarded by inflight
-}
-
-func (s *set) retire() {
-	s.inflight.Lock()
-	s.retired = true
-	s.inflight.Unlock()
-	s.close()
 }
 
 func (s *set) close() {
@@ -418,104 +390,4 @@ func mapsEqual(a, b map[string]fileStamp) bool {
 		}
 	}
 	return true
-}
-
-// compile loads one plug-in and checks, with a first instance, that it
-// initialises and exports the hook function.
-func (r *Runner) compile(ctx context.Context, spec Spec) (*hook, error) {
-	wasm, err := os.ReadFile(spec.Path)
-	if err != nil {
-		return nil, fmt.Errorf("hooks: hook %q: %w", spec.Name, err)
-	}
-	if !r.opts.extismOnly {
-		h, err := r.compileLean(ctx, spec, wasm)
-		if err == nil {
-			return h, nil
-		}
-		if !errors.Is(err, host.ErrABI) {
-			return nil, fmt.Errorf("hooks: hook %q: load %s: %w", spec.Name, spec.Path, err)
-		}
-		// No lean exports, or no registered hook behind them: Extism.
-	}
-	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(r.opts.interrupt)
-	if !r.opts.noCache {
-		cache, err := host.SharedCompilationCache(r.opts.cacheDir)
-		if err != nil {
-			return nil, fmt.Errorf("hooks: compilation cache %s: %w", r.opts.cacheDir, err)
-		}
-		rc = rc.WithCompilationCache(cache)
-	}
-	manifest := extism.Manifest{
-		Wasm:   []extism.Wasm{extism.WasmData{Data: wasm, Name: spec.Name}},
-		Memory: &extism.ManifestMemory{MaxPages: spec.MaxMemoryPages, MaxVarBytes: 64 << 10},
-		Config: spec.Config,
-		// No AllowedHosts: the go-sdk refuses every HTTP request. No
-		// AllowedPaths: no file system. No Manifest.Timeout: the call's
-		// context carries the deadline (see hook.call).
-	}
-	compiled, err := extism.NewCompiledPlugin(ctx, manifest, extism.PluginConfig{RuntimeConfig: rc, EnableWasi: true}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("hooks: hook %q: load %s: %w", spec.Name, spec.Path, err)
-	}
-	h := &hook{spec: spec, timeout: time.Duration(spec.Timeout), compiled: compiled, log: r.opts.log,
-		idle: make(chan *instance, spec.MaxInstances), slots: make(chan struct{}, spec.MaxInstances)}
-	inst, err := h.acquire(ctx)
-	if err != nil {
-		h.close()
-		return nil, err
-	}
-	if !inst.p.FunctionExists(sdk.ExportName) {
-		h.discard(inst)
-		h.close()
-		return nil, fmt.Errorf("hooks: hook %q: %s does not export %q (see package sdk)", spec.Name, spec.Path, sdk.ExportName)
-	}
-	h.release(inst)
-	return h, nil
-}
-
-// compileLean loads a plug-in that exports onboard's lean ABI with a
-// registered hook (sdk.Register) into a host.Runtime; any other module is
-// refused with host.ErrABI.
-func (r *Runner) compileLean(ctx context.Context, spec Spec, wasm []byte) (*hook, error) {
-	cfg := spec.Config
-	if cfg == nil {
-		cfg = map[string]string{}
-	}
-	params, err := json.Marshal(cfg)
-	if err != nil {
-		return nil, err
-	}
-	timeout := time.Duration(spec.Timeout)
-	cacheDir := r.opts.cacheDir
-	if r.opts.noCache {
-		cacheDir = ""
-	}
-	// host.New compiles the module (slow on a cold cache and a busy
-	// machine) and instantiates a first instance, which runs the guest's
-	// _initialize: a guest whose initialisation never ends fails the load
-	// instead of hanging it.
-	lctx, cancel := context.WithTimeout(ctx, leanLoadAllowance)
-	defer cancel()
-	rt, err := host.New(lctx, host.WithModule(wasm), host.WithABIVersion(sdk.ABIVersion),
-		host.WithCallTimeout(timeout), host.WithMemoryLimitPages(spec.MaxMemoryPages),
-		host.WithMaxInstances(spec.MaxInstances), host.WithInterruptible(r.opts.interrupt),
-		host.WithCompilationCacheDir(cacheDir), host.WithSysClocks(), host.WithStderr(logWriter{r.opts.log, spec.Name}))
-	if err != nil {
-		return nil, err
-	}
-	return &hook{spec: spec, timeout: timeout, log: r.opts.log, lean: rt, params: params}, nil
-}
-
-// logWriter logs what a lean plug-in writes to its standard error, a
-// record per write.
-type logWriter struct {
-	log  *slog.Logger
-	hook string
-}
-
-func (w logWriter) Write(p []byte) (int, error) {
-	if msg := strings.TrimRight(string(p), "\n"); msg != "" {
-		w.log.Info("registration hook log", "hook", w.hook, "msg", msg)
-	}
-	return len(p), nil
 }

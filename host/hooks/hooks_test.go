@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/plugins/examples"
-	"github.com/onboardhq/onboard/sdk"
 )
 
 // wasm holds the plug-ins TestMain built: the three examples and the test
@@ -51,10 +51,10 @@ func startRunnerWith(t testing.TB, opts []Option, specs ...Spec) *Runner {
 	return r
 }
 
-func provision(cert map[string]string) sdk.HookRequest {
-	return sdk.HookRequest{Hook: sdk.BeforeProvision, Operation: "iotda.device.onboard-bootstrap", Project: "p1",
-		Certificate: cert, Device: &sdk.Device{DeviceName: "dev-1", NodeID: "n1", ProductID: "p0",
-			Tags: []sdk.Tag{{Key: "site", Value: "a"}}, PolicyIDs: []string{}}}
+func provision(cert map[string]string) abi.HookRequest {
+	return abi.HookRequest{Hook: abi.BeforeProvision, Operation: "iotda.device.onboard-bootstrap", Project: "p1",
+		Certificate: cert, Device: &abi.Device{DeviceName: "dev-1", NodeID: "n1", ProductID: "p0",
+			Tags: []abi.Tag{{Key: "site", Value: "a"}}, PolicyIDs: []string{}}}
 }
 
 // paths are the two ways a plug-in built with package sdk runs: onboard's
@@ -68,7 +68,8 @@ var paths = []struct {
 func TestLeanPath(t *testing.T) {
 	for _, p := range paths {
 		r := startRunnerWith(t, p.opts, Spec{Name: "tags", Path: wasm["ou-tags"]}, Spec{Name: "m", Path: wasm["misbehave"]})
-		for _, h := range r.cur.Load().hooks {
+		s, _ := r.sets.Load()
+		for _, h := range s.hooks {
 			assert.Equal(t, p.name == "lean", h.lean != nil, "%s: hook %s", p.name, h.spec.Name)
 		}
 	}
@@ -111,13 +112,13 @@ func TestScope(t *testing.T) {
 		return s
 	}
 	r := startRunner(t,
-		deny("create-only", Spec{Hooks: []string{sdk.BeforeCreate}, Operations: []string{"cbr.agent.register"}}),
+		deny("create-only", Spec{Hooks: []string{abi.BeforeCreate}, Operations: []string{"cbr.agent.register"}}),
 		deny("p2-only", Spec{Projects: []string{"p2", "org9"}}),
 	)
 	ctx := context.Background()
 	_, err := r.Before(ctx, provision(nil))
 	assert.NoError(t, err, "neither hook applies to p1's provisioning")
-	req := sdk.HookRequest{Hook: sdk.BeforeCreate, Operation: "cbr.agent.register", Project: "p1", Request: json.RawMessage(`{}`)}
+	req := abi.HookRequest{Hook: abi.BeforeCreate, Operation: "cbr.agent.register", Project: "p1", Request: json.RawMessage(`{}`)}
 	_, err = r.Before(ctx, req)
 	assert.EqualError(t, err, `registration hook "create-only" denied the request: create-only`)
 	req.Operation, req.Project, req.Org = "enos.device.batch-create", "", "org9"
@@ -139,7 +140,7 @@ func testFailuresRecover(t *testing.T, opts []Option) {
 		Timeout: Duration(50 * time.Millisecond), MaxMemoryPages: 256, MaxInstances: 1})
 	ctx := context.Background()
 	call := func(mode string) error {
-		_, err := r.Before(ctx, sdk.HookRequest{Hook: sdk.BeforeCreate, Operation: "op", Project: mode, Request: json.RawMessage(`{}`)})
+		_, err := r.Before(ctx, abi.HookRequest{Hook: abi.BeforeCreate, Operation: "op", Project: mode, Request: json.RawMessage(`{}`)})
 		return err
 	}
 	require.NoError(t, call("allow")) // warm: later calls get no init allowance
@@ -168,24 +169,12 @@ func TestMemoryCap(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			r := startRunnerWith(t, p.opts, Spec{Name: "m", Path: wasm["misbehave"], Config: map[string]string{"mode": "oom"},
 				Timeout: Duration(5 * time.Second), MaxMemoryPages: 256})
-			_, err := r.Before(context.Background(), sdk.HookRequest{Hook: sdk.BeforeCreate, Request: json.RawMessage(`{}`)})
+			_, err := r.Before(context.Background(), abi.HookRequest{Hook: abi.BeforeCreate, Request: json.RawMessage(`{}`)})
 			require.ErrorIs(t, err, ErrFailed)
 			assert.NotErrorIs(t, err, ErrTimeout)
 			assert.ErrorContains(t, err, "unreachable", "the Go runtime's abort")
 		})
 	}
-}
-
-// The host refuses what a lean plug-in must not answer.
-func TestDecodeResponse(t *testing.T) {
-	for _, out := range []string{"this is not JSON", `{"decision":"maybe"}`, `{"decision":"allow","x":1}`,
-		`{"decision":"allow"} {}`, `{"decision":"allow","patch":[1]}`} {
-		_, err := decodeResponse([]byte(out))
-		assert.ErrorIs(t, err, ErrFailed, out)
-	}
-	resp, err := decodeResponse([]byte(`{"decision":"deny","reason":"r"} `))
-	require.NoError(t, err)
-	assert.Equal(t, sdk.Deny("r"), resp)
 }
 
 func TestOnErrorSkip(t *testing.T) {
@@ -199,14 +188,14 @@ func testOnErrorSkip(t *testing.T, opts []Option) {
 		Spec{Name: "broken", Path: wasm["misbehave"], Config: map[string]string{"mode": "garbage"}, OnError: OnErrorSkip},
 		Spec{Name: "patch", Path: wasm["misbehave"], Config: map[string]string{"mode": "patch", "patch": `{"b":2,"a":null}`}},
 	)
-	out, err := r.Before(context.Background(), sdk.HookRequest{Hook: sdk.BeforeCreate, Operation: "op", Request: json.RawMessage(`{"a":1,"n":12345678901234567890}`)})
+	out, err := r.Before(context.Background(), abi.HookRequest{Hook: abi.BeforeCreate, Operation: "op", Request: json.RawMessage(`{"a":1,"n":12345678901234567890}`)})
 	require.NoError(t, err)
 	assert.Equal(t, `{"b":2,"n":12345678901234567890}`, string(out), "numbers keep their text")
 }
 
 func TestBadPatchFails(t *testing.T) {
 	r := startRunner(t, Spec{Name: "p", Path: wasm["misbehave"], Config: map[string]string{"mode": "patch", "patch": `[1]`}})
-	_, err := r.Before(context.Background(), sdk.HookRequest{Hook: sdk.BeforeCreate, Request: json.RawMessage(`{}`)})
+	_, err := r.Before(context.Background(), abi.HookRequest{Hook: abi.BeforeCreate, Request: json.RawMessage(`{}`)})
 	assert.ErrorIs(t, err, ErrFailed)
 }
 
@@ -264,7 +253,7 @@ func TestReloadKeepsInflight(t *testing.T) {
 					return
 				default:
 				}
-				_, err := r.Before(ctx, sdk.HookRequest{Hook: sdk.BeforeCreate, Operation: "op", Request: json.RawMessage(`{}`)})
+				_, err := r.Before(ctx, abi.HookRequest{Hook: abi.BeforeCreate, Operation: "op", Request: json.RawMessage(`{}`)})
 				var d *DeniedError
 				switch {
 				case err == nil:
@@ -294,7 +283,7 @@ func TestReloadKeepsInflight(t *testing.T) {
 	// A broken config keeps the current set.
 	require.NoError(t, os.WriteFile(file, []byte(`[{"name":"h"}]`), 0o644))
 	assert.Error(t, r.Reload(ctx))
-	_, err = r.Before(ctx, sdk.HookRequest{Hook: sdk.BeforeCreate, Request: json.RawMessage(`{}`)})
+	_, err = r.Before(ctx, abi.HookRequest{Hook: abi.BeforeCreate, Request: json.RawMessage(`{}`)})
 	assert.ErrorAs(t, err, new(*DeniedError))
 }
 
@@ -311,7 +300,7 @@ func TestWatch(t *testing.T) {
 	cfg := fmt.Sprintf(`[{"name":"w","path":%q,"config":{"mode":"deny","reason":"watched"}}]`, wasm["misbehave"])
 	require.NoError(t, os.WriteFile(file, []byte(cfg), 0o644))
 	require.Eventually(t, func() bool { return len(r.Names()) == 1 }, 10*time.Second, 20*time.Millisecond)
-	_, err = r.Before(ctx, sdk.HookRequest{Hook: sdk.BeforeCreate, Request: json.RawMessage(`{}`)})
+	_, err = r.Before(ctx, abi.HookRequest{Hook: abi.BeforeCreate, Request: json.RawMessage(`{}`)})
 	assert.ErrorContains(t, err, "watched")
 }
 
@@ -331,58 +320,4 @@ func TestMergePatch(t *testing.T) {
 		require.NoError(t, err)
 		assert.JSONEq(t, c[2], string(got), "%s + %s", c[0], c[1])
 	}
-}
-
-// appendRequest writes what json.Marshal writes, up to escaping and the
-// request's whitespace: both decode to the same message.
-func TestAppendRequestMatchesMarshal(t *testing.T) {
-	odd := "<é>&\"\\\n\x01\x7f\xff\u2028😀"
-	for _, req := range []sdk.HookRequest{
-		{},
-		{Hook: sdk.BeforeCreate, Operation: "cbr.agent.register", Project: "p1", Request: json.RawMessage(`{"agent":{"host_name":"SN-1"}}`)},
-		{Hook: odd, Operation: odd, Org: odd, Request: json.RawMessage(` [1, {"a" : "<b>"} ] `)},
-		provision(map[string]string{"O": "acme", "CN": odd, odd: "x", "serialNumber": "SN-1"}),
-		{Hook: sdk.BeforeProvision, Device: &sdk.Device{}, Certificate: map[string]string{}},
-		{Hook: sdk.BeforeProvision, Device: &sdk.Device{Tags: []sdk.Tag{{Key: odd}}, PolicyIDs: []string{odd, ""}}},
-	} {
-		want, err := json.Marshal(req)
-		require.NoError(t, err)
-		got, err := appendRequest(nil, &req)
-		require.NoError(t, err)
-		var w, g sdk.HookRequest
-		require.NoError(t, json.Unmarshal(want, &w))
-		require.NoError(t, json.Unmarshal(got, &g), "%s", got)
-		if w.Request != nil {
-			assert.JSONEq(t, string(w.Request), string(g.Request))
-			w.Request, g.Request = nil, nil
-		}
-		assert.Equal(t, w, g, "%s", got)
-		var m1, m2 map[string]any
-		require.NoError(t, json.Unmarshal(want, &m1))
-		require.NoError(t, json.Unmarshal(got, &m2))
-		assert.Equal(t, m1, m2, "the same members, nulls and absences")
-	}
-	_, err := appendRequest(nil, &sdk.HookRequest{Request: json.RawMessage(`{"a":`)})
-	assert.Error(t, err)
-}
-
-// The answers read without encoding/json are read as encoding/json reads
-// them; the others still go through it.
-func TestFastResponse(t *testing.T) {
-	for _, out := range []string{`{"decision":"allow"}`, `{"decision":"allow"}   `, `{"decision":"deny","reason":"no"}`,
-		`{"decision":"deny","reason":""}`, `{"decision":"deny","reason":"é 😀 <x>"}  `} {
-		fast, ok := fastResponse([]byte(out))
-		require.True(t, ok, out)
-		slow, err := decodeResponse([]byte(out + "\n"))
-		require.NoError(t, err)
-		assert.Equal(t, slow, fast, out)
-	}
-	for _, out := range []string{`{"decision":"deny","reason":"a\"b"}`, `{"decision":"deny","reason":"a\nb"}`, "{\"decision\":\"deny\",\"reason\":\"\xff\"}",
-		`{"decision":"deny","reason":"x"} {}`, `{"decision":"allow","patch":{}}`, `{"decision":"deny","reason":"x","patch":{}}`, ` {"decision":"allow"}`} {
-		_, ok := fastResponse([]byte(out))
-		assert.False(t, ok, out)
-	}
-	resp, err := decodeResponse([]byte(`{"decision":"deny","reason":"a\"b"}`))
-	require.NoError(t, err)
-	assert.Equal(t, sdk.Deny(`a"b`), resp)
 }

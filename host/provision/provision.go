@@ -24,8 +24,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/onboardhq/onboard/host/hooks"
-	"github.com/onboardhq/onboard/sdk"
 	"io"
 	"log/slog"
 	"net/http"
@@ -34,8 +32,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/onboardhq/onboard/abi"
+	"github.com/onboardhq/onboard/host"
+	"github.com/onboardhq/onboard/host/hooks"
 	"github.com/onboardhq/onboard/host/store"
-	"github.com/onboardhq/onboard/plugins/engine"
 )
 
 // Route is the bootstrap call a device makes over mutual TLS.
@@ -51,11 +51,8 @@ const instanceHeader = "Instance-Id"
 // iotdaTime is IoTDA's yyyyMMdd'T'HHmmss'Z'.
 const iotdaTime = "20060102T150405Z"
 
-// Validator is the engine: *host.Runtime in production (the same method
-// set as api.Validator).
-type Validator interface {
-	Validate(ctx context.Context, op string, params, body []byte) (*engine.Result, error)
-}
+// Validator is the engine: *host.Runtime or *host.Reloadable.
+type Validator = host.Validator
 
 // ProductChecker reports whether productID exists in the scope. IoTDA
 // products are not a resource of onboard, so by default every product id
@@ -66,7 +63,7 @@ type ProductChecker func(ctx context.Context, projectID, instanceID, productID s
 // HookRunner runs registration hooks (host/hooks.Runner): it may deny a
 // device or patch the resolved device with a JSON merge patch.
 type HookRunner interface {
-	Before(ctx context.Context, req sdk.HookRequest) (patched json.RawMessage, err error)
+	Before(ctx context.Context, req abi.HookRequest) (patched json.RawMessage, err error)
 }
 
 // Config configures a Provisioner. Engine and Store are required.
@@ -363,16 +360,12 @@ func (p *Provisioner) parseCA(pemText string) (*x509.Certificate, error) {
 // and the certificate fields. A deny is 403 with the hook's reason; a patch
 // is resolved by the engine again, because a hook cannot be trusted to keep
 // the template rules (product_id ≤36 characters, tag charsets, …).
-func (p *Provisioner) runHooks(ctx context.Context, projectID string, dev *engine.Device, subject map[string]string) (*engine.Device, error) {
+func (p *Provisioner) runHooks(ctx context.Context, projectID string, dev *abi.Device, subject map[string]string) (*abi.Device, error) {
 	if p.cfg.Hooks == nil {
 		return dev, nil
 	}
-	sd := &sdk.Device{DeviceName: dev.DeviceName, NodeID: dev.NodeID, ProductID: dev.ProductID, PolicyIDs: dev.PolicyIDs}
-	for _, t := range dev.Tags {
-		sd.Tags = append(sd.Tags, sdk.Tag{Key: t.Key, Value: t.Value})
-	}
-	patched, err := p.cfg.Hooks.Before(ctx, sdk.HookRequest{Hook: sdk.BeforeProvision, Operation: bootstrapOperation,
-		Project: projectID, Device: sd, Certificate: subject})
+	patched, err := p.cfg.Hooks.Before(ctx, abi.HookRequest{Hook: abi.BeforeProvision, Operation: bootstrapOperation,
+		Project: projectID, Device: dev, Certificate: subject})
 	var denied *hooks.DeniedError
 	switch {
 	case errors.As(err, &denied):
@@ -383,7 +376,7 @@ func (p *Provisioner) runHooks(ctx context.Context, projectID string, dev *engin
 	case patched == nil:
 		return dev, nil
 	}
-	var next engine.Device
+	var next abi.Device
 	if err := json.Unmarshal(patched, &next); err != nil {
 		return nil, fail(http.StatusServiceUnavailable, codeEngine, ErrHookFailed, "a registration hook returned a device that is not JSON: %v", err)
 	}
@@ -393,7 +386,7 @@ func (p *Provisioner) runHooks(ctx context.Context, projectID string, dev *engin
 // recheck resolves a device again through a template that reproduces it:
 // node_id and device_name can only be references, so they come from the
 // subject; the rest are static values the template rules apply to.
-func (p *Provisioner) recheck(ctx context.Context, d *engine.Device) (*engine.Device, error) {
+func (p *Provisioner) recheck(ctx context.Context, d *abi.Device) (*abi.Device, error) {
 	tags := make([]map[string]string, 0, len(d.Tags))
 	for _, t := range d.Tags {
 		tags = append(tags, map[string]string{"tag_key": t.Key, "tag_value": t.Value})
@@ -420,25 +413,30 @@ func (p *Provisioner) recheck(ctx context.Context, d *engine.Device) (*engine.De
 	return p.resolve(ctx, raw, map[string]string{"CN": d.NodeID, "O": d.DeviceName})
 }
 
+// validate runs op on the engine; an engine failure is a 503 *Error.
+func (p *Provisioner) validate(ctx context.Context, op string, params, body []byte) (*abi.Result, *Error) {
+	res, err := host.Validate(ctx, p.cfg.Engine, p.cfg.Logger, op, params, body)
+	if err != nil {
+		return nil, fail(http.StatusServiceUnavailable, codeEngine, ErrEngineUnhealthy, "%v", err)
+	}
+	return res, nil
+}
+
 // bootstrapOperation names the device's self-registration in hook requests.
 const bootstrapOperation = "iotda.device.onboard-bootstrap"
 
 // resolve runs the template through the engine for the subject.
-func (p *Provisioner) resolve(ctx context.Context, body json.RawMessage, subject map[string]string) (*engine.Device, error) {
-	in, err := json.Marshal(struct {
-		TemplateBody json.RawMessage   `json:"template_body"`
-		Subject      map[string]string `json:"subject"`
-	}{body, subject})
+func (p *Provisioner) resolve(ctx context.Context, body json.RawMessage, subject map[string]string) (*abi.Device, error) {
+	in, err := abi.ResolveInput(body, subject)
 	if err != nil {
-		return nil, fmt.Errorf("provision: encode: %w", err)
+		return nil, fmt.Errorf("provision: %w", err)
 	}
 	start := time.Now()
-	res, err := p.cfg.Engine.Validate(ctx, engine.OpResolve, nil, in)
+	res, failed := p.validate(ctx, abi.OpResolve, nil, in)
 	p.engineNanos.Add(int64(time.Since(start)))
 	p.engineCalls.Add(1)
-	if err != nil {
-		p.cfg.Logger.Error("engine call failed", "op", engine.OpResolve, "err", err)
-		return nil, fail(http.StatusServiceUnavailable, codeEngine, ErrEngineUnhealthy, "the template engine failed on this request; retry later")
+	if failed != nil {
+		return nil, failed
 	}
 	if !res.Valid || res.Device == nil {
 		msg := ""
@@ -456,24 +454,24 @@ func (p *Provisioner) resolve(ctx context.Context, body json.RawMessage, subject
 // deviceJSON is the bootstrap response: the IoTDA device fields plus the
 // CA and template that registered it.
 type deviceJSON struct {
-	DeviceID      string       `json:"device_id"`
-	NodeID        string       `json:"node_id"`
-	DeviceName    string       `json:"device_name"`
-	ProductID     string       `json:"product_id"`
-	Tags          []engine.Tag `json:"tags"` // IoTDA TagV5DTO: tag_key, tag_value
-	PolicyIDs     []string     `json:"policy_ids"`
-	CertificateID string       `json:"certificate_id"`
-	TemplateID    string       `json:"template_id"`
-	CreateTime    string       `json:"create_time"`
+	DeviceID      string    `json:"device_id"`
+	NodeID        string    `json:"node_id"`
+	DeviceName    string    `json:"device_name"`
+	ProductID     string    `json:"product_id"`
+	Tags          []abi.Tag `json:"tags"` // IoTDA TagV5DTO: tag_key, tag_value
+	PolicyIDs     []string  `json:"policy_ids"`
+	CertificateID string    `json:"certificate_id"`
+	TemplateID    string    `json:"template_id"`
+	CreateTime    string    `json:"create_time"`
 }
 
 // bootstrap serves Route.
 func (p *Provisioner) bootstrap(w http.ResponseWriter, r *http.Request) {
 	project := r.PathValue("project_id")
 	params, _ := json.Marshal(map[string]string{"project_id": project})
-	res, err := p.cfg.Engine.Validate(r.Context(), paramsOp, params, nil)
-	if err != nil {
-		writeError(w, fail(http.StatusServiceUnavailable, codeEngine, ErrEngineUnhealthy, "the validation engine failed on this request; retry later"))
+	res, failed := p.validate(r.Context(), paramsOp, params, nil)
+	if failed != nil {
+		writeError(w, failed)
 		return
 	}
 	if !res.Accepted() {
@@ -506,10 +504,10 @@ func (p *Provisioner) bootstrap(w http.ResponseWriter, r *http.Request) {
 	}
 	d := reg.Device
 	out := deviceJSON{DeviceID: d.DeviceID, NodeID: d.NodeID, DeviceName: d.DeviceName, ProductID: d.ProductID,
-		Tags: []engine.Tag{}, PolicyIDs: d.PolicyIDs, CertificateID: reg.CertificateID, TemplateID: reg.TemplateID,
+		Tags: []abi.Tag{}, PolicyIDs: d.PolicyIDs, CertificateID: reg.CertificateID, TemplateID: reg.TemplateID,
 		CreateTime: d.CreatedAt.UTC().Format(iotdaTime)}
 	for _, t := range d.Tags {
-		out.Tags = append(out.Tags, engine.Tag{Key: t.Key, Value: t.Value})
+		out.Tags = append(out.Tags, abi.Tag{Key: t.Key, Value: t.Value})
 	}
 	if out.PolicyIDs == nil {
 		out.PolicyIDs = []string{}

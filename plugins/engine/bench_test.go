@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/internal/corpus"
-	"github.com/onboardhq/onboard/plugins/engine"
 )
 
 func BenchmarkNativeEnOS1000(b *testing.B) {
@@ -34,7 +34,7 @@ func BenchmarkNativeResolve(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				e.Run(engine.OpResolve, nil, body)
+				e.Run(abi.OpResolve, nil, body)
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/internal/corpus"
 	"github.com/onboardhq/onboard/plugins/engine"
 )
@@ -20,7 +21,7 @@ var engineOnlyRules = map[string]bool{"duplicate-key": true, "utf8": true, "dept
 	"sub-syntax": true, "condition-undeclared": true, "condition-cycle": true,
 	"mapping-undeclared": true, "mapping-miss": true, "select-range": true}
 
-func onlyEngineRules(vs []engine.Violation) bool {
+func onlyEngineRules(vs []abi.Violation) bool {
 	if len(vs) == 0 {
 		return false
 	}
@@ -36,10 +37,10 @@ func onlyEngineRules(vs []engine.Violation) bool {
 func agree(t testing.TB, e *engine.Engine, o *corpus.Oracle, op string, response bool, body []byte) {
 	name := op
 	if response {
-		name += engine.ResponseSuffix
+		name += abi.ResponseSuffix
 	}
 	out := e.Run(name, nil, body)
-	res, err := engine.DecodeResult(out)
+	res, err := abi.DecodeResult(out)
 	require.NoError(t, err, "engine result is not JSON: %q", out)
 	want, err := o.Valid(op, response, body)
 	require.NoError(t, err)
@@ -82,13 +83,13 @@ func FuzzEngine(f *testing.F) {
 	f.Fuzz(func(t *testing.T, opIndex uint8, body []byte) {
 		op := ops[int(opIndex)%len(ops)]
 		agree(t, e, o, op, false, body)
-		res, err := engine.DecodeResult(e.Run(op, nil, body))
+		res, err := abi.DecodeResult(e.Run(op, nil, body))
 		require.NoError(t, err)
 		if res.Request == nil {
 			return
 		}
 		require.True(t, json.Valid(res.Request))
-		again, err := engine.DecodeResult(e.Run(op, nil, res.Request))
+		again, err := abi.DecodeResult(e.Run(op, nil, res.Request))
 		require.NoError(t, err)
 		require.Equal(t, res.Valid, again.Valid, "normalising changed the verdict")
 		require.JSONEq(t, string(res.Request), string(again.Request), "normalisation is not idempotent")

@@ -16,25 +16,10 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/plugins/engine/internal/jsontree"
 	"github.com/onboardhq/onboard/plugins/engine/internal/schema"
 	"github.com/onboardhq/onboard/schemas"
-)
-
-// ABIVersion is bumped whenever the bytes-in/bytes-out contract changes
-// (the call framing or the result document). The host refuses a .wasm whose
-// onboard_abi_version differs.
-const ABIVersion = 1
-
-// Engine-only operations (not HTTP routes, so not in the catalogue).
-const (
-	// OpResolve resolves an IoTDA provisioning template against a device
-	// certificate subject: {"template_body":{…},"subject":{"CN":…}}.
-	OpResolve = "iotda.provisioning-template.resolve"
-	// OpEcho returns its body unchanged; it measures the call path itself.
-	OpEcho = "engine.echo"
-	// ResponseSuffix turns an operation id into "validate its response body".
-	ResponseSuffix = ":response"
 )
 
 // compiledOp is one catalogue operation; its schemas are compiled on
@@ -179,7 +164,7 @@ func Operations() []string {
 	if err != nil {
 		return nil
 	}
-	return append(append([]string(nil), r.ids...), OpResolve, OpEcho)
+	return append(append([]string(nil), r.ids...), abi.OpResolve, abi.OpEcho)
 }
 
 // Engine runs operations. It reuses its parse tree and buffers between
@@ -215,13 +200,13 @@ func (e *Engine) Run(op string, params, body []byte) []byte {
 	e.out = e.out[:0]
 	e.violations = e.violations[:0]
 	switch {
-	case op == OpEcho:
+	case op == abi.OpEcho:
 		e.out = append(e.out, body...)
 		return e.out
-	case op == OpResolve:
+	case op == abi.OpResolve:
 		return e.resolve(body)
 	}
-	id, response := strings.CutSuffix(op, ResponseSuffix)
+	id, response := strings.CutSuffix(op, abi.ResponseSuffix)
 	c, err := e.reg.op(id)
 	if err != nil {
 		e.violations = append(e.violations, schema.Violation{Rule: "engine", Message: err.Error()})
@@ -306,7 +291,7 @@ func batchFailed(bs []schema.Batch) bool {
 // broken, even if some batch items failed: the API reports those per item.
 func (e *Engine) result(op string, normalized bool, batches []schema.Batch) []byte {
 	b := append(e.out, `{"op":`...)
-	b = schema.AppendString(b, op)
+	b = abi.AppendString(b, op)
 	b = append(b, `,"valid":`...)
 	b = strconv.AppendBool(b, len(e.violations) == 0 && !batchFailed(batches))
 	if len(e.violations) > 0 {
@@ -320,7 +305,7 @@ func (e *Engine) result(op string, normalized bool, batches []schema.Batch) []by
 				b = append(b, ',')
 			}
 			b = append(b, `{"pointer":`...)
-			b = schema.AppendString(b, bt.Pointer)
+			b = abi.AppendString(b, bt.Pointer)
 			b = append(b, `,"total":`...)
 			b = strconv.AppendInt(b, int64(bt.Total), 10)
 			b = append(b, `,"failed":[`...)
@@ -354,11 +339,11 @@ func appendViolations(b []byte, vs []schema.Violation) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"pointer":`...)
-		b = schema.AppendString(b, v.Pointer)
+		b = abi.AppendString(b, v.Pointer)
 		b = append(b, `,"rule":`...)
-		b = schema.AppendString(b, v.Rule)
+		b = abi.AppendString(b, v.Rule)
 		b = append(b, `,"message":`...)
-		b = schema.AppendString(b, v.Message)
+		b = abi.AppendString(b, v.Message)
 		b = append(b, '}')
 	}
 	return append(b, ']')

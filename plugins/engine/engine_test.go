@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/internal/corpus"
 	"github.com/onboardhq/onboard/plugins/engine"
 	"github.com/onboardhq/onboard/schemas"
@@ -25,9 +26,9 @@ func newEngine(t testing.TB) *engine.Engine {
 	return e
 }
 
-func run(t testing.TB, e *engine.Engine, op string, body []byte) (*engine.Result, []byte) {
+func run(t testing.TB, e *engine.Engine, op string, body []byte) (*abi.Result, []byte) {
 	out := append([]byte(nil), e.Run(op, nil, body)...)
-	res, err := engine.DecodeResult(out)
+	res, err := abi.DecodeResult(out)
 	require.NoError(t, err, "result must be valid JSON: %s", out)
 	return res, out
 }
@@ -49,7 +50,7 @@ func golden(t *testing.T, name string, got []byte) {
 	assert.Equal(t, string(want), pretty.String(), "golden %s differs (go test ./plugins/engine -update to accept)", name)
 }
 
-func hasViolation(vs []engine.Violation, pointer, rule string) bool {
+func hasViolation(vs []abi.Violation, pointer, rule string) bool {
 	for _, v := range vs {
 		if v.Rule == rule && (v.Pointer == pointer || strings.HasPrefix(v.Pointer, pointer+" ")) {
 			return true
@@ -114,8 +115,8 @@ func bodyOperations(t testing.TB) []string {
 // reject any body; a 204 response has no body either.
 func TestOperationsWithoutBody(t *testing.T) {
 	e := newEngine(t)
-	call := func(op, params, body string) *engine.Result {
-		res, err := engine.DecodeResult(e.Run(op, []byte(params), []byte(body)))
+	call := func(op, params, body string) *abi.Result {
+		res, err := abi.DecodeResult(e.Run(op, []byte(params), []byte(body)))
 		require.NoError(t, err)
 		return res
 	}
@@ -147,9 +148,9 @@ func TestOperationsWithoutBody(t *testing.T) {
 	res = call("enos.device.get", `{"orgId":"o1","action":"get","productKey":"pk1","deviceKey":"dk01"}`, "")
 	assert.True(t, res.Valid, "%v", res.Violations)
 
-	res = call("cbr.agent.delete"+engine.ResponseSuffix, "", "")
+	res = call("cbr.agent.delete"+abi.ResponseSuffix, "", "")
 	assert.True(t, res.Valid, "%v", res.Violations)
-	res = call("cbr.agent.delete"+engine.ResponseSuffix, "", `{"agent":{}}`)
+	res = call("cbr.agent.delete"+abi.ResponseSuffix, "", `{"agent":{}}`)
 	require.False(t, res.Valid)
 	assert.Equal(t, "body", res.Violations[0].Rule)
 }
@@ -169,7 +170,7 @@ func TestResponseCorpus(t *testing.T) {
 	e := newEngine(t)
 	for _, c := range cases {
 		t.Run(c.Op+"/"+c.Name, func(t *testing.T) {
-			res, _ := run(t, e, c.Op+engine.ResponseSuffix, c.Body)
+			res, _ := run(t, e, c.Op+abi.ResponseSuffix, c.Body)
 			assert.Equal(t, c.Valid, res.Valid, "violations: %v", res.AllViolations())
 		})
 	}
@@ -179,10 +180,10 @@ func TestResponseCorpus(t *testing.T) {
 // {"invocations":[…]}: the table wins.
 func TestCESResponseTableWinsOverSample(t *testing.T) {
 	e := newEngine(t)
-	res, _ := run(t, e, "ces.agent-invocation.batch-create"+engine.ResponseSuffix,
+	res, _ := run(t, e, "ces.agent-invocation.batch-create"+abi.ResponseSuffix,
 		[]byte(`[{"instance_id":"instancexxx001","ret_status":"successful"}]`))
 	assert.False(t, res.Valid)
-	res, _ = run(t, e, "ces.agent-invocation.batch-create"+engine.ResponseSuffix,
+	res, _ = run(t, e, "ces.agent-invocation.batch-create"+abi.ResponseSuffix,
 		[]byte(`{"invocations":[{"instance_id":"instancexxx001","ret_status":"successful"}]}`))
 	assert.True(t, res.Valid, "%v", res.Violations)
 }
@@ -207,7 +208,7 @@ func TestResolveCorpus(t *testing.T) {
 	e := newEngine(t)
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
-			res, out := run(t, e, engine.OpResolve, c.Body)
+			res, out := run(t, e, abi.OpResolve, c.Body)
 			assert.Equal(t, c.Valid, res.Valid, "violations: %v", res.Violations)
 			if c.Valid {
 				require.NotNil(t, res.Device)
@@ -222,7 +223,7 @@ func TestResolveNamesMissingParameter(t *testing.T) {
 	body := []byte(`{"template_body":{"parameters":{"iotda::certificate::common_name":{"type":"String"}},
 	"resources":{"device":{"node_id":{"ref":"iotda::certificate::common_name"},"product_id":"p1"}}},
 	"subject":{"O":"acme"}}`)
-	res, _ := run(t, newEngine(t), engine.OpResolve, body)
+	res, _ := run(t, newEngine(t), abi.OpResolve, body)
 	require.False(t, res.Valid)
 	require.Len(t, res.Violations, 1)
 	assert.Equal(t, "missing-parameter", res.Violations[0].Rule)
@@ -259,7 +260,7 @@ func TestParamsAreValidated(t *testing.T) {
 	e := newEngine(t)
 	out := e.Run("cbr.agent.register", []byte(`{"project_id":""}`),
 		[]byte(`{"agent":{"agent_id":"a","host_name":"h","host_ip":"10.0.0.1","host_os":"linux"}}`))
-	res, err := engine.DecodeResult(out)
+	res, err := abi.DecodeResult(out)
 	require.NoError(t, err)
 	require.False(t, res.Valid)
 	assert.Equal(t, "params.minLength", res.Violations[0].Rule)
@@ -274,7 +275,7 @@ func TestUnknownOperation(t *testing.T) {
 }
 
 func TestEcho(t *testing.T) {
-	assert.Equal(t, "hello", string(newEngine(t).Run(engine.OpEcho, nil, []byte("hello"))))
+	assert.Equal(t, "hello", string(newEngine(t).Run(abi.OpEcho, nil, []byte("hello"))))
 }
 
 // Schemas compile on first use; every one of them must compile.

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/internal/corpus"
 	"github.com/onboardhq/onboard/plugins/engine"
 	"github.com/onboardhq/onboard/plugins/engine/enginewasm"
@@ -57,9 +58,9 @@ func TestExtismNodeHost(t *testing.T) {
 	require.Equal(t, hex.EncodeToString(sum[:]), strings.TrimSpace(string(loaded)),
 		"Node loaded a different engine.wasm than the one embedded in the Go host")
 
-	abi, err := os.ReadFile(filepath.Join(out, "abi_version"))
+	version, err := os.ReadFile(filepath.Join(out, "abi_version"))
 	require.NoError(t, err)
-	assert.Equal(t, strconv.Itoa(engine.ABIVersion), string(abi), "Extism export abi_version")
+	assert.Equal(t, strconv.Itoa(int(abi.EngineVersion)), string(version), "Extism export abi_version")
 
 	// Every corpus case, with the operation it runs as.
 	type want struct{ op, rel string }
@@ -74,9 +75,9 @@ func TestExtismNodeHost(t *testing.T) {
 			op := c.Op
 			switch kind {
 			case "responses":
-				op += engine.ResponseSuffix
+				op += abi.ResponseSuffix
 			case "resolve":
-				op = engine.OpResolve
+				op = abi.OpResolve
 			}
 			rel, err := filepath.Rel(corpus.Dir(), c.Path)
 			require.NoError(t, err)

@@ -1,24 +1,13 @@
 package engine
 
 import (
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/plugins/engine/internal/jsontree"
 	"github.com/onboardhq/onboard/plugins/engine/internal/schema"
 )
 
-// Parameters maps the seven IoTDA template parameters to the X.509 subject
-// attribute each one is read from (IoTDA Table 4, ProvisioningTemplateBody).
-var Parameters = []struct{ Name, Attribute string }{
-	{"iotda::certificate::country", "C"},
-	{"iotda::certificate::organization", "O"},
-	{"iotda::certificate::organizational_unit", "OU"},
-	{"iotda::certificate::distinguished_name_qualifier", "dnQualifier"},
-	{"iotda::certificate::state_name", "ST"},
-	{"iotda::certificate::common_name", "CN"},
-	{"iotda::certificate::serial_number", "serialNumber"},
-}
-
 func attributeOf(param string) string {
-	for _, p := range Parameters {
+	for _, p := range abi.Parameters {
 		if p.Name == param {
 			return p.Attribute
 		}
@@ -37,22 +26,22 @@ func (e *Engine) resolve(body []byte) []byte {
 	t := &e.tree
 	if err := t.Parse(body); err != nil {
 		e.violations = append(e.violations, syntaxViolation(err))
-		return e.result(OpResolve, false, nil)
+		return e.result(abi.OpResolve, false, nil)
 	}
 	if t.Nodes[0].Kind != jsontree.Object {
 		e.violations = append(e.violations, schema.Violation{Rule: "type", Message: `must be an object {"template_body":{…},"subject":{…}}`})
-		return e.result(OpResolve, false, nil)
+		return e.result(abi.OpResolve, false, nil)
 	}
 	tb, subj := t.Member(0, "template_body"), t.Member(0, "subject")
 	if tb < 0 || subj < 0 || t.Nodes[subj].Kind != jsontree.Object {
 		e.violations = append(e.violations, schema.Violation{Rule: "required",
 			Message: `send {"template_body":{…},"subject":{"CN":"…",…}}: both members are required and subject must be an object of strings`})
-		return e.result(OpResolve, false, nil)
+		return e.result(abi.OpResolve, false, nil)
 	}
 	exact, anyBody, err := e.reg.templates()
 	if err != nil {
 		e.violations = append(e.violations, schema.Violation{Rule: "engine", Message: err.Error()})
-		return e.result(OpResolve, false, nil)
+		return e.result(abi.OpResolve, false, nil)
 	}
 	e.v.Prefix = "/template_body"
 	e.v.Validate(anyBody, t.RawJSON(tb))
@@ -62,36 +51,36 @@ func (e *Engine) resolve(body []byte) []byte {
 		if hint, ok := extensionHint(body); ok {
 			e.violations = append(e.violations, hint)
 		}
-		return e.result(OpResolve, false, nil)
+		return e.result(abi.OpResolve, false, nil)
 	}
 	// The same rules as on create: a stored template passed them, a
 	// template sent for a dry run may not have.
 	checkTemplate(e, 0)
 	if len(e.violations) > 0 {
-		return e.result(OpResolve, false, nil)
+		return e.result(abi.OpResolve, false, nil)
 	}
 	ev := newEvaluator(e, tb, "/template_body", subj)
 	d := ev.device(exact)
 	if len(e.violations) > 0 {
-		return e.result(OpResolve, false, nil)
+		return e.result(abi.OpResolve, false, nil)
 	}
 	b := append(e.out[:0], `{"op":`...)
-	b = schema.AppendString(b, OpResolve)
+	b = abi.AppendString(b, abi.OpResolve)
 	b = append(b, `,"valid":true,"device":{"device_name":`...)
-	b = schema.AppendString(b, d.name)
+	b = abi.AppendString(b, d.name)
 	b = append(b, `,"node_id":`...)
-	b = schema.AppendString(b, d.nodeID)
+	b = abi.AppendString(b, d.nodeID)
 	b = append(b, `,"product_id":`...)
-	b = schema.AppendString(b, d.product)
+	b = abi.AppendString(b, d.product)
 	b = append(b, `,"tags":[`...)
 	for i, tg := range d.tags {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, `{"tag_key":`...)
-		b = schema.AppendString(b, tg[0])
+		b = abi.AppendString(b, tg[0])
 		b = append(b, `,"tag_value":`...)
-		b = schema.AppendString(b, tg[1])
+		b = abi.AppendString(b, tg[1])
 		b = append(b, '}')
 	}
 	b = append(b, `],"policy_ids":[`...)
@@ -99,7 +88,7 @@ func (e *Engine) resolve(body []byte) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = schema.AppendString(b, p)
+		b = abi.AppendString(b, p)
 	}
 	b = append(b, "]}}"...)
 	e.out = b

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/plugins/engine/internal/jsontree"
 	"github.com/onboardhq/onboard/plugins/engine/internal/schema"
 )
@@ -618,7 +619,7 @@ func (ev *evaluator) value(obj int32, name string, s *schema.Schema) string {
 	}
 	if f := s.StringForm(); f != nil {
 		v := &ev.e.scratch
-		enc := schema.AppendString(ev.e.enc[:0], val)
+		enc := abi.AppendString(ev.e.enc[:0], val)
 		ev.e.enc = enc
 		if v.Valid(f, enc) {
 			return val

@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/internal/corpus"
-	"github.com/onboardhq/onboard/plugins/engine"
 )
 
 // extTemplate wraps an expression for node_id in an extended template that
@@ -69,7 +69,7 @@ func TestTemplateExpressions(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := `{"template_body":` + extTemplate(tc.nodeID) + `,"subject":` + tc.subject + `}`
-			res, _ := run(t, e, engine.OpResolve, []byte(body))
+			res, _ := run(t, e, abi.OpResolve, []byte(body))
 			if tc.rule != "" {
 				require.False(t, res.Valid)
 				require.NotEmpty(t, res.Violations)
@@ -112,7 +112,7 @@ func TestTemplateEvaluationIsBounded(t *testing.T) {
 		x = `{"onboard::sub":{"template":"${v}${v}${v}${v}${v}${v}${v}${v}","variables":{"v":` + x + `}}}`
 	}
 	body := `{"template_body":` + extTemplate(x) + `,"subject":{"CN":"` + strings.Repeat("c", 200) + `"}}`
-	res, _ := run(t, e, engine.OpResolve, []byte(body))
+	res, _ := run(t, e, abi.OpResolve, []byte(body))
 	require.False(t, res.Valid)
 	assert.Equal(t, "too-long", res.Violations[0].Rule)
 
@@ -124,11 +124,11 @@ func TestTemplateEvaluationIsBounded(t *testing.T) {
 		"tail":     `{"onboard::sub":{"template":"${v}` + strings.Repeat("y", 1000) + `","variables":{"v":` + join + `}}}`,
 		"literals": `{"onboard::sub":{"template":"${v}` + strings.Repeat("${!a}", 200) + `","variables":{"v":` + join + `}}}`,
 	} {
-		res, _ = run(t, e, engine.OpResolve, []byte(`{"template_body":`+extTemplate(nodeID)+`,"subject":{"CN":"`+cn+`"}}`))
+		res, _ = run(t, e, abi.OpResolve, []byte(`{"template_body":`+extTemplate(nodeID)+`,"subject":{"CN":"`+cn+`"}}`))
 		require.False(t, res.Valid, name)
 		assert.Equal(t, "too-long", res.Violations[0].Rule, name)
 	}
-	res, _ = run(t, e, engine.OpResolve, []byte(`{"template_body":`+extTemplate(`{"ref":"iotda::certificate::common_name"}`)+
+	res, _ = run(t, e, abi.OpResolve, []byte(`{"template_body":`+extTemplate(`{"ref":"iotda::certificate::common_name"}`)+
 		`,"subject":{"CN":"`+strings.Repeat("c", 5000)+`"}}`))
 	require.False(t, res.Valid)
 	assert.Equal(t, "too-long", res.Violations[0].Rule)
@@ -145,7 +145,7 @@ func TestTemplateEvaluationIsBounded(t *testing.T) {
 	tb["onboard::conditions"] = conds
 	b, err := json.Marshal(map[string]any{"template_body": tb, "subject": map[string]any{"CN": "a"}})
 	require.NoError(t, err)
-	res, _ = run(t, e, engine.OpResolve, b)
+	res, _ = run(t, e, abi.OpResolve, b)
 	require.True(t, res.Valid, "%v", res.Violations)
 	assert.Equal(t, "deep", res.Device.NodeID)
 }
@@ -165,7 +165,7 @@ func FuzzResolve(f *testing.F) {
 	productID := regexp.MustCompile(`^[A-Za-z0-9_-]{1,36}$`)
 	tagKey := regexp.MustCompile(`^[A-Za-z0-9_.-]{0,64}$`) // TagRef.tag_key is optional (Table 8)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		res, err := engine.DecodeResult(e.Run(engine.OpResolve, nil, body))
+		res, err := abi.DecodeResult(e.Run(abi.OpResolve, nil, body))
 		require.NoError(t, err)
 		if !res.Valid {
 			require.NotEmpty(t, res.Violations)
@@ -198,7 +198,7 @@ func TestTemplatesDocExample(t *testing.T) {
 		`{"CN":"line-z_0002","serialNumber":"SN0002"}`:                           {"unassigned-line-z_0002", "cn-prod"},
 		`{"C":"CN","OU":"lab","CN":"line-b_0003","serialNumber":"SN0003"}`:       {"lab-line-b_0003", "other"},
 	} {
-		res, _ := run(t, e, engine.OpResolve, []byte(`{"template_body":`+string(create.TemplateBody)+`,"subject":`+subject+`}`))
+		res, _ := run(t, e, abi.OpResolve, []byte(`{"template_body":`+string(create.TemplateBody)+`,"subject":`+subject+`}`))
 		require.True(t, res.Valid, "%s: %v", subject, res.Violations)
 		assert.Equal(t, want[0], res.Device.NodeID, subject)
 		assert.Equal(t, want[1], res.Device.Tags[0].Value, subject)

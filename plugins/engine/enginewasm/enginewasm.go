@@ -6,8 +6,8 @@ package enginewasm
 
 import _ "embed"
 
-// Wasm is the engine module: lean exports onboard_abi_version,
-// onboard_input, onboard_call and Extism exports run and abi_version.
+// Wasm is the engine module: the lean exports of package abi and the
+// Extism exports run and abi_version.
 //
 //go:embed engine.wasm
 var Wasm []byte

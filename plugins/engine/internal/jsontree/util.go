@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf16"
-	"unicode/utf8"
+
+	"github.com/onboardhq/onboard/abi"
 )
 
 // Str returns the decoded bytes of a string node. Unescaped strings are a
@@ -17,7 +17,7 @@ func (t *Tree) Str(idx int32) []byte {
 	if !n.Escaped {
 		return raw
 	}
-	t.dec = Unescape(t.dec[:0], raw)
+	t.dec = abi.Unescape(t.dec[:0], raw)
 	return t.dec
 }
 
@@ -45,68 +45,6 @@ func (t *Tree) Member(obj int32, name string) int32 {
 		}
 	}
 	return -1
-}
-
-// Unescape appends the decoded content of a JSON string (without quotes,
-// escapes already checked) to dst, the way encoding/json decodes: an
-// unpaired surrogate becomes U+FFFD.
-func Unescape(dst, s []byte) []byte {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c != '\\' {
-			dst = append(dst, c)
-			i++
-			continue
-		}
-		switch s[i+1] {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r := rune(hex4(s[i+2 : i+6]))
-			i += 6
-			if utf16.IsSurrogate(r) {
-				if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
-					r2 := rune(hex4(s[i+2 : i+6]))
-					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-						dst = utf8.AppendRune(dst, dec)
-						i += 6
-						continue
-					}
-				}
-				r = utf8.RuneError
-			}
-			dst = utf8.AppendRune(dst, r)
-			continue
-		default: // '"', '\\', '/'
-			dst = append(dst, s[i+1])
-		}
-		i += 2
-	}
-	return dst
-}
-
-func hex4(b []byte) int {
-	v := 0
-	for _, c := range b {
-		v <<= 4
-		switch {
-		case c >= '0' && c <= '9':
-			v |= int(c - '0')
-		case c >= 'a' && c <= 'f':
-			v |= int(c-'a') + 10
-		default:
-			v |= int(c-'A') + 10
-		}
-	}
-	return v
 }
 
 // EscapePointer escapes one JSON pointer segment (RFC 6901).

@@ -1,8 +1,6 @@
 package schema
 
-import (
-	"unicode/utf8"
-)
+import "github.com/onboardhq/onboard/abi"
 
 // Normalize appends the last validated document to dst with the schema's
 // "default" spliced in for every absent optional member, so the host stores
@@ -57,46 +55,9 @@ func appendDefaults(dst []byte, in insert) []byte {
 			dst = append(dst, ',')
 		}
 		n++
-		dst = AppendString(dst, p.name)
+		dst = abi.AppendString(dst, p.name)
 		dst = append(dst, ':')
 		dst = append(dst, d.dflt...)
 	}
 	return dst
-}
-
-// AppendString appends s as a JSON string. strconv.Quote is not JSON (\x,
-// \a and \U escapes), so results are written with this instead; invalid
-// UTF-8 becomes U+FFFD.
-func AppendString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c == '\n':
-				dst = append(dst, '\\', 'n')
-			case c == '\r':
-				dst = append(dst, '\\', 'r')
-			case c == '\t':
-				dst = append(dst, '\\', 't')
-			case c < 0x20:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, `\ufffd`...)
-		} else {
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(dst, '"')
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/plugins/engine/internal/jsontree"
 )
 
@@ -196,7 +197,7 @@ func (v *Validator) keyString(k span) string {
 	if !k.escaped {
 		return string(raw)
 	}
-	return string(jsontree.Unescape(nil, raw))
+	return string(abi.Unescape(nil, raw))
 }
 
 func (v *Validator) report(m mode, rule string, msg func() string) {
@@ -467,7 +468,7 @@ func (v *Validator) strText(sp span) string {
 	if !sp.escaped {
 		return string(v.src[sp.start:sp.end])
 	}
-	return string(jsontree.Unescape(nil, v.src[sp.start:sp.end]))
+	return string(abi.Unescape(nil, v.src[sp.start:sp.end]))
 }
 
 // checkString applies the string keywords of s to the string sp.
@@ -477,7 +478,7 @@ func (v *Validator) checkString(s *Schema, m mode, sp span, runes int) bool {
 	}
 	text := v.src[sp.start:sp.end]
 	if sp.escaped {
-		v.dec = jsontree.Unescape(v.dec[:0], text)
+		v.dec = abi.Unescape(v.dec[:0], text)
 		text = v.dec
 		runes = utf8.RuneCount(text)
 	}
@@ -551,7 +552,7 @@ func (v *Validator) member() (span, bool) {
 func (v *Validator) propIndex(s *Schema, k span) int {
 	name := v.src[k.start:k.end]
 	if k.escaped {
-		v.dec2 = jsontree.Unescape(v.dec2[:0], name)
+		v.dec2 = abi.Unescape(v.dec2[:0], name)
 		name = v.dec2
 	}
 	for i := range s.props {

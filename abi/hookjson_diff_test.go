@@ -1,4 +1,4 @@
-package sdk
+package abi
 
 import (
 	"bytes"
@@ -292,12 +292,12 @@ func TestDecodeConfigAgainstEncodingJSON(t *testing.T) {
 	}
 }
 
-// appendString writes what json.Marshal writes, up to escaping.
+// AppendString writes what json.Marshal writes, up to escaping.
 func TestAppendStringAgainstEncodingJSON(t *testing.T) {
 	for _, s := range []string{"", "allow", "a\"b\\c\n\r\t\x00\x1f\x7f", "<>&", "é😀\u2028\u2029", "\xff", "a\xc3", strings.Repeat("0123456789", 10) + "\"", strings.Repeat("é", 9)} {
 		var want, got string
 		require.NoError(t, json.Unmarshal(mustMarshalBytes(t, s), &want))
-		require.NoError(t, json.Unmarshal(appendString(nil, s), &got), "%q", s)
+		require.NoError(t, json.Unmarshal(AppendString(nil, s), &got), "%q", s)
 		assert.Equal(t, want, got, "%q", s)
 	}
 }

@@ -1,12 +1,29 @@
-package engine
+package abi
 
 import (
 	"encoding/json"
 	"fmt"
 )
 
-// Result is the decoded result document of Run, shared by the native and
-// the Wasm engine (both write the same bytes).
+// Engine-only operations (not HTTP routes, so not in the catalogue).
+const (
+	// OpResolve resolves an IoTDA provisioning template against a device
+	// certificate subject; its input is ResolveInput's.
+	OpResolve = "iotda.provisioning-template.resolve"
+	// OpEcho returns its body unchanged; it measures the call path itself.
+	OpEcho = "engine.echo"
+	// ResponseSuffix turns an operation id into "validate its response body".
+	ResponseSuffix = ":response"
+)
+
+// Result is the engine's answer to a call: the result document, which the
+// native and the Wasm engine write alike.
+//
+//	{"op":…,"valid":…,"violations":[…],"batches":[…],"request":{…}}
+//	{"op":"iotda.provisioning-template.resolve","valid":true,"device":{…}}
+//
+// Request (the normalised body) is present when no request-level rule is
+// broken, even if some batch items failed: the APIs report those per item.
 type Result struct {
 	Op         string          `json:"op"`
 	Valid      bool            `json:"valid"`
@@ -45,7 +62,8 @@ type ItemFailure struct {
 	Violations []Violation `json:"violations"`
 }
 
-// Device is what a provisioning template resolves to.
+// Device is a device as a provisioning template resolves it: in the
+// result of OpResolve, and in a before-provision HookRequest.
 type Device struct {
 	DeviceName string   `json:"device_name"`
 	NodeID     string   `json:"node_id"`
@@ -54,7 +72,7 @@ type Device struct {
 	PolicyIDs  []string `json:"policy_ids"`
 }
 
-// Tag is one resolved device tag.
+// Tag is one device tag.
 type Tag struct {
 	Key   string `json:"tag_key"`
 	Value string `json:"tag_value"`
@@ -79,7 +97,7 @@ func (r *Result) AllViolations() []Violation {
 func DecodeResult(b []byte) (*Result, error) {
 	var r Result
 	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("engine: bad result document: %w", err)
+		return nil, fmt.Errorf("abi: bad result document: %w", err)
 	}
 	return &r, nil
 }

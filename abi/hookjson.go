@@ -1,31 +1,38 @@
-package sdk
+package abi
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/bits"
+	"runtime"
+	"slices"
 	"strconv"
-	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
 )
 
-// Hand-written JSON for the messages. encoding/json's reflection runs
-// about 12x slower in Wasm than natively. Worse, under wazero's
-// termination checks (onboard's default) every branch that Go's Wasm
-// output takes, and every call of a function that branches, passes a
-// loop header whose check leaves the compiled code (~30-40 ns); a heap
-// allocation costs ~50 checks. So the hot paths below take few branches
-// and calls: a string of up to 16 (names) or 40 bytes (values) is scanned
-// in one branch-free step, member names are compared as two words, values
-// are skipped by one function of gotos with an explicit stack, and a
-// guest allocates no string it has seen on the last call. encoding/json
-// only decodes a Device that the fast path does not recognise. The
-// differential tests and FuzzDecodeRequest hold all of it to
-// encoding/json.
+// The codec of the hook messages, both sides: the guest decodes a
+// HookRequest (DecodeRequest) and its configuration (DecodeConfig) and
+// writes a HookResponse (AppendResponse, AppendError); the host writes the
+// HookRequest (AppendRequest) and reads the answer (DecodeResponse).
+//
+// It is written out by hand. encoding/json's reflection runs about 12x
+// slower in Wasm than natively. Worse, under wazero's termination checks
+// (onboard's default) every branch that Go's Wasm output takes, and every
+// call of a function that branches, passes a loop header whose check
+// leaves the compiled code (~30-40 ns); a heap allocation costs ~50
+// checks. So the guest's hot paths below take few branches and calls: a
+// string of up to 16 (names) or 40 bytes (values) is scanned in one
+// branch-free step, member names are compared as two words, values are
+// skipped by one function of gotos with an explicit stack, and a guest
+// allocates no string it has seen on the last call. encoding/json only
+// decodes a Device that the fast path does not recognise. The differential
+// tests and FuzzDecodeRequest hold all of it to encoding/json.
 
-// DecodeRequest parses a HookRequest (what Handle does with its input).
+// DecodeRequest parses a HookRequest (what a guest does with its input).
 // Member names match exactly; the last of a repeated member wins.
 func DecodeRequest(b []byte, req *HookRequest) error {
 	s := scanner{b: b}
@@ -113,17 +120,18 @@ var (
 // not allocated per call.
 var certNames = func() map[name]string {
 	m := map[name]string{}
-	for _, n := range []string{"C", "O", "OU", "dnQualifier", "ST", "CN", "serialNumber"} {
-		m[nameOf(n)] = n
+	for _, p := range Parameters {
+		m[nameOf(p.Attribute)] = p.Attribute
 	}
 	return m
 }()
 
-// guest is set in a Wasm guest, which runs one call at a time: decoding
-// then reuses the strings of earlier calls (the memos) and carves new
-// ones out of a shared buffer (newString). Natively, where decoding may
-// run concurrently, every string is allocated.
-var guest bool
+// guest is set in a Wasm guest, which runs one call at a time (wasip1
+// has one thread, and decoding never blocks): decoding then reuses the
+// strings of earlier calls (the memos) and carves new ones out of a shared
+// buffer (newString). Natively, where decoding may run concurrently, every
+// string is allocated.
+var guest = runtime.GOOS == "wasip1"
 
 // A memo keeps the last value of a member whose values repeat from call
 // to call (an instance mostly sees one operation and a few projects), so
@@ -356,10 +364,10 @@ func AppendResponse(dst []byte, r HookResponse) []byte {
 		return append(dst, `{"decision":"allow"}`...)
 	}
 	dst = append(dst, `{"decision":`...)
-	dst = appendString(dst, r.Decision)
+	dst = AppendString(dst, r.Decision)
 	if r.Reason != "" {
 		dst = append(dst, `,"reason":`...)
-		dst = appendString(dst, r.Reason)
+		dst = AppendString(dst, r.Reason)
 	}
 	if len(r.Patch) > 0 {
 		dst = append(dst, `,"patch":`...)
@@ -513,8 +521,27 @@ func (s *scanner) enter(tok *token) bool {
 }
 
 // DecodeConfig parses a hook's configuration as a lean call passes it (its
-// params): a JSON object of strings.
+// params): a JSON object of strings. A guest is passed the same
+// configuration on every call, so there it returns the map it returned
+// last while b stays the same: the caller must not modify the map.
 func DecodeConfig(b []byte) (map[string]string, error) {
+	if guest && lastConfig != nil && equal(b, lastConfigParams) {
+		return lastConfig, nil
+	}
+	cfg, err := decodeConfig(b)
+	if guest && err == nil {
+		lastConfig, lastConfigParams = cfg, string(b)
+	}
+	return cfg, err
+}
+
+// The configuration a guest decoded last (DecodeConfig).
+var (
+	lastConfig       map[string]string
+	lastConfigParams string
+)
+
+func decodeConfig(b []byte) (map[string]string, error) {
 	cfg := map[string]string{}
 	s := scanner{b: b}
 	more, err := s.objectStart()
@@ -544,7 +571,7 @@ func DecodeConfig(b []byte) (map[string]string, error) {
 // the hook call with msg.
 func AppendError(dst []byte, msg string) []byte {
 	dst = append(dst, `{"error":`...)
-	dst = appendString(dst, msg)
+	dst = AppendString(dst, msg)
 	return append(dst, '}')
 }
 
@@ -664,20 +691,6 @@ func (s *scanner) end() error {
 		return s.fail("trailing data")
 	}
 	return nil
-}
-
-const (
-	lsb = 0x0101010101010101
-	msb = 0x8080808080808080
-)
-
-// stops marks, in the top bit of each byte of x, the bytes that end plain
-// string content: '"', '\\' and control characters. Only the lowest mark
-// is exact (a borrow may mark bytes above it), and only it is used.
-func stops(x uint64) uint64 {
-	q := x ^ (lsb * '"')
-	e := x ^ (lsb * '\\')
-	return ((q-lsb)&^q | (e-lsb)&^e | (x-lsb*0x20)&^x) & msb
 }
 
 // The branch-free step, written out where it is used because a call
@@ -866,65 +879,13 @@ func plainEnd(b []byte, i int) (int, bool) {
 // does: escapes decoded, a lone or broken surrogate and invalid UTF-8
 // replaced by U+FFFD.
 func (s *scanner) unquote(i int) ([]byte, error) {
-	b := s.b
-	var out []byte
-	for {
-		j, _ := plainEnd(b, i)
-		out = append(out, b[i:j]...)
-		s.i = j
-		if j >= len(b) {
-			return nil, s.fail("unterminated string")
-		}
-		switch c := b[j]; {
-		case c == '"':
-			s.i = j + 1
-			return coerceUTF8(out), nil
-		case c < 0x20:
-			return nil, s.fail("control character in string")
-		}
-		// A backslash.
-		if j+1 >= len(b) {
-			return nil, s.fail("unterminated string")
-		}
-		e := b[j+1]
-		i = j + 2
-		switch e {
-		case '"', '\\', '/':
-			out = append(out, e)
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r := hex4(b, i)
-			if r < 0 {
-				return nil, s.fail("bad \\u escape")
-			}
-			i += 4
-			if utf16.IsSurrogate(r) {
-				// A pair only if a low surrogate follows; otherwise the
-				// next escape is read on its own.
-				r2 := rune(-1)
-				if i+1 < len(b) && b[i] == '\\' && b[i+1] == 'u' {
-					r2 = hex4(b, i+2)
-				}
-				if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
-					r, i = d, i+6
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			out = utf8.AppendRune(out, r)
-		default:
-			return nil, s.fail("bad escape")
-		}
+	end := skipString(s.b, i)
+	if end < 0 {
+		s.i = -end
+		return nil, s.fail("bad string")
 	}
+	s.i = end
+	return coerceUTF8(Unescape(nil, s.b[i:end-1])), nil
 }
 
 // coerceUTF8 replaces each byte of b that is not part of valid UTF-8 with
@@ -940,32 +901,6 @@ func coerceUTF8(b []byte) []byte {
 		i += n
 	}
 	return out
-}
-
-// hexVal maps a hex digit to its value and any other byte to 0x80.
-var hexVal = func() (t [256]byte) {
-	for i := range t {
-		t[i] = 0x80
-	}
-	for i := byte(0); i < 10; i++ {
-		t['0'+i] = i
-	}
-	for i := byte(0); i < 6; i++ {
-		t['a'+i], t['A'+i] = 10+i, 10+i
-	}
-	return t
-}()
-
-// hex4 reads the 4 hex digits at b[i:], or returns -1.
-func hex4(b []byte, i int) rune {
-	if i+4 > len(b) {
-		return -1
-	}
-	h0, h1, h2, h3 := hexVal[b[i]], hexVal[b[i+1]], hexVal[b[i+2]], hexVal[b[i+3]]
-	if (h0|h1|h2|h3)&0x80 != 0 {
-		return -1
-	}
-	return rune(h0)<<12 | rune(h1)<<8 | rune(h2)<<4 | rune(h3)
 }
 
 // skip skips one value, checking that it is valid JSON as json.Valid
@@ -1259,58 +1194,159 @@ func equal(b []byte, s string) bool {
 		(le.Uint64(b[n-16:])^le.Uint64(t[n-16:]))|(le.Uint64(b[n-8:])^le.Uint64(t[n-8:])) == 0
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string (as encoding/json escapes it,
-// minus the HTML escapes, which a hook's reason does not need).
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	b := unsafe.Slice(unsafe.StringData(s), len(s))
-	for i := 0; i < len(b); {
-		// Copy the run of bytes that need no escape, a word at a time.
-		j := i
-		for j+8 <= len(b) {
-			if m := stops(binary.LittleEndian.Uint64(b[j:])) | binary.LittleEndian.Uint64(b[j:])&msb; m != 0 {
-				j += (bits.TrailingZeros64(m) - 7) >> 3
-				goto found
-			}
-			j += 8
-		}
-		for j < len(b) && b[j] >= 0x20 && b[j] != '"' && b[j] != '\\' && b[j] < utf8.RuneSelf {
-			j++
-		}
-	found:
-		dst = append(dst, b[i:j]...)
-		if i = j; i == len(b) {
-			break
-		}
-		c := b[i]
-		if c < utf8.RuneSelf {
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRune(b[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			dst = append(dst, b[i:i+size]...)
-		}
-		i += size
+// AppendRequest appends req as JSON to dst (what the host sends a hook).
+// The output decodes, with encoding/json, to exactly the values
+// json.Marshal's does; it differs only in escaping no HTML characters and
+// not compacting the request, which a guest reads either way. The request
+// member must be valid JSON, as json.Marshal requires too.
+func AppendRequest(dst []byte, req *HookRequest) ([]byte, error) {
+	dst = append(dst, `{"hook":`...)
+	dst = AppendString(dst, req.Hook)
+	dst = append(dst, `,"operation":`...)
+	dst = AppendString(dst, req.Operation)
+	if req.Project != "" {
+		dst = append(dst, `,"project":`...)
+		dst = AppendString(dst, req.Project)
 	}
-	return append(dst, '"')
+	if req.Org != "" {
+		dst = append(dst, `,"org":`...)
+		dst = AppendString(dst, req.Org)
+	}
+	if len(req.Request) > 0 {
+		if !json.Valid(req.Request) {
+			return dst, errors.New("abi: the request to pass to the hook is not valid JSON")
+		}
+		dst = append(dst, `,"request":`...)
+		dst = append(dst, req.Request...)
+	}
+	if d := req.Device; d != nil {
+		dst = append(dst, `,"device":`...)
+		dst = appendDevice(dst, d)
+	}
+	if len(req.Certificate) > 0 {
+		dst = append(dst, `,"certificate":{`...)
+		keys := make([]string, 0, len(req.Certificate))
+		for k := range req.Certificate {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for i, k := range keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = AppendString(dst, k)
+			dst = append(dst, ':')
+			dst = AppendString(dst, req.Certificate[k])
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, '}'), nil
+}
+
+// appendDevice appends d as json.Marshal would (a nil slice is null).
+func appendDevice(dst []byte, d *Device) []byte {
+	dst = append(dst, `{"device_name":`...)
+	dst = AppendString(dst, d.DeviceName)
+	dst = append(dst, `,"node_id":`...)
+	dst = AppendString(dst, d.NodeID)
+	dst = append(dst, `,"product_id":`...)
+	dst = AppendString(dst, d.ProductID)
+	dst = append(dst, `,"tags":`...)
+	if d.Tags == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, '[')
+		for i, t := range d.Tags {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `{"tag_key":`...)
+			dst = AppendString(dst, t.Key)
+			dst = append(dst, `,"tag_value":`...)
+			dst = AppendString(dst, t.Value)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, ']')
+	}
+	dst = append(dst, `,"policy_ids":`...)
+	if d.PolicyIDs == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, '[')
+		for i, p := range d.PolicyIDs {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = AppendString(dst, p)
+		}
+		dst = append(dst, ']')
+	}
+	return append(dst, '}')
+}
+
+// DecodeResponse reads a hook's answer: exactly one valid HookResponse,
+// or a lean call's error answer (AppendError), which it returns as the
+// error. The answers a guest writes for an allow or a plain deny are read
+// directly; anything else goes through encoding/json, strictly. Trailing
+// spaces are allowed (the Extism path pads its output with them).
+func DecodeResponse(out []byte) (HookResponse, error) {
+	if resp, ok := fastResponse(out); ok {
+		return resp, nil
+	}
+	if bytes.HasPrefix(out, errorPrefix) {
+		var e struct{ Error string }
+		if json.Unmarshal(out, &e) == nil && e.Error != "" {
+			return HookResponse{}, errors.New(e.Error)
+		}
+	}
+	var resp HookResponse
+	dec := json.NewDecoder(bytes.NewReader(out))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&resp); err != nil || dec.More() {
+		why := "trailing data"
+		if err != nil {
+			why = err.Error()
+		}
+		return resp, fmt.Errorf("output is not a HookResponse (%s): %q", why, clip(out))
+	}
+	if err := resp.Check(); err != nil {
+		return resp, err
+	}
+	return resp, nil
+}
+
+var (
+	allowJSON   = []byte(`{"decision":"allow"}`)
+	denyPrefix  = []byte(`{"decision":"deny","reason":"`)
+	errorPrefix = []byte(`{"error":`)
+)
+
+// fastResponse reads {"decision":"allow"} and {"decision":"deny",
+// "reason":"…"} with a reason that needs no unescaping, followed by
+// nothing but spaces.
+func fastResponse(out []byte) (HookResponse, bool) {
+	out = bytes.TrimRight(out, " ")
+	if bytes.Equal(out, allowJSON) {
+		return HookResponse{Decision: DecisionAllow}, true
+	}
+	if !bytes.HasPrefix(out, denyPrefix) || !bytes.HasSuffix(out, []byte(`"}`)) {
+		return HookResponse{}, false
+	}
+	reason := out[len(denyPrefix) : len(out)-2]
+	for _, c := range reason {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return HookResponse{}, false
+		}
+	}
+	if !utf8.Valid(reason) {
+		return HookResponse{}, false
+	}
+	return HookResponse{Decision: DecisionDeny, Reason: string(reason)}, true
+}
+
+func clip(b []byte) string {
+	if len(b) > 200 {
+		return string(b[:200]) + "…"
+	}
+	return string(b)
 }

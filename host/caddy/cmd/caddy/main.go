@@ -9,7 +9,7 @@ import (
 	// Caddy's standard modules, as in the official build.
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
-	_ "github.com/onboardhq/onboard/plugins/caddy"
+	_ "github.com/onboardhq/onboard/host/caddy"
 )
 
 func main() {
