@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/onboardhq/onboard/host/store"
+	"github.com/onboardhq/onboard/host/store/stores"
 )
 
 // config is what serve and the credential commands share, so that
@@ -138,7 +139,7 @@ func (c *config) openStore(ctx context.Context) (store.Store, error) {
 			return nil, err
 		}
 	}
-	return store.Open(ctx, store.Config{URL: c.DatabaseURL, EncryptionKey: k})
+	return stores.Open(ctx, store.Config{URL: c.DatabaseURL, EncryptionKey: k})
 }
 
 // describeStore says where data lives without printing a password.
