@@ -190,6 +190,17 @@ func (c *call) endIdempotency() {
 	}
 }
 
+// lostKey reports whether the request no longer holds its key after its
+// handler failed with err: it may have failed because another holder did
+// the work meanwhile (a name now taken), and then that answer is the one.
+func (c *call) lostKey(err error) bool {
+	if errors.Is(err, store.ErrNotHolder) {
+		return true
+	}
+	rec, gerr := c.s.cfg.Store.GetIdempotency(c.r.Context(), c.idem.claim.Scope, c.idem.claim.Key)
+	return gerr == nil && rec.Owner != c.idem.claim.Owner
+}
+
 // lostIdempotency answers a request whose key was taken over while it
 // worked (its work was rolled back): with the new holder's response once
 // it is stored, else 409.

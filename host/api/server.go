@@ -491,7 +491,7 @@ func (c *call) run(h handler) error {
 	switch {
 	case err == nil && out != nil:
 		c.write(out.status, out.body)
-	case errors.Is(err, store.ErrNotHolder) && c.idem != nil:
+	case err != nil && c.idem != nil && c.lostKey(err):
 		// The key was taken over while the handler ran (its lease ran
 		// out): the work is undone, the new holder's answer is the one.
 		return c.lostIdempotency()
