@@ -3,6 +3,11 @@
 // both drivers accept; the adapters supply a DB (connections, transactions,
 // locking, error classification) and their dialect's migrations. It must not
 // import a driver: anything dialect specific belongs in the adapter's DB.
+//
+// Every method reads through q and writes through tx or exec (unit.go), the
+// places that join a unit of work (Store.Atomic) when the context carries
+// one, and reports itself to the context's observer with one deferred
+// observe call.
 package sqlcore
 
 import (
