@@ -12,8 +12,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/onboardhq/onboard/host/store"
+	"github.com/onboardhq/onboard/host/store/stores"
 )
 
 // config is what serve and the credential commands share, so that
@@ -26,20 +28,24 @@ type config struct {
 	EncryptionKey string `json:"encryption_key"` // base64 of 32 bytes, ONBOARD_ENCRYPTION_KEY
 	BodyLimit     int64  `json:"body_limit"`     // --body-limit
 	EnOSBatch     int    `json:"enos_batch_limit"`
+	// IdempotencyLease: how long a request holds an Idempotency-Key
+	// without renewing it (Go duration, e.g. "10s"); ONBOARD_IDEMPOTENCY_LEASE.
+	IdempotencyLease string `json:"idempotency_lease"`
 }
 
 func (c *config) flags(fs *flag.FlagSet) *string {
 	fs.StringVar(&c.Addr, "addr", "", "listen address HOST:PORT (env ONBOARD_ADDR; default 127.0.0.1:8080)")
 	fs.StringVar(&c.DataDir, "data-dir", "", "directory for the SQLite database and the generated encryption key (env ONBOARD_DATA_DIR)")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "postgres://… or a SQLite file path (env ONBOARD_DATABASE_URL; default DATA_DIR/onboard.db)")
-	return fs.String("config", "", "optional JSON config file with the same settings (addr, data_dir, database_url, encryption_key, body_limit, enos_batch_limit)")
+	return fs.String("config", "", "optional JSON config file with the same settings (addr, data_dir, database_url, encryption_key, body_limit, enos_batch_limit, idempotency_lease)")
 }
 
 // resolve fills unset fields from the environment, the config file and
 // the defaults.
 func (c *config) resolve(file string) error {
 	c.fillFrom(config{Addr: os.Getenv("ONBOARD_ADDR"), DataDir: os.Getenv("ONBOARD_DATA_DIR"),
-		DatabaseURL: os.Getenv("ONBOARD_DATABASE_URL"), EncryptionKey: os.Getenv("ONBOARD_ENCRYPTION_KEY")})
+		DatabaseURL: os.Getenv("ONBOARD_DATABASE_URL"), EncryptionKey: os.Getenv("ONBOARD_ENCRYPTION_KEY"),
+		IdempotencyLease: os.Getenv("ONBOARD_IDEMPOTENCY_LEASE")})
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -84,6 +90,7 @@ func (c *config) fillFrom(o config) {
 	set(&c.DataDir, o.DataDir)
 	set(&c.DatabaseURL, o.DatabaseURL)
 	set(&c.EncryptionKey, o.EncryptionKey)
+	set(&c.IdempotencyLease, o.IdempotencyLease)
 	if c.BodyLimit == 0 {
 		c.BodyLimit = o.BodyLimit
 	}
@@ -127,6 +134,18 @@ func (c *config) key() ([]byte, error) {
 	return k, err
 }
 
+// idempotencyLease is the configured lease, 0 for the default.
+func (c *config) idempotencyLease() (time.Duration, error) {
+	if c.IdempotencyLease == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(c.IdempotencyLease)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("idempotency lease %q: want a positive duration such as 10s", c.IdempotencyLease)
+	}
+	return d, nil
+}
+
 // openStore opens the configured store.
 func (c *config) openStore(ctx context.Context) (store.Store, error) {
 	k, err := c.key()
@@ -138,7 +157,7 @@ func (c *config) openStore(ctx context.Context) (store.Store, error) {
 			return nil, err
 		}
 	}
-	return store.Open(ctx, store.Config{URL: c.DatabaseURL, EncryptionKey: k})
+	return stores.Open(ctx, store.Config{URL: c.DatabaseURL, EncryptionKey: k})
 }
 
 // describeStore says where data lives without printing a password.

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboardhq/onboard/host/store"
+	"github.com/onboardhq/onboard/host/store/stores"
 	"github.com/onboardhq/onboard/host/store/storetest"
 	"github.com/onboardhq/onboard/internal/proctest"
 )
@@ -74,7 +75,7 @@ func TestCrashSafety(t *testing.T) {
 			env := []string{"ONBOARD_DATA_DIR=" + dir, "ONBOARD_DATABASE_URL=" + url,
 				"ONBOARD_ENCRYPTION_KEY=" + base64.StdEncoding.EncodeToString(key)}
 			open := func() store.Store {
-				st, err := store.Open(context.Background(), store.Config{URL: url, EncryptionKey: key})
+				st, err := stores.Open(context.Background(), store.Config{URL: url, EncryptionKey: key})
 				require.NoError(t, err)
 				return st
 			}

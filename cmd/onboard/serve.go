@@ -34,6 +34,11 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fmt.Fprintf(stderr, "onboard serve: %v\n", err)
 		return exitUsage
 	}
+	lease, err := cfg.idempotencyLease()
+	if err != nil {
+		fmt.Fprintf(stderr, "onboard serve: %v\n", err)
+		return exitUsage
+	}
 	var logHandler slog.Handler = slog.NewTextHandler(stderr, nil)
 	if *jsonLogs {
 		logHandler = slog.NewJSONHandler(stderr, nil)
@@ -64,7 +69,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		defer hookRunner.Close(context.Background())
 	}
 	srv, err := api.New(api.Config{Engine: rt, Store: st, BodyLimit: cfg.BodyLimit, EnOSBatchLimit: cfg.EnOSBatch, Logger: log,
-		Hooks: asHookRunner(hookRunner)})
+		Hooks: asHookRunner(hookRunner), IdempotencyLease: lease})
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard serve: %v\n", err)
 		return exitUsage

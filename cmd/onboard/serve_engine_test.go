@@ -12,6 +12,7 @@ import (
 	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/host/api"
 	"github.com/onboardhq/onboard/host/store"
+	"github.com/onboardhq/onboard/host/store/stores"
 	"github.com/onboardhq/onboard/plugins/engine/enginewasm"
 )
 
@@ -26,7 +27,7 @@ func TestEngineReload(t *testing.T) {
 	require.NoError(t, err)
 	rt := host.NewReloadable(first)
 	defer rt.Close(ctx)
-	st, err := store.Open(ctx, store.Config{URL: "memory:"})
+	st, err := stores.Open(ctx, store.Config{URL: "memory:"})
 	require.NoError(t, err)
 	srv, err := api.New(api.Config{Engine: rt, Store: st})
 	require.NoError(t, err)

@@ -179,17 +179,9 @@ func (s *Server) deleteAgent(c *call) error {
 	return c.reply(http.StatusNoContent, nil)
 }
 
-// activePaths is the set of an agent's paths that are not removed.
-func activePaths(a *store.Agent) map[string]bool {
-	set := map[string]bool{}
-	for _, p := range a.Paths {
-		if p.Status != store.PathRemove {
-			set[p.DirPath] = true
-		}
-	}
-	return set
-}
-
+// addAgentPaths and removeAgentPaths report per path what the store did:
+// it decides that in the transaction that writes the paths, so two
+// concurrent requests never both report one path as added.
 func (s *Server) addAgentPaths(c *call) error {
 	var req struct {
 		AddPath []string `json:"add_path"`
@@ -197,26 +189,12 @@ func (s *Server) addAgentPaths(c *call) error {
 	if err := c.request(&req); err != nil {
 		return err
 	}
-	before, err := s.getAgent(c)
+	id := c.r.PathValue("agent_id")
+	e, err := s.cfg.Store.AddAgentPaths(c.r.Context(), c.project, id, req.AddPath)
 	if err != nil {
-		return err
+		return storeError(c.svc, err, "agent "+id)
 	}
-	had := activePaths(before)
-	added, existed := []string{}, []string{}
-	for _, p := range req.AddPath {
-		if had[p] {
-			existed = append(existed, p)
-		} else {
-			added = append(added, p)
-			had[p] = true
-		}
-	}
-	if len(added) > 0 {
-		if _, err := s.cfg.Store.AddAgentPaths(c.r.Context(), c.project, before.AgentID, added); err != nil {
-			return storeError(c.svc, err, "agent "+before.AgentID)
-		}
-	}
-	return c.reply(http.StatusOK, map[string]any{"added": added, "existed": existed})
+	return c.reply(http.StatusOK, map[string]any{"added": e.Changed, "existed": e.Unchanged})
 }
 
 func (s *Server) removeAgentPaths(c *call) error {
@@ -226,26 +204,12 @@ func (s *Server) removeAgentPaths(c *call) error {
 	if err := c.request(&req); err != nil {
 		return err
 	}
-	before, err := s.getAgent(c)
+	id := c.r.PathValue("agent_id")
+	e, err := s.cfg.Store.RemoveAgentPaths(c.r.Context(), c.project, id, req.RemovePath)
 	if err != nil {
-		return err
+		return storeError(c.svc, err, "agent "+id)
 	}
-	had := activePaths(before)
-	removed, missing := []string{}, []string{}
-	for _, p := range req.RemovePath {
-		if had[p] {
-			removed = append(removed, p)
-			delete(had, p)
-		} else {
-			missing = append(missing, p)
-		}
-	}
-	if len(removed) > 0 {
-		if _, err := s.cfg.Store.RemoveAgentPaths(c.r.Context(), c.project, before.AgentID, removed); err != nil {
-			return storeError(c.svc, err, "agent "+before.AgentID)
-		}
-	}
-	return c.reply(http.StatusOK, map[string]any{"removed": removed, "not_existed": missing})
+	return c.reply(http.StatusOK, map[string]any{"removed": e.Changed, "not_existed": e.Unchanged})
 }
 
 // checkAgents answers, for each server asked about (resource_id), whether

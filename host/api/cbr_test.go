@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -169,5 +170,31 @@ func TestIdempotencyKey(t *testing.T) {
 		assert.Equal(t, http.StatusUnprocessableEntity, other.status)
 		r := e.do("GET", agentsPath, e.tokenA, nil)
 		assert.EqualValues(t, 1, r.body["count"], "the refused reuse wrote nothing")
+	})
+}
+
+// TestCBRConcurrentPathEdits: requests adding (then removing) one path at
+// once report it added (removed) exactly once. Before, the handler decided
+// from a snapshot read before the store's write, so several could report
+// "added" (issue 17).
+func TestCBRConcurrentPathEdits(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		const id, n = "agent-paths", 8
+		r := e.do("POST", agentsPath, e.tokenA, agentBody(id, "10.0.0.7"))
+		require.Equal(t, http.StatusOK, r.status, string(r.raw))
+		count := func(edit, field string) int {
+			body := []byte(`{"` + edit + `_path":["/data"]}`)
+			total := 0
+			for i, a := range sendAtOnce(n, e.url+agentsPath+"/"+id+"/"+edit+"-path", body, "X-Auth-Token", e.tokenA) {
+				require.NoError(t, a.err)
+				require.Equal(t, http.StatusOK, a.status, "answer %d: %s", i, a.body)
+				var out map[string][]string
+				require.NoError(t, json.Unmarshal(a.body, &out))
+				total += len(out[field])
+			}
+			return total
+		}
+		assert.Equal(t, 1, count("add", "added"), "one request added /data")
+		assert.Equal(t, 1, count("remove", "removed"), "one request removed /data")
 	})
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/onboardhq/onboard/host/api"
 	"github.com/onboardhq/onboard/host/internal/enginetest"
 	"github.com/onboardhq/onboard/host/store"
+	"github.com/onboardhq/onboard/host/store/stores"
 	"github.com/onboardhq/onboard/host/store/storetest"
 	"github.com/onboardhq/onboard/internal/corpus"
 	"github.com/onboardhq/onboard/schemas"
@@ -65,7 +66,7 @@ func newEnOSEnv(t *testing.T, kind string, devicesPerProduct int, mutate ...func
 		url = storetest.PostgresURL(t)
 	}
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{URL: url, EncryptionKey: testKey, DeviceLimitPerProduct: devicesPerProduct})
+	st, err := stores.Open(ctx, store.Config{URL: url, EncryptionKey: testKey, DeviceLimitPerProduct: devicesPerProduct})
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close(context.Background()) })
 	cfg := api.Config{Engine: enginetest.Runtime(t), Store: st, EnOSBatchLimits: map[string]int{enosOrgSmall: 2}}

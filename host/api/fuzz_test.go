@@ -13,7 +13,7 @@ import (
 
 	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host/store"
-	"github.com/onboardhq/onboard/host/store/memstore"
+	"github.com/onboardhq/onboard/host/store/stores"
 	"github.com/onboardhq/onboard/internal/corpus"
 	"github.com/onboardhq/onboard/plugins/engine"
 	"github.com/onboardhq/onboard/schemas"
@@ -51,8 +51,12 @@ func fuzzServer(tb testing.TB) *Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	st := memstore.New(memstore.Options{})
 	ctx := context.Background()
+	st, err := stores.Open(ctx, store.Config{URL: "memory:"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close(ctx) })
 	exp := fuzzClock.Add(24 * 365 * time.Hour)
 	for _, err := range []error{
 		st.CreateToken(ctx, fuzzToken, &store.Token{ProjectID: fuzzProject, CreatedAt: fuzzClock, ExpiresAt: exp}),

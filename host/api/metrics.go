@@ -75,7 +75,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.store = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "onboard_store_call_duration_seconds",
 		Help: "Time of one Store call, by method.", Buckets: latencyBuckets}, []string{"method"})
 	m.storeErr = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onboard_store_errors_total",
-		Help: "Store calls that returned an error (not-found and conflicts included), by method."}, []string{"method"})
+		Help: "Store calls that failed, by method. Ordinary answers (not found, conflicts, quota refusals, an idempotency key held by another request) are not failures."},
+		[]string{"method"})
 	m.quota = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onboard_quota_rejections_total",
 		Help: "Requests or batch items refused by a documented limit, by quota."}, []string{"quota"})
 	m.hook = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "onboard_hook_duration_seconds",
@@ -114,17 +115,18 @@ func (m *Metrics) observeRequest(op string, status int, d time.Duration) {
 // same runtime twice is a no-op.
 func (m *Metrics) WatchRuntime(rt RuntimeStats) { m.pool.add(rt) }
 
-// store wraps st so that its calls and quota rejections are measured.
-func (m *Metrics) wrapStore(st store.Store) store.Store {
-	return store.Observe(st, store.Observer{
+// storeObserver measures the store calls of requests, whose contexts carry
+// it (store.WithObserver), and counts their quota rejections.
+func (m *Metrics) storeObserver() *store.Observer {
+	return &store.Observer{
 		Call: func(method string, d time.Duration, err error) {
 			m.store.WithLabelValues(method).Observe(d.Seconds())
-			if err != nil {
+			if store.Failed(err) {
 				m.storeErr.WithLabelValues(method).Inc()
 			}
 		},
 		Quota: m.QuotaRejected,
-	})
+	}
 }
 
 // timedEngine measures each engine call.

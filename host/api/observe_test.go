@@ -213,3 +213,25 @@ func TestAccessLogHasNoSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreErrorsCountFailuresOnly: onboard_store_errors_total counts the
+// store's failures, not its ordinary answers (issue 16): a 404's not-found
+// and a 409's conflict are not errors; a closed database is.
+func TestStoreErrorsCountFailuresOnly(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	r := e.do("GET", productsPath+"/no-such-product", e.tokenA, nil)
+	require.Equal(t, http.StatusNotFound, r.status, string(r.raw))
+	body := `{"product":{"name":"twice"}}`
+	require.Equal(t, http.StatusCreated, e.do("POST", productsPath, e.tokenA, body).status)
+	require.Equal(t, http.StatusConflict, e.do("POST", productsPath, e.tokenA, body).status)
+	m := scrape(t, e.url)
+	assert.Equal(t, "1", metricValue(t, m, `onboard_store_call_duration_seconds_count{method="GetProduct"}`))
+	for _, series := range []string{`onboard_store_errors_total{method="GetProduct"}`, `onboard_store_errors_total{method="CreateProduct"}`} {
+		assert.False(t, strings.Contains(m, series), "%s counted a not-found or a conflict as an error", series)
+	}
+
+	require.NoError(t, e.store.Close(context.Background()))
+	r = e.do("GET", productsPath, e.tokenA, nil)
+	require.Equal(t, http.StatusInternalServerError, r.status, string(r.raw))
+	assert.Equal(t, "1", metricValue(t, scrape(t, e.url), `onboard_store_errors_total{method="GetToken"}`))
+}

@@ -35,6 +35,9 @@ import (
 const (
 	DefaultBodyLimit      = 1 << 20 // 1 MiB
 	DefaultEnOSBatchLimit = 1000    // devices per batch per org (EnOS 99400 beyond)
+
+	DefaultIdempotencyLease = 10 * time.Second
+	DefaultIdempotencyWait  = 5 * time.Second
 )
 
 // Validator is the engine as the service uses it: *host.Runtime or
@@ -59,6 +62,13 @@ type Config struct {
 	// operations after engine validation (hooks.go); *hooks.Runner
 	// implements it.
 	Hooks HookRunner
+	// IdempotencyLease is how long a request holds its Idempotency-Key
+	// without renewing it (it renews every third of it while it works): a
+	// holder that dies frees the key that long after its last renewal.
+	// IdempotencyWait bounds how long a retry waits for a live holder
+	// before it gets 409 with Retry-After. Defaults: 10 s and 5 s.
+	IdempotencyLease time.Duration
+	IdempotencyWait  time.Duration
 }
 
 // Server serves the API. Create it with New; it is an http.Handler.
@@ -74,6 +84,8 @@ type Server struct {
 	// paths matches the served paths whatever the method, so a request the
 	// mux leaves to its catch-all gets 405 on a known path, 404 elsewhere.
 	paths *http.ServeMux
+	// storeObs measures the store calls of every request (metrics.go).
+	storeObs *store.Observer
 }
 
 // handler serves one operation after the common checks.
@@ -116,11 +128,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
+	if cfg.IdempotencyLease <= 0 {
+		cfg.IdempotencyLease = DefaultIdempotencyLease
+	}
+	if cfg.IdempotencyWait < 0 {
+		cfg.IdempotencyWait = 0
+	} else if cfg.IdempotencyWait == 0 {
+		cfg.IdempotencyWait = DefaultIdempotencyWait
+	}
 	if rt, ok := cfg.Engine.(RuntimeStats); ok {
 		cfg.Metrics.WatchRuntime(rt)
 	}
-	cfg.Store = cfg.Metrics.wrapStore(cfg.Store)
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, metrics: cfg.Metrics}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, metrics: cfg.Metrics, storeObs: cfg.Metrics.storeObserver()}
 	ops, err := schemas.Catalogue()
 	if err != nil {
 		return nil, err
@@ -215,7 +234,9 @@ func (rt *routes) handle(method, path, svc string, h http.Handler) {
 	rt.methods[path] = append(rt.methods[path], method)
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.observe(w, r, s.mux) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.observe(w, r.WithContext(store.WithObserver(r.Context(), s.storeObs)), s.mux)
+}
 
 // Version is reported by /openapi.json.
 const Version = "0.1.0"
@@ -379,8 +400,15 @@ type call struct {
 	account   string // EnOS: the authenticated service account
 	body      []byte
 	result    *abi.Result // the engine's verdict on params and body
-	idemKey   string
-	idemHash  string
+	idem      *idempotent // the Idempotency-Key this request holds, if any
+	unit      bool        // the handler runs in a unit of work: reply defers the response
+	out       *response   // the deferred response, written once the unit commits
+}
+
+// response is a reply held back until the unit of work commits.
+type response struct {
+	status int
+	body   []byte
 }
 
 func newRequestID() string {
@@ -452,8 +480,9 @@ func actionValues(ops []schemas.Operation) string {
 }
 
 // serve runs the common checks, then the operation's handler:
-// body (size, type) → authentication → scope → idempotency replay →
-// prechecks → engine validation → registration hooks (creates) → handler.
+// body (size, type) → authentication → scope → Idempotency-Key (replay,
+// wait, or reserve) → prechecks → engine validation → registration hooks
+// (creates) → handler, in one unit of work unless it only reads.
 func (c *call) serve() error {
 	if err := c.readBody(); err != nil {
 		return err
@@ -461,9 +490,10 @@ func (c *call) serve() error {
 	if err := c.authenticate(); err != nil {
 		return err
 	}
-	if done, err := c.replayIdempotent(); done || err != nil {
+	if done, err := c.claimIdempotency(); done || err != nil {
 		return err
 	}
+	defer c.endIdempotency()
 	params, err := c.paramsJSON()
 	if err != nil {
 		return err
@@ -484,7 +514,35 @@ func (c *call) serve() error {
 	if err := c.runHooks(params); err != nil {
 		return err
 	}
-	return handlers[c.op.ID](c.s, c)
+	return c.run(handlers[c.op.ID])
+}
+
+// run runs the handler. A request that may write runs it as one unit of
+// work: every store call the handler makes with the request's context
+// joins one transaction, together with the completion of its
+// Idempotency-Key (reply), and the response goes out only once that
+// transaction has committed. A handler error rolls all of it back.
+func (c *call) run(h handler) error {
+	if c.r.Method == http.MethodGet || c.r.Method == http.MethodHead {
+		return h(c.s, c)
+	}
+	outer := c.r
+	err := c.s.cfg.Store.Atomic(outer.Context(), func(ctx context.Context) error {
+		c.r, c.unit = outer.WithContext(ctx), true
+		defer func() { c.r, c.unit = outer, false }()
+		return h(c.s, c)
+	})
+	out := c.out
+	c.out = nil
+	switch {
+	case err == nil && out != nil:
+		c.write(out.status, out.body)
+	case err != nil && c.idem != nil && c.lostKey(err):
+		// The key was taken over while the handler ran (its lease ran
+		// out): the work is undone, the new holder's answer is the one.
+		return c.lostIdempotency()
+	}
+	return err
 }
 
 // readBody enforces the size limit without buffering more than it, and the
@@ -559,7 +617,9 @@ func (c *call) request(v any) error {
 // query returns a query parameter the engine has already validated.
 func (c *call) query(name string) string { return c.r.URL.Query().Get(name) }
 
-// reply writes a success response (and records it for idempotent retries).
+// reply answers the request. In a unit of work it completes the
+// request's Idempotency-Key with the response, in the unit's transaction,
+// and holds the response back until the unit commits (run).
 func (c *call) reply(status int, v any) error {
 	var body []byte
 	if v != nil {
@@ -568,8 +628,14 @@ func (c *call) reply(status int, v any) error {
 			return fmt.Errorf("encode response: %w", err)
 		}
 	}
-	c.recordIdempotent(status, body)
-	c.write(status, body)
+	if !c.unit {
+		c.write(status, body)
+		return nil
+	}
+	if err := c.completeIdempotency(status, body); err != nil {
+		return err
+	}
+	c.out = &response{status: status, body: body}
 	return nil
 }
 

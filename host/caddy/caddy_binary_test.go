@@ -27,6 +27,7 @@ import (
 
 	"github.com/onboardhq/onboard/host/conformance"
 	"github.com/onboardhq/onboard/host/store"
+	"github.com/onboardhq/onboard/host/store/stores"
 	"github.com/onboardhq/onboard/internal/corpus"
 )
 
@@ -189,7 +190,7 @@ http://127.0.0.1:%d {
 	case <-time.After(30 * time.Second):
 		t.Fatal("caddy did not stop within 30 s")
 	}
-	st, err := store.Open(context.Background(), store.Config{URL: db, EncryptionKey: key})
+	st, err := stores.Open(context.Background(), store.Config{URL: db, EncryptionKey: key})
 	require.NoError(t, err)
 	defer st.Close(context.Background())
 	a, err := st.GetAgent(context.Background(), "proj-a", "489654f2-363b-4ebf-966a-bdf079d97114")
@@ -218,7 +219,7 @@ type credentials struct{ tokenA, tokenB, enosToken string }
 func seedStore(t *testing.T, db string, key []byte) credentials {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{URL: db, EncryptionKey: key})
+	st, err := stores.Open(ctx, store.Config{URL: db, EncryptionKey: key})
 	require.NoError(t, err)
 	defer st.Close(ctx)
 	now := time.Now()

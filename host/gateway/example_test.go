@@ -13,6 +13,7 @@ import (
 	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/host/gateway"
 	"github.com/onboardhq/onboard/host/store"
+	"github.com/onboardhq/onboard/host/store/stores"
 )
 
 const agentBody = `{"agent":{"agent_id":"489654f2-363b-4ebf-966a-bdf079d97114",
@@ -66,7 +67,7 @@ func Example() {
 // store open; the caller closes it.
 func ExampleWithStore() {
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{URL: "memory:"})
+	st, err := stores.Open(ctx, store.Config{URL: "memory:"})
 	if err != nil {
 		log.Fatal(err)
 	}

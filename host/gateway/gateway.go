@@ -23,6 +23,7 @@ import (
 	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/host/api"
 	"github.com/onboardhq/onboard/host/store"
+	"github.com/onboardhq/onboard/host/store/stores"
 	"github.com/onboardhq/onboard/schemas"
 )
 
@@ -48,7 +49,7 @@ type Option func(*config)
 // close it.
 func WithStore(st store.Store) Option { return func(c *config) { c.store = st } }
 
-// WithDatabaseURL makes New open the store itself (store.Open): "memory:",
+// WithDatabaseURL makes New open the store itself (stores.Open): "memory:",
 // a SQLite file path, or a postgres:// URL. key is the 32-byte key that
 // seals secrets at rest (required by SQLite and PostgreSQL; hosts sharing a
 // database must share it). Close closes this store.
@@ -111,7 +112,7 @@ func New(ctx context.Context, opts ...Option) (_ *Handler, err error) {
 	case st == nil && !c.dbSet:
 		return nil, ErrNoStore
 	case st == nil:
-		if st, err = store.Open(ctx, store.Config{URL: c.dbURL, EncryptionKey: c.dbKey}); err != nil {
+		if st, err = stores.Open(ctx, store.Config{URL: c.dbURL, EncryptionKey: c.dbKey}); err != nil {
 			return nil, fmt.Errorf("gateway: store: %w", err)
 		}
 		h.owned = append(h.owned, st.Close)

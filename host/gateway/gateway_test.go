@@ -18,6 +18,7 @@ import (
 	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/host/gateway"
 	"github.com/onboardhq/onboard/host/store"
+	"github.com/onboardhq/onboard/host/store/stores"
 	"github.com/onboardhq/onboard/schemas"
 )
 
@@ -34,7 +35,7 @@ func newRuntime(t *testing.T) *host.Runtime {
 func TestOptionsAreChecked(t *testing.T) {
 	ctx := context.Background()
 	rt := newRuntime(t)
-	st, err := store.Open(ctx, store.Config{URL: "memory:"})
+	st, err := stores.Open(ctx, store.Config{URL: "memory:"})
 	require.NoError(t, err)
 
 	_, err = gateway.New(ctx, gateway.WithEngine(rt))
@@ -101,7 +102,7 @@ func TestCloseReleasesWhatNewOpened(t *testing.T) {
 func TestCloseLeavesWhatWasGiven(t *testing.T) {
 	ctx := context.Background()
 	rt := newRuntime(t)
-	st, err := store.Open(ctx, store.Config{URL: filepath.Join(t.TempDir(), "onboard.db"), EncryptionKey: testKey})
+	st, err := stores.Open(ctx, store.Config{URL: filepath.Join(t.TempDir(), "onboard.db"), EncryptionKey: testKey})
 	require.NoError(t, err)
 	defer st.Close(ctx)
 	now := time.Now()

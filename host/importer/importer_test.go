@@ -21,6 +21,7 @@ import (
 	"github.com/onboardhq/onboard/host/importer"
 	"github.com/onboardhq/onboard/host/internal/enginetest"
 	"github.com/onboardhq/onboard/host/store"
+	"github.com/onboardhq/onboard/host/store/stores"
 )
 
 const (
@@ -39,7 +40,7 @@ type server struct {
 func newServer(t *testing.T, wrap func(http.Handler) http.Handler) *server {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{URL: filepath.Join(t.TempDir(), "onboard.db"), EncryptionKey: []byte("0123456789abcdef0123456789abcdef")})
+	st, err := stores.Open(ctx, store.Config{URL: filepath.Join(t.TempDir(), "onboard.db"), EncryptionKey: []byte("0123456789abcdef0123456789abcdef")})
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close(context.Background()) })
 	srv, err := api.New(api.Config{Engine: enginetest.Runtime(t), Store: st})

@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboardhq/onboard/host/store"
+	"github.com/onboardhq/onboard/host/store/stores"
 	"github.com/onboardhq/onboard/host/store/storetest"
 	"github.com/onboardhq/onboard/internal/corpus"
 	"github.com/onboardhq/onboard/internal/proctest"
@@ -76,7 +77,7 @@ func TestLoad(t *testing.T) {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{URL: url, EncryptionKey: key})
+	st, err := stores.Open(ctx, store.Config{URL: url, EncryptionKey: key})
 	require.NoError(t, err)
 	defer st.Close(ctx)
 	now := time.Now()

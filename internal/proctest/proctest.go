@@ -80,7 +80,13 @@ func (l *lockedBuffer) String() string {
 // at cleanup if still running.
 func Start(t testing.TB, bin string, env ...string) *Server {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0")
+	return StartArgs(t, bin, nil, env...)
+}
+
+// StartArgs is Start with more serve flags (e.g. --log-json).
+func StartArgs(t testing.TB, bin string, args []string, env ...string) *Server {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(), "XDG_CACHE_HOME=" + cacheHome()}, env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

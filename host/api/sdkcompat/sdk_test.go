@@ -24,6 +24,7 @@ import (
 	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/host/api"
 	"github.com/onboardhq/onboard/host/store"
+	"github.com/onboardhq/onboard/host/store/stores"
 )
 
 const (
@@ -35,7 +36,7 @@ const (
 // server starts onboard (Wasm engine, SQLite) on loopback with one AK/SK.
 func server(t *testing.T) string {
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{URL: filepath.Join(t.TempDir(), "onboard.db"),
+	st, err := stores.Open(ctx, store.Config{URL: filepath.Join(t.TempDir(), "onboard.db"),
 		EncryptionKey: []byte("0123456789abcdef0123456789abcdef")})
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close(ctx) })

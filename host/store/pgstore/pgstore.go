@@ -19,7 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/onboardhq/onboard/host/store/internal/model"
+	"github.com/onboardhq/onboard/host/store"
 	"github.com/onboardhq/onboard/host/store/internal/sqlcore"
 )
 
@@ -101,7 +101,7 @@ type pgRow struct{ pgx.Row }
 func (r pgRow) Scan(dest ...any) error {
 	err := r.Row.Scan(dest...)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return model.ErrNotFound
+		return store.ErrNotFound
 	}
 	return err
 }
@@ -123,30 +123,48 @@ func (d *db) QueryRow(ctx context.Context, s string, args ...any) sqlcore.Row {
 	return querier{d.pool}.QueryRow(ctx, s, args...)
 }
 
-// Tx takes one advisory lock per key, in sorted order so that two
-// transactions needing overlapping keys cannot deadlock. The locks are
-// released by COMMIT/ROLLBACK, after the writes are visible, so the next
-// holder's count sees them (READ COMMITTED takes a snapshot per statement).
-// A hash collision between two keys only serialises more than needed.
-func (d *db) Tx(ctx context.Context, lockKeys []string, fn func(sqlcore.Querier) error) error {
+// Begin starts a READ COMMITTED transaction: each statement sees what
+// committed before it, so a count taken under an advisory lock sees the
+// writes of the lock's previous holder.
+func (d *db) Begin(ctx context.Context) (sqlcore.Tx, error) {
+	t, err := d.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &tx{querier{t}, t}, nil
+}
+
+// tx runs its statements in one pgx transaction.
+type tx struct {
+	querier
+	t pgx.Tx
+}
+
+// Lock takes one advisory lock per key, in sorted order so that two
+// transactions needing overlapping keys cannot deadlock. They are released
+// by COMMIT/ROLLBACK, after the writes are visible, so the next holder's
+// count sees them. A hash collision between two keys only serialises more
+// than needed. Taking them in the middle of a transaction (a unit of work)
+// is fine: they are held to its end.
+func (t *tx) Lock(ctx context.Context, lockKeys []string) error {
+	if len(lockKeys) == 0 {
+		return nil
+	}
 	keys := append([]string(nil), lockKeys...)
 	sort.Strings(keys)
-	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
-		// One round trip for all the locks, still taken in order.
-		var b pgx.Batch
-		for i, k := range keys {
-			if i == 0 || k != keys[i-1] {
-				b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, k)
-			}
+	// One round trip for all the locks, still taken in order.
+	var b pgx.Batch
+	for i, k := range keys {
+		if i == 0 || k != keys[i-1] {
+			b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, k)
 		}
-		if b.Len() > 0 {
-			if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-				return err
-			}
-		}
-		return fn(querier{tx})
-	})
+	}
+	return t.t.SendBatch(ctx, &b).Close()
 }
+
+func (t *tx) Commit(ctx context.Context) error { return t.t.Commit(ctx) }
+
+func (t *tx) Rollback(ctx context.Context) error { return t.t.Rollback(ctx) }
 
 // InsertRows sends the batch as one array per column, unnested into rows:
 // one statement of a dozen parameters that PostgreSQL parses and plans in

@@ -8,6 +8,7 @@ import (
 
 	"github.com/onboardhq/onboard/host/store"
 	"github.com/onboardhq/onboard/host/store/pgstore"
+	"github.com/onboardhq/onboard/host/store/stores"
 	"github.com/onboardhq/onboard/host/store/storetest"
 )
 
@@ -49,7 +50,7 @@ func TestMultiProcessRace(t *testing.T) {
 
 func TestOpenViaConfig(t *testing.T) {
 	ctx := context.Background()
-	s, err := store.Open(ctx, store.Config{URL: freshSchema(t), EncryptionKey: testKey})
+	s, err := stores.Open(ctx, store.Config{URL: freshSchema(t), EncryptionKey: testKey})
 	require.NoError(t, err)
 	require.IsType(t, &pgstore.Store{}, s)
 	require.NoError(t, s.Close(ctx))

@@ -3,12 +3,18 @@
 // modernc.org/sqlite so the binary stays cgo-free, WAL journaling, and one
 // writer connection whose transactions begin IMMEDIATE: every write, from
 // this process or another one on the same file, is serialised, which is what
-// makes the quota checks atomic. It must not hold a write transaction open
-// across anything but its own statements.
+// makes the quota checks atomic. A write transaction is held only by one
+// store call, or by one unit of work (Atomic) from its first write to its
+// end.
+//
+// OpenMemory serves the "memory:" URL: the same SQL on an in-memory
+// database, so that tests and throwaway gateways get exactly the
+// behaviour, transactions included, of the file store.
 package sqlitestore
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"embed"
 	"errors"
@@ -22,7 +28,8 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
-	"github.com/onboardhq/onboard/host/store/internal/model"
+	"github.com/onboardhq/onboard/host/store"
+	"github.com/onboardhq/onboard/host/store/internal/seal"
 	"github.com/onboardhq/onboard/host/store/internal/sqlcore"
 )
 
@@ -75,10 +82,41 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(4)
-	d := &db{w: w, r: r}
+	return open(ctx, &db{w: w, r: r}, path, sealer, o)
+}
+
+// OpenMemory opens an empty in-memory database, gone when the Store is
+// closed. Without an EncryptionKey it seals with a random one.
+func OpenMemory(ctx context.Context, o Options) (*Store, error) {
+	if o.EncryptionKey == nil {
+		o.EncryptionKey = make([]byte, 32)
+		_, _ = rand.Read(o.EncryptionKey)
+	}
+	sealer, err := o.Sealer()
+	if err != nil {
+		return nil, err
+	}
+	q := url.Values{}
+	q.Set("_txlock", "immediate")
+	c, err := sql.Open("sqlite", ":memory:?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	// Every connection to ":memory:" is a database of its own: one
+	// connection, kept open, is the database. Readers queue behind a
+	// writer's transaction instead of reading beside it, which a
+	// throwaway store can afford.
+	c.SetMaxOpenConns(1)
+	c.SetMaxIdleConns(1)
+	c.SetConnMaxLifetime(0)
+	c.SetConnMaxIdleTime(0)
+	return open(ctx, &db{w: c, r: c}, ":memory:", sealer, o)
+}
+
+func open(ctx context.Context, d *db, name string, sealer *seal.Sealer, o Options) (*Store, error) {
 	if err := d.Ping(ctx); err != nil {
 		d.Close()
-		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", name, err)
 	}
 	st, err := sqlcore.Open(ctx, d, Migrations, sealer, o)
 	if err != nil {
@@ -162,7 +200,7 @@ type sqlRow struct{ *sql.Row }
 func (r sqlRow) Scan(dest ...any) error {
 	err := r.Row.Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
-		return model.ErrNotFound
+		return store.ErrNotFound
 	}
 	return err
 }
@@ -179,18 +217,35 @@ func (d *db) QueryRow(ctx context.Context, s string, args ...any) sqlcore.Row {
 	return querier{d.w, d.r}.QueryRow(ctx, s, args...)
 }
 
-// Tx ignores lock keys: BEGIN IMMEDIATE on the single writer already
-// serialises every writer of the file, across processes too.
-func (d *db) Tx(ctx context.Context, _ []string, fn func(sqlcore.Querier) error) error {
-	tx, err := d.w.BeginTx(ctx, nil)
+// Begin starts BEGIN IMMEDIATE on the single writer: the transaction
+// holds the file's write lock from its first statement.
+func (d *db) Begin(ctx context.Context) (sqlcore.Tx, error) {
+	t, err := d.w.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := fn(querier{tx, tx}); err != nil {
-		_ = tx.Rollback()
-		return err
+	return &tx{querier{t, t}, t}, nil
+}
+
+// tx reads and writes in its transaction.
+type tx struct {
+	querier
+	t *sql.Tx
+}
+
+// Lock needs nothing: the transaction holds the only writer of the file,
+// across processes too.
+func (t *tx) Lock(context.Context, []string) error { return nil }
+
+func (t *tx) Commit(context.Context) error { return t.t.Commit() }
+
+func (t *tx) Rollback(context.Context) error { return t.t.Rollback() }
+
+func (d *db) Close() error {
+	if d.r == d.w {
+		return d.w.Close()
 	}
-	return tx.Commit()
+	return errors.Join(d.r.Close(), d.w.Close())
 }
 
 func (d *db) IsUniqueViolation(err error) bool {
@@ -205,5 +260,3 @@ func (d *db) IsUniqueViolation(err error) bool {
 func (d *db) MaxParams() int { return 32000 }
 
 func (d *db) Ping(ctx context.Context) error { return d.w.PingContext(ctx) }
-
-func (d *db) Close() error { return errors.Join(d.r.Close(), d.w.Close()) }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/onboardhq/onboard/host/store"
 	"github.com/onboardhq/onboard/host/store/sqlitestore"
+	"github.com/onboardhq/onboard/host/store/stores"
 	"github.com/onboardhq/onboard/host/store/storetest"
 )
 
@@ -31,6 +32,16 @@ func TestSuite(t *testing.T) {
 	})
 }
 
+// TestSuiteMemory: "memory:" is the same SQL on an in-memory database.
+func TestSuiteMemory(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := sqlitestore.OpenMemory(context.Background(), sqlitestore.Options{})
+		require.NoError(t, err)
+		t.Cleanup(func() { s.Close(context.Background()) })
+		return s
+	})
+}
+
 // TestHelperProcess is a child of TestMultiProcessRace.
 func TestHelperProcess(t *testing.T) {
 	storetest.HelperProcess(t, func(ctx context.Context, c storetest.RaceConfig) (store.Store, error) {
@@ -48,12 +59,12 @@ func TestMultiProcessRace(t *testing.T) {
 
 func TestOpenViaConfig(t *testing.T) {
 	ctx := context.Background()
-	s, err := store.Open(ctx, store.Config{URL: filepath.Join(t.TempDir(), "sub", "x.db"), EncryptionKey: testKey})
+	s, err := stores.Open(ctx, store.Config{URL: filepath.Join(t.TempDir(), "sub", "x.db"), EncryptionKey: testKey})
 	require.NoError(t, err)
 	require.IsType(t, &sqlitestore.Store{}, s)
 	require.NoError(t, s.Ping(ctx))
 	require.NoError(t, s.Close(ctx))
-	_, err = store.Open(ctx, store.Config{URL: filepath.Join(t.TempDir(), "y.db")})
+	_, err = stores.Open(ctx, store.Config{URL: filepath.Join(t.TempDir(), "y.db")})
 	require.ErrorContains(t, err, "32 bytes")
 }
 

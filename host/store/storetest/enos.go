@@ -2,8 +2,6 @@ package storetest
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"testing"
 	"time"
 
@@ -108,31 +106,4 @@ func testServiceAccountKey(t *testing.T, s store.Store) {
 	require.ErrorIs(t, s.UpdateServiceAccountKey(ctx, org, "missing", "k"), store.ErrNotFound)
 	require.NoError(t, s.DeleteServiceAccount(ctx, org, "acc"))
 	require.ErrorIs(t, s.UpdateServiceAccountKey(ctx, org, "acc", "k"), store.ErrNotFound)
-}
-
-// testIdempotencyRequest: the request fingerprint and content type round
-// trip, so the caller can refuse a retry with the same key but another body.
-func testIdempotencyRequest(t *testing.T, s store.Store) {
-	ctx := context.Background()
-	scope := uniq("org")
-	hash := func(method, path, body string) string {
-		h := sha256.Sum256([]byte(method + path + body))
-		return hex.EncodeToString(h[:])
-	}
-	r := &store.IdempotencyRecord{Scope: scope, Key: "k1", RequestHash: hash("POST", "/connectService/devices", `{"a":1}`),
-		Status: 200, ContentType: "application/json;charset=UTF-8", Body: []byte(`{"code":0}`)}
-	require.NoError(t, s.PutIdempotency(ctx, r))
-	got, err := s.GetIdempotency(ctx, scope, "k1")
-	require.NoError(t, err)
-	assert.Equal(t, *r, *got)
-	assert.NotEqual(t, hash("POST", "/connectService/devices", `{"a":2}`), got.RequestHash, "another body is detectable")
-
-	// a record without them (e.g. written before migration 3) reads back empty
-	bare := &store.IdempotencyRecord{Scope: scope, Key: "k2", Status: 204}
-	require.NoError(t, s.PutIdempotency(ctx, bare))
-	got, err = s.GetIdempotency(ctx, scope, "k2")
-	require.NoError(t, err)
-	assert.Empty(t, got.RequestHash)
-	assert.Empty(t, got.ContentType)
-	assert.Empty(t, got.Body)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/onboardhq/onboard/host/store"
+	"github.com/onboardhq/onboard/host/store/stores"
 )
 
 // PostgresBaseURL is the test database: ONBOARD_TEST_POSTGRES_URL or the
@@ -73,7 +74,7 @@ func PostgresURL(t testing.TB) string {
 
 // Open opens a store of kind "memory", "sqlite" (a file in t's temporary
 // directory) or "postgres" (a fresh schema, see PostgresURL) through
-// store.Open, sealing secrets with key, and closes it when t ends.
+// stores.Open, sealing secrets with key, and closes it when t ends.
 func Open(t testing.TB, kind string, key []byte) store.Store {
 	t.Helper()
 	var url string
@@ -87,7 +88,7 @@ func Open(t testing.TB, kind string, key []byte) store.Store {
 	default:
 		t.Fatalf("storetest.Open: unknown store kind %q", kind)
 	}
-	st, err := store.Open(context.Background(), store.Config{URL: url, EncryptionKey: key})
+	st, err := stores.Open(context.Background(), store.Config{URL: url, EncryptionKey: key})
 	if err != nil {
 		t.Fatalf("storetest.Open %s: %v", kind, err)
 	}

@@ -41,10 +41,15 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Agents", testAgents},
 		{"Credentials", testCredentials},
 		{"Idempotency", testIdempotency},
+		{"IdempotencyTakeover", testIdempotencyTakeover},
+		{"IdempotencyInUnit", testIdempotencyInUnit},
+		{"IdempotencyRace", testIdempotencyRace},
+		{"Atomic", testAtomic},
+		{"AtomicQuota", testAtomicQuota},
+		{"AgentPathRace", testAgentPathRace},
 		{"TokenScopes", testTokenScopes},
 		{"TokenExpiry", testTokenExpiry},
 		{"ServiceAccountKey", testServiceAccountKey},
-		{"IdempotencyRequest", testIdempotencyRequest},
 		{"ProjectCA", testProjectCA},
 		{"ProjectCARace", testProjectCARace},
 		{"ConcurrentQuotas", testConcurrentQuotas},
@@ -566,27 +571,37 @@ func testAgents(t *testing.T, s store.Store) {
 	require.NoError(t, err)
 	assert.Equal(t, 2, total)
 
-	// paths
-	withPaths, err := s.AddAgentPaths(ctx, proj, a.AgentID, []string{"/data", "/etc"})
+	// paths: each edit says what it changed
+	withPaths, err := s.AddAgentPaths(ctx, proj, a.AgentID, []string{"/data", "/etc", "/data"})
 	require.NoError(t, err)
-	require.Len(t, withPaths.Paths, 2)
-	assert.Equal(t, store.PathAvailable, withPaths.Paths[0].Status)
-	assert.Equal(t, a.AgentID, withPaths.Paths[0].AgentID)
-	assert.NotEmpty(t, withPaths.Paths[0].ID)
-	removed, err := s.RemoveAgentPaths(ctx, proj, a.AgentID, []string{"/data"})
+	assert.Equal(t, []string{"/data", "/etc"}, withPaths.Changed)
+	assert.Equal(t, []string{"/data"}, withPaths.Unchanged, "named twice: the second is already there")
+	require.Len(t, withPaths.Agent.Paths, 2)
+	assert.Equal(t, store.PathAvailable, withPaths.Agent.Paths[0].Status)
+	assert.Equal(t, a.AgentID, withPaths.Agent.Paths[0].AgentID)
+	assert.NotEmpty(t, withPaths.Agent.Paths[0].ID)
+	again, err := s.AddAgentPaths(ctx, proj, a.AgentID, []string{"/etc"})
 	require.NoError(t, err)
-	assert.Equal(t, store.PathRemove, removed.Paths[0].Status)
-	assert.Equal(t, store.PathAvailable, removed.Paths[1].Status)
-	_, err = s.RemoveAgentPaths(ctx, proj, a.AgentID, []string{"/nope"})
-	require.ErrorIs(t, err, store.ErrNotFound)
+	assert.Empty(t, again.Changed)
+	assert.Equal(t, []string{"/etc"}, again.Unchanged)
+	removed, err := s.RemoveAgentPaths(ctx, proj, a.AgentID, []string{"/data", "/nope", "/data"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"/data"}, removed.Changed)
+	assert.Equal(t, []string{"/nope", "/data"}, removed.Unchanged)
+	assert.Equal(t, store.PathRemove, removed.Agent.Paths[0].Status)
+	assert.Equal(t, store.PathAvailable, removed.Agent.Paths[1].Status)
+	none, err := s.RemoveAgentPaths(ctx, proj, a.AgentID, []string{"/nope"})
+	require.NoError(t, err)
+	assert.Empty(t, none.Changed)
 	readded, err := s.AddAgentPaths(ctx, proj, a.AgentID, []string{"/data"})
 	require.NoError(t, err)
-	require.Len(t, readded.Paths, 2)
-	assert.Equal(t, withPaths.Paths[0].ID, readded.Paths[0].ID)
-	assert.Equal(t, store.PathAvailable, readded.Paths[0].Status)
+	assert.Equal(t, []string{"/data"}, readded.Changed, "a removed path comes back")
+	require.Len(t, readded.Agent.Paths, 2)
+	assert.Equal(t, withPaths.Agent.Paths[0].ID, readded.Agent.Paths[0].ID)
+	assert.Equal(t, store.PathAvailable, readded.Agent.Paths[0].Status)
 	stored, err := s.GetAgent(ctx, proj, a.AgentID)
 	require.NoError(t, err)
-	assert.Equal(t, readded.Paths, stored.Paths)
+	assert.Equal(t, readded.Agent.Paths, stored.Paths)
 	// re-registration keeps the paths
 	_, err = s.RegisterAgent(ctx, &store.Agent{AgentID: a.AgentID, ProjectID: proj, HostName: "h", HostIP: "1.1.1.1", HostOS: "linux"})
 	require.NoError(t, err)
@@ -643,29 +658,6 @@ func testCredentials(t *testing.T, s store.Store) {
 	require.ErrorIs(t, err, store.ErrNotFound)
 	require.NoError(t, s.DeleteServiceAccount(ctx, org, "acc"))
 	require.ErrorIs(t, s.DeleteServiceAccount(ctx, org, "acc"), store.ErrNotFound)
-}
-
-func testIdempotency(t *testing.T, s store.Store) {
-	ctx := context.Background()
-	scope := uniq("proj")
-	r := &store.IdempotencyRecord{Scope: scope, Key: "k1", Status: 201, Body: []byte(`{"ok":true}`)}
-	require.NoError(t, s.PutIdempotency(ctx, r))
-	got, err := s.GetIdempotency(ctx, scope, "k1")
-	require.NoError(t, err)
-	assert.Equal(t, *r, *got)
-	require.ErrorIs(t, s.PutIdempotency(ctx, &store.IdempotencyRecord{Scope: scope, Key: "k1", Status: 500}), store.ErrConflict)
-	require.NoError(t, s.PutIdempotency(ctx, &store.IdempotencyRecord{Scope: uniq("other"), Key: "k1", Status: 200}))
-	_, err = s.GetIdempotency(ctx, scope, "k2")
-	require.ErrorIs(t, err, store.ErrNotFound)
-	old := &store.IdempotencyRecord{Scope: scope, Key: "old", Status: 200, Body: []byte("x"), CreatedAt: time.Now().Add(-48 * time.Hour)}
-	require.NoError(t, s.PutIdempotency(ctx, old))
-	n, err := s.PurgeIdempotency(ctx, time.Now().Add(-24*time.Hour))
-	require.NoError(t, err)
-	assert.GreaterOrEqual(t, n, 1)
-	_, err = s.GetIdempotency(ctx, scope, "old")
-	require.ErrorIs(t, err, store.ErrNotFound)
-	_, err = s.GetIdempotency(ctx, scope, "k1")
-	require.NoError(t, err)
 }
 
 // testConcurrentQuotas races 32 goroutines of one process; adapters that

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -22,7 +23,7 @@ type SQLStore interface {
 type OpenAt func(migrateTo int) (SQLStore, error)
 
 // allMigrations is what a current binary leaves a database at.
-var allMigrations = map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true}
+var allMigrations = map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true}
 
 // Upgrades proves on an SQL adapter that a newer binary upgrades a
 // database an older one left behind, and that rows written then survive
@@ -33,6 +34,7 @@ func Upgrades(t *testing.T, newDB func(t *testing.T) OpenAt) {
 	t.Run("from2", func(t *testing.T) { upgradeFrom2(t, newDB(t)) })
 	t.Run("from3", func(t *testing.T) { upgradeFrom3(t, newDB(t)) })
 	t.Run("from4", func(t *testing.T) { upgradeFrom4(t, newDB(t)) })
+	t.Run("from5", func(t *testing.T) { upgradeFrom5(t, newDB(t)) })
 }
 
 func openAt(t *testing.T, open OpenAt, migrateTo int) SQLStore {
@@ -79,7 +81,8 @@ func upgradeFrom1(t *testing.T, open OpenAt) {
 }
 
 // upgradeFrom2: migration 3 on a schema at 2 keeps its tokens (as project
-// tokens), idempotency records and service accounts.
+// tokens) and service accounts; idempotency records, stored in plain text
+// then, are dropped by migration 6.
 func upgradeFrom2(t *testing.T, open OpenAt) {
 	ctx := context.Background()
 	old := openAt(t, open, 2)
@@ -109,11 +112,8 @@ func upgradeFrom2(t *testing.T, open OpenAt) {
 	require.Equal(t, "p", tk.ProjectID)
 	require.Empty(t, tk.OrgID)
 	require.Empty(t, tk.AccountID)
-	r, err := s.GetIdempotency(ctx, "p", "k")
-	require.NoError(t, err)
-	require.Equal(t, 201, r.Status)
-	require.Empty(t, r.RequestHash)
-	require.Empty(t, r.ContentType)
+	_, err = s.GetIdempotency(ctx, "p", "k")
+	require.ErrorIs(t, err, store.ErrNotFound)
 	require.NoError(t, s.UpdateServiceAccountKey(ctx, "o", "a", "new"))
 	sa, err := s.GetServiceAccount(ctx, "o", "a")
 	require.NoError(t, err)
@@ -193,6 +193,34 @@ VALUES ($1, $2, $3, $4, $5, 1000000, 1000000)`, r.id, r.proj, r.inst, r.typ, r.s
 	requireInProgress(t, res[0])
 	requireInProgress(t, res[1])
 	assert.Equal(t, store.ItemCreated, res[2].Status)
+}
+
+// upgradeFrom5: migration 6 turns idempotency records into reservations
+// with sealed responses. The records of 5 held responses in plain text
+// (private keys among them): they are dropped, and the table then works.
+func upgradeFrom5(t *testing.T, open OpenAt) {
+	ctx := context.Background()
+	old := openAt(t, open, 5)
+	_, err := old.DB().Exec(ctx, `INSERT INTO idempotency (scope, idem_key, status, body, created_at, request_hash, content_type)
+VALUES ('p', 'k', 201, '-----BEGIN PRIVATE KEY-----plain', 1000000, 'h', 'application/json')`)
+	require.NoError(t, err)
+	require.NoError(t, old.Close(ctx))
+
+	s := openAt(t, open, 0)
+	v, err := sqlcore.AppliedVersions(ctx, s.DB())
+	require.NoError(t, err)
+	require.Equal(t, allMigrations, v)
+	var n int64
+	require.NoError(t, s.DB().QueryRow(ctx, `SELECT count(*) FROM idempotency WHERE body LIKE '%PRIVATE KEY%'`).Scan(&n))
+	require.Zero(t, n, "no plain-text response survives the upgrade")
+	c := store.IdempotencyClaim{Scope: "p", Key: "k", RequestHash: "h", Owner: "o", Lease: time.Hour}
+	_, held, err := s.ReserveIdempotency(ctx, c)
+	require.NoError(t, err)
+	require.True(t, held, "the dropped key is free")
+	require.NoError(t, s.CompleteIdempotency(ctx, c, 201, "application/json", []byte(`{"ok":true}`)))
+	r, err := s.GetIdempotency(ctx, "p", "k")
+	require.NoError(t, err)
+	require.Equal(t, []byte(`{"ok":true}`), r.Body)
 }
 
 // requireMigration3 checks the columns and table of migration 3 exist.

@@ -3,6 +3,11 @@
 // both drivers accept; the adapters supply a DB (connections, transactions,
 // locking, error classification) and their dialect's migrations. It must not
 // import a driver: anything dialect specific belongs in the adapter's DB.
+//
+// Every method reads through q and writes through tx or exec (unit.go), the
+// places that join a unit of work (Store.Atomic) when the context carries
+// one, and reports itself to the context's observer with one deferred
+// observe call.
 package sqlcore
 
 import (
@@ -19,7 +24,7 @@ type Rows interface {
 	Close()
 }
 
-// Row is one row; Scan returns an error wrapping model.ErrNotFound when
+// Row is one row; Scan returns an error wrapping store.ErrNotFound when
 // there is none.
 type Row interface {
 	Scan(dest ...any) error
@@ -34,20 +39,30 @@ type Querier interface {
 
 // DB is what an adapter provides.
 type DB interface {
-	// Querier is for reads outside a transaction.
+	// Querier is for statements outside a transaction.
 	Querier
-	// Tx runs fn in one write transaction and commits if fn returns nil.
-	// lockKeys name the quota scopes fn checks: every writer that checks the
-	// same scope must be serialised, across processes too. PostgreSQL takes
-	// a transaction advisory lock per key; SQLite's BEGIN IMMEDIATE single
-	// writer already serialises everything.
-	Tx(ctx context.Context, lockKeys []string, fn func(q Querier) error) error
+	// Begin starts a write transaction. SQLite's begins IMMEDIATE: its
+	// single writer serialises every writer of the file, across processes
+	// too.
+	Begin(ctx context.Context) (Tx, error)
 	// IsUniqueViolation reports whether err is a unique/primary key violation.
 	IsUniqueViolation(err error) bool
 	// MaxParams is the number of bind parameters one statement may carry.
 	MaxParams() int
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// Tx is one open write transaction; its statements run in it.
+type Tx interface {
+	Querier
+	// Lock serialises, until the transaction ends, every transaction that
+	// locks one of keys (the quota scopes a write checks), across processes
+	// too. PostgreSQL takes a transaction advisory lock per key, in sorted
+	// order; SQLite needs nothing, its transaction holds the only writer.
+	Lock(ctx context.Context, keys []string) error
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
 }
 
 // RowInserter is an optional DB capability: a cheaper way to insert a

@@ -8,22 +8,22 @@ import (
 	"strings"
 	"time"
 
-	"github.com/onboardhq/onboard/host/store/internal/model"
+	"github.com/onboardhq/onboard/host/store"
 )
 
 const deviceCols = `asset_id, org_id, product_key, device_key, device_name, timezone, attributes, tags, description, device_secret, created_at, updated_at`
 
 const deviceNCols = 12
 
-func (s *Store) scanDevice(r Row) (model.EnosDevice, error) {
-	var d model.EnosDevice
+func (s *Store) scanDevice(r Row) (store.EnosDevice, error) {
+	var d store.EnosDevice
 	var name, attrs, tags, secret string
 	var ct, ut int64
 	err := r.Scan(&d.AssetID, &d.OrgID, &d.ProductKey, &d.DeviceKey, &name, &d.Timezone, &attrs, &tags, &d.Desc, &secret, &ct, &ut)
 	if err != nil {
 		return d, err
 	}
-	d.CreatedAt, d.UpdatedAt = model.FromMicro(ct), model.FromMicro(ut)
+	d.CreatedAt, d.UpdatedAt = fromMicro(ct), fromMicro(ut)
 	if err := unjs(name, &d.DeviceName); err != nil {
 		return d, err
 	}
@@ -37,10 +37,21 @@ func (s *Store) scanDevice(r Row) (model.EnosDevice, error) {
 	return d, err
 }
 
-// CreateDevice creates one EnOS device: ErrConflict when its deviceKey
-// exists in the org, *QuotaError when its product is full.
-func (s *Store) CreateDevice(ctx context.Context, d *model.EnosDevice) error {
-	return model.CreateDeviceVia(ctx, d, s.BatchCreateDevices)
+// CreateDevice creates one EnOS device through the batch insert, so a
+// single create obeys exactly the batch's rules: ErrConflict when its
+// deviceKey exists in the org, *QuotaError when its product is full.
+func (s *Store) CreateDevice(ctx context.Context, d *store.EnosDevice) (err error) {
+	defer s.observe(ctx, "CreateDevice", time.Now(), &err)
+	devs := []store.EnosDevice{*d}
+	res, err := s.batchCreateDevices(ctx, d.OrgID, devs)
+	if err != nil {
+		return err
+	}
+	if res[0].Status != store.ItemCreated {
+		return res[0].Err
+	}
+	*d = devs[0]
+	return nil
 }
 
 // BatchCreateDevices creates devices in one transaction and a handful of
@@ -52,21 +63,28 @@ func (s *Store) CreateDevice(ctx context.Context, d *model.EnosDevice) error {
 // The transaction is serialised per (org, productKey) so concurrent batches
 // on any number of hosts cannot overrun a product's quota. devs are updated
 // in place with their generated AssetID/DeviceKey and CreatedAt.
-func (s *Store) BatchCreateDevices(ctx context.Context, orgID string, devs []model.EnosDevice) ([]model.ItemResult, error) {
-	res := make([]model.ItemResult, len(devs))
+func (s *Store) BatchCreateDevices(ctx context.Context, orgID string, devs []store.EnosDevice) (res []store.ItemResult, err error) {
+	defer s.observe(ctx, "BatchCreateDevices", time.Now(), &err)
+	res, err = s.batchCreateDevices(ctx, orgID, devs)
+	observeItems(ctx, res)
+	return res, err
+}
+
+func (s *Store) batchCreateDevices(ctx context.Context, orgID string, devs []store.EnosDevice) ([]store.ItemResult, error) {
+	res := make([]store.ItemResult, len(devs))
 	vals := make([][]any, len(devs))
-	now := model.Now()
+	at := now()
 	products := map[string]bool{}
 	for i := range devs {
 		d := &devs[i]
 		d.OrgID = orgID
 		if d.AssetID == "" {
-			d.AssetID = model.NewKey(10)
+			d.AssetID = newKey(10)
 		}
 		if d.DeviceKey == "" {
-			d.DeviceKey = model.NewKey(10)
+			d.DeviceKey = newKey(10)
 		}
-		d.CreatedAt, d.UpdatedAt = now, time.Time{}
+		d.CreatedAt, d.UpdatedAt = at, time.Time{}
 		secret, err := s.seal.Seal(d.DeviceSecret)
 		if err != nil {
 			return nil, err
@@ -76,8 +94,8 @@ func (s *Store) BatchCreateDevices(ctx context.Context, orgID string, devs []mod
 			return nil, fmt.Errorf("store: device %d: attributes: %w", i, err)
 		}
 		vals[i] = []any{d.AssetID, orgID, d.ProductKey, d.DeviceKey, js(d.DeviceName), d.Timezone, string(attrs),
-			js(d.Tags), d.Desc, secret, model.ToMicro(now), int64(0)}
-		res[i] = model.ItemResult{Index: i, ID: d.AssetID, Key: d.DeviceKey}
+			js(d.Tags), d.Desc, secret, toMicro(at), int64(0)}
+		res[i] = store.ItemResult{Index: i, ID: d.AssetID, Key: d.DeviceKey}
 		products[d.ProductKey] = true
 	}
 	locks := make([]string, 0, len(products))
@@ -87,7 +105,7 @@ func (s *Store) BatchCreateDevices(ctx context.Context, orgID string, devs []mod
 		locks = append(locks, "dev\x1f"+orgID+"\x1f"+pk)
 	}
 	limit := s.limits.DevicesPerProduct
-	err := s.db.Tx(ctx, locks, func(q Querier) error {
+	err := s.tx(ctx, locks, func(q Querier) error {
 		counts, err := s.deviceCounts(ctx, q, orgID, pks)
 		if err != nil {
 			return err
@@ -118,13 +136,13 @@ func (s *Store) BatchCreateDevices(ctx context.Context, orgID string, devs []mod
 			d := &devs[i]
 			switch {
 			case existing[d.DeviceKey]:
-				res[i].Status = model.ItemConflict
+				res[i].Status = store.ItemConflict
 			case counts[d.ProductKey] >= limit:
-				res[i].Status = model.ItemQuota
+				res[i].Status = store.ItemQuota
 			default:
 				existing[d.DeviceKey] = true // a later duplicate in the same batch conflicts
 				counts[d.ProductKey]++
-				res[i].Status = model.ItemCreated
+				res[i].Status = store.ItemCreated
 				ins = append(ins, i)
 			}
 		}
@@ -138,7 +156,7 @@ func (s *Store) BatchCreateDevices(ctx context.Context, orgID string, devs []mod
 		}
 		for _, i := range ins {
 			if !inserted[devs[i].AssetID] { // the key exists, or was taken meanwhile by a batch of another product
-				res[i].Status = model.ItemConflict
+				res[i].Status = store.ItemConflict
 			}
 		}
 		return nil
@@ -148,10 +166,10 @@ func (s *Store) BatchCreateDevices(ctx context.Context, orgID string, devs []mod
 	}
 	for i := range res {
 		switch res[i].Status {
-		case model.ItemConflict:
-			res[i].Err = fmt.Errorf("%w: deviceKey %q exists in org %s", model.ErrConflict, res[i].Key, orgID)
-		case model.ItemQuota:
-			res[i].Err = &model.QuotaError{Quota: model.QuotaDevicesPerProduct, Limit: limit, Scope: orgID + "/" + devs[i].ProductKey}
+		case store.ItemConflict:
+			res[i].Err = fmt.Errorf("%w: deviceKey %q exists in org %s", store.ErrConflict, res[i].Key, orgID)
+		case store.ItemQuota:
+			res[i].Err = &store.QuotaError{Quota: store.QuotaDevicesPerProduct, Limit: limit, Scope: orgID + "/" + devs[i].ProductKey}
 		}
 	}
 	return res, nil
@@ -177,7 +195,7 @@ func (s *Store) deviceCounts(ctx context.Context, q Querier, orgID string, pks [
 	return out, rows.Err()
 }
 
-func (s *Store) existingKeys(ctx context.Context, q Querier, orgID string, devs []model.EnosDevice) (map[string]bool, error) {
+func (s *Store) existingKeys(ctx context.Context, q Querier, orgID string, devs []store.EnosDevice) (map[string]bool, error) {
 	out := map[string]bool{}
 	chunk := s.db.MaxParams() - 1
 	for lo := 0; lo < len(devs); lo += chunk {
@@ -277,8 +295,13 @@ func scanIDs(ctx context.Context, q Querier, sql string, a []any, ids map[string
 }
 
 // GetDevice returns a device of the org by assetId.
-func (s *Store) GetDevice(ctx context.Context, orgID, assetID string) (*model.EnosDevice, error) {
-	d, err := s.scanDevice(s.db.QueryRow(ctx, `SELECT `+deviceCols+` FROM devices WHERE asset_id = $1 AND org_id = $2`, assetID, orgID))
+func (s *Store) GetDevice(ctx context.Context, orgID, assetID string) (_ *store.EnosDevice, err error) {
+	defer s.observe(ctx, "GetDevice", time.Now(), &err)
+	return s.getDevice(ctx, orgID, assetID)
+}
+
+func (s *Store) getDevice(ctx context.Context, orgID, assetID string) (*store.EnosDevice, error) {
+	d, err := s.scanDevice(s.q(ctx).QueryRow(ctx, `SELECT `+deviceCols+` FROM devices WHERE asset_id = $1 AND org_id = $2`, assetID, orgID))
 	if err != nil {
 		return nil, notFound(err, "device "+assetID)
 	}
@@ -286,8 +309,9 @@ func (s *Store) GetDevice(ctx context.Context, orgID, assetID string) (*model.En
 }
 
 // GetDeviceByKey returns a device of the org by deviceKey.
-func (s *Store) GetDeviceByKey(ctx context.Context, orgID, deviceKey string) (*model.EnosDevice, error) {
-	d, err := s.scanDevice(s.db.QueryRow(ctx, `SELECT `+deviceCols+` FROM devices WHERE device_key = $1 AND org_id = $2`, deviceKey, orgID))
+func (s *Store) GetDeviceByKey(ctx context.Context, orgID, deviceKey string) (_ *store.EnosDevice, err error) {
+	defer s.observe(ctx, "GetDeviceByKey", time.Now(), &err)
+	d, err := s.scanDevice(s.q(ctx).QueryRow(ctx, `SELECT `+deviceCols+` FROM devices WHERE device_key = $1 AND org_id = $2`, deviceKey, orgID))
 	if err != nil {
 		return nil, notFound(err, "deviceKey "+deviceKey)
 	}
@@ -295,31 +319,33 @@ func (s *Store) GetDeviceByKey(ctx context.Context, orgID, deviceKey string) (*m
 }
 
 // ListDevices lists devices of an org in creation order.
-func (s *Store) ListDevices(ctx context.Context, f model.DeviceFilter) ([]model.EnosDevice, int, error) {
+func (s *Store) ListDevices(ctx context.Context, f store.DeviceFilter) (_ []store.EnosDevice, _ int, err error) {
+	defer s.observe(ctx, "ListDevices", time.Now(), &err)
 	var w where
 	w.eq("org_id", f.OrgID)
 	w.opt("product_key", f.ProductKey)
-	total, err := s.count(ctx, s.db, `SELECT count(*) FROM devices`+w.sql(), w.args)
+	total, err := s.count(ctx, s.q(ctx), `SELECT count(*) FROM devices`+w.sql(), w.args)
 	if err != nil {
 		return nil, 0, err
 	}
-	out, err := list(ctx, s.db, `SELECT `+deviceCols+` FROM devices`+w.sql()+` ORDER BY seq`+pageSQL(&w.args, f.Page), w.args, s.scanDevice)
+	out, err := list(ctx, s.q(ctx), `SELECT `+deviceCols+` FROM devices`+w.sql()+` ORDER BY seq`+pageSQL(&w.args, f.Page), w.args, s.scanDevice)
 	return out, total, err
 }
 
 // UpdateDevice changes name, timezone, attributes, tags and description.
-func (s *Store) UpdateDevice(ctx context.Context, d *model.EnosDevice) error {
+func (s *Store) UpdateDevice(ctx context.Context, d *store.EnosDevice) (err error) {
+	defer s.observe(ctx, "UpdateDevice", time.Now(), &err)
 	attrs, err := json.Marshal(d.Attributes)
 	if err != nil {
 		return fmt.Errorf("store: device attributes: %w", err)
 	}
-	n, err := s.db.Exec(ctx, `UPDATE devices SET device_name = $1, timezone = $2, attributes = $3, tags = $4, description = $5, updated_at = $6
+	n, err := s.exec(ctx, `UPDATE devices SET device_name = $1, timezone = $2, attributes = $3, tags = $4, description = $5, updated_at = $6
 WHERE asset_id = $7 AND org_id = $8`,
-		js(d.DeviceName), d.Timezone, string(attrs), js(d.Tags), d.Desc, model.ToMicro(model.Now()), d.AssetID, d.OrgID)
+		js(d.DeviceName), d.Timezone, string(attrs), js(d.Tags), d.Desc, toMicro(now()), d.AssetID, d.OrgID)
 	if err := mustAffect(n, err, "device "+d.AssetID); err != nil {
 		return err
 	}
-	got, err := s.GetDevice(ctx, d.OrgID, d.AssetID)
+	got, err := s.getDevice(ctx, d.OrgID, d.AssetID)
 	if err != nil {
 		return err
 	}
@@ -328,7 +354,8 @@ WHERE asset_id = $7 AND org_id = $8`,
 }
 
 // DeleteDevice removes a device by assetId.
-func (s *Store) DeleteDevice(ctx context.Context, orgID, assetID string) error {
-	n, err := s.db.Exec(ctx, `DELETE FROM devices WHERE asset_id = $1 AND org_id = $2`, assetID, orgID)
+func (s *Store) DeleteDevice(ctx context.Context, orgID, assetID string) (err error) {
+	defer s.observe(ctx, "DeleteDevice", time.Now(), &err)
+	n, err := s.exec(ctx, `DELETE FROM devices WHERE asset_id = $1 AND org_id = $2`, assetID, orgID)
 	return mustAffect(n, err, "device "+assetID)
 }

@@ -3,8 +3,9 @@ package sqlcore
 import (
 	"context"
 	"fmt"
+	"time"
 
-	"github.com/onboardhq/onboard/host/store/internal/model"
+	"github.com/onboardhq/onboard/host/store"
 )
 
 const invCols = `invocation_id, project_id, instance_id, instance_name, instance_type, intranet_ip, elastic_ips, current_version, target_version,
@@ -12,8 +13,8 @@ invocation_type, invocation_status, invocation_target, remote_install, remote_pa
 
 const invNCols = 16
 
-func (s *Store) scanInvocation(r Row) (model.AgentInvocation, error) {
-	var v model.AgentInvocation
+func (s *Store) scanInvocation(r Row) (store.AgentInvocation, error) {
+	var v store.AgentInvocation
 	var eips, meta, pw string
 	var ct, ut int64
 	err := r.Scan(&v.InvocationID, &v.ProjectID, &v.InstanceID, &v.InstanceName, &v.InstanceType, &v.IntranetIP, &eips,
@@ -21,12 +22,12 @@ func (s *Store) scanInvocation(r Row) (model.AgentInvocation, error) {
 	if err != nil {
 		return v, err
 	}
-	v.CreateTime, v.UpdateTime = model.FromMicro(ct), model.FromMicro(ut)
+	v.CreateTime, v.UpdateTime = fromMicro(ct), fromMicro(ut)
 	if err := unjs(eips, &v.ElasticIPs); err != nil {
 		return v, err
 	}
 	if meta != "" {
-		v.RemoteInstall = new(model.RemoteInstallMeta)
+		v.RemoteInstall = new(store.RemoteInstallMeta)
 		if err := unjs(meta, v.RemoteInstall); err != nil {
 			return v, err
 		}
@@ -39,7 +40,7 @@ func (s *Store) scanInvocation(r Row) (model.AgentInvocation, error) {
 
 // invocationRow encodes v; the password travels in its own sealed column
 // and never inside the JSON.
-func (s *Store) invocationRow(v *model.AgentInvocation) ([]any, error) {
+func (s *Store) invocationRow(v *store.AgentInvocation) ([]any, error) {
 	var meta, pw string
 	if v.RemoteInstall != nil {
 		m := *v.RemoteInstall
@@ -52,7 +53,7 @@ func (s *Store) invocationRow(v *model.AgentInvocation) ([]any, error) {
 	}
 	return []any{v.InvocationID, v.ProjectID, v.InstanceID, v.InstanceName, v.InstanceType, v.IntranetIP, js(v.ElasticIPs),
 		v.CurrentVersion, v.TargetVersion, v.InvocationType, v.InvocationStatus, v.InvocationTarget, meta, pw,
-		model.ToMicro(v.CreateTime), model.ToMicro(v.UpdateTime)}, nil
+		toMicro(v.CreateTime), toMicro(v.UpdateTime)}, nil
 }
 
 // BatchCreateInvocations stores up to a request's worth of CES invocations
@@ -61,20 +62,21 @@ func (s *Store) invocationRow(v *model.AgentInvocation) ([]any, error) {
 // partial unique index of migration 5 refuses it, whatever the race), is
 // reported as a conflict without undoing the others. invs are updated in
 // place with generated ids and times.
-func (s *Store) BatchCreateInvocations(ctx context.Context, projectID string, invs []model.AgentInvocation) ([]model.ItemResult, error) {
-	now := model.Now()
-	res := make([]model.ItemResult, len(invs))
+func (s *Store) BatchCreateInvocations(ctx context.Context, projectID string, invs []store.AgentInvocation) (_ []store.ItemResult, err error) {
+	defer s.observe(ctx, "BatchCreateInvocations", time.Now(), &err)
+	at := now()
+	res := make([]store.ItemResult, len(invs))
 	vals := make([][]any, len(invs))
 	idx := make([]int, len(invs))
 	for i := range invs {
 		v := &invs[i]
-		model.InitInvocation(v, projectID, now)
+		initInvocation(v, projectID, at)
 		row, err := s.invocationRow(v)
 		if err != nil {
 			return nil, err
 		}
 		vals[i], idx[i] = row, i
-		res[i] = model.ItemResult{Index: i, ID: v.InvocationID, Key: v.InstanceID, Status: model.ItemCreated}
+		res[i] = store.ItemResult{Index: i, ID: v.InvocationID, Key: v.InstanceID, Status: store.ItemCreated}
 	}
 	// The index alone keeps one install in progress. The locks keep two
 	// batches naming the same instances in another order from deadlocking
@@ -86,7 +88,7 @@ func (s *Store) BatchCreateInvocations(ctx context.Context, projectID string, in
 		}
 	}
 	var inserted, idTaken map[string]bool
-	err := s.db.Tx(ctx, locks, func(q Querier) error {
+	err = s.tx(ctx, locks, func(q Querier) error {
 		var err error
 		inserted, err = s.insertRows(ctx, q, "agent_invocations", invCols, invNCols, "invocation_id", idx, vals)
 		if err != nil {
@@ -116,19 +118,24 @@ func (s *Store) BatchCreateInvocations(ctx context.Context, projectID string, in
 		switch v := &invs[i]; {
 		case inserted[res[i].ID]:
 		case v.InstallInProgress() && !idTaken[res[i].ID]:
-			res[i].Status = model.ItemConflict
-			res[i].Err = model.InstallInProgressError(projectID, v.InstanceID)
+			res[i].Status = store.ItemConflict
+			res[i].Err = installInProgressError(projectID, v.InstanceID)
 		default:
-			res[i].Status = model.ItemConflict
-			res[i].Err = fmt.Errorf("%w: invocation %s exists", model.ErrConflict, res[i].ID)
+			res[i].Status = store.ItemConflict
+			res[i].Err = fmt.Errorf("%w: invocation %s exists", store.ErrConflict, res[i].ID)
 		}
 	}
 	return res, nil
 }
 
 // GetInvocation returns one invocation of the project.
-func (s *Store) GetInvocation(ctx context.Context, projectID, invocationID string) (*model.AgentInvocation, error) {
-	v, err := s.scanInvocation(s.db.QueryRow(ctx, `SELECT `+invCols+` FROM agent_invocations WHERE invocation_id = $1 AND project_id = $2`,
+func (s *Store) GetInvocation(ctx context.Context, projectID, invocationID string) (_ *store.AgentInvocation, err error) {
+	defer s.observe(ctx, "GetInvocation", time.Now(), &err)
+	return s.getInvocation(ctx, projectID, invocationID)
+}
+
+func (s *Store) getInvocation(ctx context.Context, projectID, invocationID string) (*store.AgentInvocation, error) {
+	v, err := s.scanInvocation(s.q(ctx).QueryRow(ctx, `SELECT `+invCols+` FROM agent_invocations WHERE invocation_id = $1 AND project_id = $2`,
 		invocationID, projectID))
 	if err != nil {
 		return nil, notFound(err, "invocation "+invocationID)
@@ -137,7 +144,8 @@ func (s *Store) GetInvocation(ctx context.Context, projectID, invocationID strin
 }
 
 // ListInvocations applies the CES list filters, newest first as CES lists.
-func (s *Store) ListInvocations(ctx context.Context, f model.InvocationFilter) ([]model.AgentInvocation, int, error) {
+func (s *Store) ListInvocations(ctx context.Context, f store.InvocationFilter) (_ []store.AgentInvocation, _ int, err error) {
+	defer s.observe(ctx, "ListInvocations", time.Now(), &err)
 	var w where
 	w.eq("project_id", f.ProjectID)
 	w.opt("instance_id", f.InstanceID)
@@ -145,27 +153,28 @@ func (s *Store) ListInvocations(ctx context.Context, f model.InvocationFilter) (
 	w.opt("invocation_id", f.InvocationID)
 	w.opt("invocation_type", f.InvocationType)
 	w.opt("invocation_target", f.InvocationTarget)
-	total, err := s.count(ctx, s.db, `SELECT count(*) FROM agent_invocations`+w.sql(), w.args)
+	total, err := s.count(ctx, s.q(ctx), `SELECT count(*) FROM agent_invocations`+w.sql(), w.args)
 	if err != nil {
 		return nil, 0, err
 	}
-	out, err := list(ctx, s.db, `SELECT `+invCols+` FROM agent_invocations`+w.sql()+` ORDER BY seq DESC`+pageSQL(&w.args, f.Page), w.args, s.scanInvocation)
+	out, err := list(ctx, s.q(ctx), `SELECT `+invCols+` FROM agent_invocations`+w.sql()+` ORDER BY seq DESC`+pageSQL(&w.args, f.Page), w.args, s.scanInvocation)
 	return out, total, err
 }
 
 // UpdateInvocation changes status and versions (the task progressing).
-func (s *Store) UpdateInvocation(ctx context.Context, v *model.AgentInvocation) error {
-	n, err := s.db.Exec(ctx, `UPDATE agent_invocations SET invocation_status = $1, current_version = $2, target_version = $3, update_time = $4
+func (s *Store) UpdateInvocation(ctx context.Context, v *store.AgentInvocation) (err error) {
+	defer s.observe(ctx, "UpdateInvocation", time.Now(), &err)
+	n, err := s.exec(ctx, `UPDATE agent_invocations SET invocation_status = $1, current_version = $2, target_version = $3, update_time = $4
 WHERE invocation_id = $5 AND project_id = $6`,
-		v.InvocationStatus, v.CurrentVersion, v.TargetVersion, model.ToMicro(model.Now()), v.InvocationID, v.ProjectID)
+		v.InvocationStatus, v.CurrentVersion, v.TargetVersion, toMicro(now()), v.InvocationID, v.ProjectID)
 	if err != nil && s.db.IsUniqueViolation(err) {
 		// The install index is the only unique key a status change can break.
-		return fmt.Errorf("%w: %w: invocation %s cannot become %s", model.ErrConflict, model.ErrInstallInProgress, v.InvocationID, v.InvocationStatus)
+		return fmt.Errorf("%w: %w: invocation %s cannot become %s", store.ErrConflict, store.ErrInstallInProgress, v.InvocationID, v.InvocationStatus)
 	}
 	if err := mustAffect(n, err, "invocation "+v.InvocationID); err != nil {
 		return err
 	}
-	got, err := s.GetInvocation(ctx, v.ProjectID, v.InvocationID)
+	got, err := s.getInvocation(ctx, v.ProjectID, v.InvocationID)
 	if err != nil {
 		return err
 	}
@@ -174,7 +183,8 @@ WHERE invocation_id = $5 AND project_id = $6`,
 }
 
 // DeleteInvocation removes one invocation.
-func (s *Store) DeleteInvocation(ctx context.Context, projectID, invocationID string) error {
-	n, err := s.db.Exec(ctx, `DELETE FROM agent_invocations WHERE invocation_id = $1 AND project_id = $2`, invocationID, projectID)
+func (s *Store) DeleteInvocation(ctx context.Context, projectID, invocationID string) (err error) {
+	defer s.observe(ctx, "DeleteInvocation", time.Now(), &err)
+	n, err := s.exec(ctx, `DELETE FROM agent_invocations WHERE invocation_id = $1 AND project_id = $2`, invocationID, projectID)
 	return mustAffect(n, err, "invocation "+invocationID)
 }

@@ -56,7 +56,7 @@ func Migrate(ctx context.Context, db DB, migs []Migration, upTo int) error {
 	if upTo <= 0 {
 		upTo = len(migs)
 	}
-	return db.Tx(ctx, []string{migrateLock}, func(q Querier) error {
+	return runTx(ctx, db, []string{migrateLock}, func(q Querier) error {
 		if _, err := q.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    BIGINT PRIMARY KEY,
 	name       TEXT NOT NULL,
@@ -104,4 +104,22 @@ func AppliedVersions(ctx context.Context, q Querier) (map[int]bool, error) {
 		out[int(v)] = true
 	}
 	return out, rows.Err()
+}
+
+// runTx runs fn in a transaction of its own on db: the one write that
+// never joins a unit of work.
+func runTx(ctx context.Context, db DB, lockKeys []string, fn func(q Querier) error) error {
+	t, err := db.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	if err := t.Lock(ctx, lockKeys); err != nil {
+		_ = t.Rollback(context.WithoutCancel(ctx))
+		return err
+	}
+	if err := fn(t); err != nil {
+		_ = t.Rollback(context.WithoutCancel(ctx))
+		return err
+	}
+	return t.Commit(ctx)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io/fs"
 
-	"github.com/onboardhq/onboard/host/store/internal/model"
 	"github.com/onboardhq/onboard/host/store/internal/seal"
 )
 
@@ -46,6 +45,6 @@ func Open(ctx context.Context, d DB, migrations func() ([]Migration, error), sea
 		_ = d.Close()
 		return nil, err
 	}
-	limits := model.Limits{DevicesPerProduct: o.DeviceLimitPerProduct, TemplatesPerInstance: o.TemplateLimitPerInstance}
+	limits := Limits{DevicesPerProduct: o.DeviceLimitPerProduct, TemplatesPerInstance: o.TemplateLimitPerInstance}
 	return New(d, sealer, limits), nil
 }

@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
-	"github.com/onboardhq/onboard/host/store/internal/model"
+	"github.com/onboardhq/onboard/host/store"
 )
 
 // GetOrCreateProjectCA returns the project's CA, creating it on first use.
@@ -16,15 +17,16 @@ import (
 // the project_id primary key with ON CONFLICT DO NOTHING keeps the first one
 // inserted, and every caller returns what the table holds afterwards, so all
 // of them (in every process) hand out the same CA.
-func (s *Store) GetOrCreateProjectCA(ctx context.Context, projectID string, create func() (certPEM, keyPEM string, err error)) (string, string, error) {
-	if cert, key, err := s.readProjectCA(ctx, s.db, projectID); !errors.Is(err, model.ErrNotFound) {
+func (s *Store) GetOrCreateProjectCA(ctx context.Context, projectID string, create func() (certPEM, keyPEM string, err error)) (_, _ string, err error) {
+	defer s.observe(ctx, "GetOrCreateProjectCA", time.Now(), &err)
+	if cert, key, err := s.readProjectCA(ctx, s.q(ctx), projectID); !errors.Is(err, store.ErrNotFound) {
 		return cert, key, err // found, or a real failure
 	}
 	cert, key, err := create()
 	if err != nil {
 		return "", "", fmt.Errorf("store: create project CA: %w", err)
 	}
-	if err := model.CheckProjectCA(cert, key); err != nil {
+	if err := checkProjectCA(cert, key); err != nil {
 		return "", "", err
 	}
 	sealed, err := s.seal.Seal(key)
@@ -35,7 +37,7 @@ func (s *Store) GetOrCreateProjectCA(ctx context.Context, projectID string, crea
 	// the insert kept, whichever caller inserted it. The lock key keeps
 	// PostgreSQL's racers of one project queued instead of waiting on each
 	// other's uncommitted insert.
-	err = s.db.Tx(ctx, []string{"project_ca/" + projectID}, func(q Querier) error {
+	err = s.tx(ctx, []string{"project_ca/" + projectID}, func(q Querier) error {
 		if _, err := q.Exec(ctx, `INSERT INTO project_cas (project_id, cert_pem, key_pem, created_at) VALUES ($1,$2,$3,$4)
 	ON CONFLICT (project_id) DO NOTHING`, projectID, cert, sealed, nowMicro()); err != nil {
 			return err

@@ -8,24 +8,29 @@ import (
 	"strings"
 	"time"
 
-	"github.com/onboardhq/onboard/host/store/internal/model"
+	"github.com/onboardhq/onboard/host/store"
 	"github.com/onboardhq/onboard/host/store/internal/seal"
 )
 
-// Store implements the store interface over a DB.
+// Store implements store.Store over a DB.
 type Store struct {
 	db     DB
 	seal   *seal.Sealer
-	limits model.Limits
+	limits Limits
 }
 
+var _ store.Store = (*Store)(nil)
+
 // New returns a Store over an already migrated db.
-func New(db DB, sealer *seal.Sealer, limits model.Limits) *Store {
-	return &Store{db: db, seal: sealer, limits: limits.WithDefaults()}
+func New(db DB, sealer *seal.Sealer, limits Limits) *Store {
+	return &Store{db: db, seal: sealer, limits: limits.withDefaults()}
 }
 
 // Ping checks the database is reachable.
-func (s *Store) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
+func (s *Store) Ping(ctx context.Context) (err error) {
+	defer s.observe(ctx, "Ping", time.Now(), &err)
+	return s.db.Ping(ctx)
+}
 
 // Close releases the connections.
 func (s *Store) Close(ctx context.Context) error { return s.db.Close() }
@@ -41,6 +46,7 @@ var rawTables = map[string]struct{ idCol, cols string }{
 	"access_keys":       {"access_key_id", "access_key_id, project_id, secret_key"},
 	"tokens":            {"token_hash", "token_hash, project_id, org_id, account_id, user_id"},
 	"project_cas":       {"project_id", "project_id, cert_pem, key_pem"},
+	"idempotency":       {"idem_key", "scope, idem_key, request_hash, owner, content_type, body"},
 }
 
 // RawRow returns the stored text of one row as it is at rest, so tests can
@@ -56,7 +62,7 @@ func (s *Store) RawRow(ctx context.Context, table, id string) (string, error) {
 	for i := range vals {
 		dest[i] = &vals[i]
 	}
-	err := s.db.QueryRow(ctx, "SELECT "+t.cols+" FROM "+table+" WHERE "+t.idCol+" = $1", id).Scan(dest...)
+	err := s.q(ctx).QueryRow(ctx, "SELECT "+t.cols+" FROM "+table+" WHERE "+t.idCol+" = $1", id).Scan(dest...)
 	if err != nil {
 		return "", err
 	}
@@ -66,7 +72,7 @@ func (s *Store) RawRow(ctx context.Context, table, id string) (string, error) {
 // writeErr maps driver errors to the store's sentinels.
 func (s *Store) writeErr(err error) error {
 	if err != nil && s.db.IsUniqueViolation(err) {
-		return fmt.Errorf("%w: %v", model.ErrConflict, err)
+		return fmt.Errorf("%w: %v", store.ErrConflict, err)
 	}
 	return err
 }
@@ -77,7 +83,7 @@ func mustAffect(n int64, err error, what string) error {
 		return err
 	}
 	if n == 0 {
-		return fmt.Errorf("%w: %s", model.ErrNotFound, what)
+		return fmt.Errorf("%w: %s", store.ErrNotFound, what)
 	}
 	return nil
 }
@@ -127,13 +133,13 @@ func list[T any](ctx context.Context, q Querier, sql string, a []any, scan func(
 }
 
 func notFound(err error, what string) error {
-	if errors.Is(err, model.ErrNotFound) {
-		return fmt.Errorf("%w: %s", model.ErrNotFound, what)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %s", store.ErrNotFound, what)
 	}
 	return err
 }
 
 // pageSQL is the LIMIT/OFFSET clause for p.
-func pageSQL(a *args, p model.Page) string {
-	return " LIMIT " + a.add(p.SQLLimit()) + " OFFSET " + a.add(p.SQLOffset())
+func pageSQL(a *args, p store.Page) string {
+	return " LIMIT " + a.add(sqlLimit(p)) + " OFFSET " + a.add(int64(max(p.Offset, 0)))
 }

@@ -4,52 +4,59 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
-	"github.com/onboardhq/onboard/host/store/internal/model"
+	"github.com/onboardhq/onboard/host/store"
 )
 
 const templateCols = `id, project_id, instance_id, name, description, body, create_time, update_time`
 
-func scanTemplate(r Row) (model.ProvisioningTemplate, error) {
-	var t model.ProvisioningTemplate
+func scanTemplate(r Row) (store.ProvisioningTemplate, error) {
+	var t store.ProvisioningTemplate
 	var body string
 	var ct, ut int64
 	err := r.Scan(&t.ID, &t.ProjectID, &t.InstanceID, &t.Name, &t.Description, &body, &ct, &ut)
 	t.Body = json.RawMessage(body)
-	t.CreateTime, t.UpdateTime = model.FromMicro(ct), model.FromMicro(ut)
+	t.CreateTime, t.UpdateTime = fromMicro(ct), fromMicro(ut)
 	return t, err
 }
 
 // CreateTemplate stores t. The count and the insert happen in one
 // transaction serialised per (project, instance), so concurrent creates on
 // any number of hosts never exceed the quota.
-func (s *Store) CreateTemplate(ctx context.Context, t *model.ProvisioningTemplate) error {
+func (s *Store) CreateTemplate(ctx context.Context, t *store.ProvisioningTemplate) (err error) {
+	defer s.observe(ctx, "CreateTemplate", time.Now(), &err)
 	if t.ID == "" {
-		t.ID = model.NewHexID(12)
+		t.ID = newHexID(12)
 	}
-	now := model.Now()
-	t.CreateTime, t.UpdateTime = now, now
+	at := now()
+	t.CreateTime, t.UpdateTime = at, at
 	limit := s.limits.TemplatesPerInstance
 	lock := "tpl\x1f" + t.ProjectID + "\x1f" + t.InstanceID
-	err := s.db.Tx(ctx, []string{lock}, func(q Querier) error {
+	err = s.tx(ctx, []string{lock}, func(q Querier) error {
 		n, err := s.count(ctx, q, `SELECT count(*) FROM templates WHERE project_id = $1 AND instance_id = $2`,
 			[]any{t.ProjectID, t.InstanceID})
 		if err != nil {
 			return err
 		}
 		if n >= limit {
-			return &model.QuotaError{Quota: model.QuotaTemplatesPerInstance, Limit: limit, Scope: t.ProjectID + "/" + t.InstanceID}
+			return &store.QuotaError{Quota: store.QuotaTemplatesPerInstance, Limit: limit, Scope: t.ProjectID + "/" + t.InstanceID}
 		}
 		_, err = q.Exec(ctx, `INSERT INTO templates (`+templateCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
-			t.ID, t.ProjectID, t.InstanceID, t.Name, t.Description, string(t.Body), model.ToMicro(now), model.ToMicro(now))
+			t.ID, t.ProjectID, t.InstanceID, t.Name, t.Description, string(t.Body), toMicro(at), toMicro(at))
 		return err
 	})
 	return s.writeErr(err)
 }
 
 // GetTemplate returns one template of (project, instance).
-func (s *Store) GetTemplate(ctx context.Context, projectID, instanceID, id string) (*model.ProvisioningTemplate, error) {
-	t, err := scanTemplate(s.db.QueryRow(ctx, `SELECT `+templateCols+` FROM templates WHERE id = $1 AND project_id = $2 AND instance_id = $3`,
+func (s *Store) GetTemplate(ctx context.Context, projectID, instanceID, id string) (_ *store.ProvisioningTemplate, err error) {
+	defer s.observe(ctx, "GetTemplate", time.Now(), &err)
+	return s.getTemplate(ctx, projectID, instanceID, id)
+}
+
+func (s *Store) getTemplate(ctx context.Context, projectID, instanceID, id string) (*store.ProvisioningTemplate, error) {
+	t, err := scanTemplate(s.q(ctx).QueryRow(ctx, `SELECT `+templateCols+` FROM templates WHERE id = $1 AND project_id = $2 AND instance_id = $3`,
 		id, projectID, instanceID))
 	if err != nil {
 		return nil, notFound(err, "provisioning template "+id)
@@ -60,7 +67,7 @@ func (s *Store) GetTemplate(ctx context.Context, projectID, instanceID, id strin
 // markerSeq resolves an IoTDA marker (an id) to its creation sequence.
 func (s *Store) markerSeq(ctx context.Context, table, marker, projectID, instanceID string) (int64, error) {
 	var seq int64
-	err := s.db.QueryRow(ctx, `SELECT seq FROM `+table+` WHERE id = $1 AND project_id = $2 AND instance_id = $3`,
+	err := s.q(ctx).QueryRow(ctx, `SELECT seq FROM `+table+` WHERE id = $1 AND project_id = $2 AND instance_id = $3`,
 		marker, projectID, instanceID).Scan(&seq)
 	if err != nil {
 		return 0, notFound(err, fmt.Sprintf("marker %q", marker))
@@ -70,13 +77,14 @@ func (s *Store) markerSeq(ctx context.Context, table, marker, projectID, instanc
 
 // ListTemplates lists in creation order, after Marker if set, then applies
 // offset/limit. Total ignores marker and paging.
-func (s *Store) ListTemplates(ctx context.Context, f model.TemplateFilter) (model.TemplatePage, error) {
-	var pg model.TemplatePage
+func (s *Store) ListTemplates(ctx context.Context, f store.TemplateFilter) (_ store.TemplatePage, err error) {
+	defer s.observe(ctx, "ListTemplates", time.Now(), &err)
+	var pg store.TemplatePage
 	var w where
 	w.eq("project_id", f.ProjectID)
 	w.eq("instance_id", f.InstanceID)
 	w.opt("name", f.Name)
-	total, err := s.count(ctx, s.db, `SELECT count(*) FROM templates`+w.sql(), w.args)
+	total, err := s.count(ctx, s.q(ctx), `SELECT count(*) FROM templates`+w.sql(), w.args)
 	if err != nil {
 		return pg, err
 	}
@@ -89,7 +97,7 @@ func (s *Store) ListTemplates(ctx context.Context, f model.TemplateFilter) (mode
 		w.conds = append(w.conds, "seq > "+w.add(seq))
 	}
 	q := `SELECT ` + templateCols + ` FROM templates` + w.sql() + ` ORDER BY seq` + pageSQL(&w.args, f.Page)
-	pg.Items, err = list(ctx, s.db, q, w.args, scanTemplate)
+	pg.Items, err = list(ctx, s.q(ctx), q, w.args, scanTemplate)
 	if n := len(pg.Items); n > 0 {
 		pg.Marker = pg.Items[n-1].ID
 	}
@@ -98,13 +106,14 @@ func (s *Store) ListTemplates(ctx context.Context, f model.TemplateFilter) (mode
 
 // UpdateTemplate replaces description and body (the IoTDA PUT) and reads
 // the stored template back into t.
-func (s *Store) UpdateTemplate(ctx context.Context, t *model.ProvisioningTemplate) error {
-	n, err := s.db.Exec(ctx, `UPDATE templates SET description = $1, body = $2, update_time = $3 WHERE id = $4 AND project_id = $5 AND instance_id = $6`,
-		t.Description, string(t.Body), model.ToMicro(model.Now()), t.ID, t.ProjectID, t.InstanceID)
+func (s *Store) UpdateTemplate(ctx context.Context, t *store.ProvisioningTemplate) (err error) {
+	defer s.observe(ctx, "UpdateTemplate", time.Now(), &err)
+	n, err := s.exec(ctx, `UPDATE templates SET description = $1, body = $2, update_time = $3 WHERE id = $4 AND project_id = $5 AND instance_id = $6`,
+		t.Description, string(t.Body), toMicro(now()), t.ID, t.ProjectID, t.InstanceID)
 	if err := mustAffect(n, err, "provisioning template "+t.ID); err != nil {
 		return err
 	}
-	got, err := s.GetTemplate(ctx, t.ProjectID, t.InstanceID, t.ID)
+	got, err := s.getTemplate(ctx, t.ProjectID, t.InstanceID, t.ID)
 	if err != nil {
 		return err
 	}
@@ -113,7 +122,8 @@ func (s *Store) UpdateTemplate(ctx context.Context, t *model.ProvisioningTemplat
 }
 
 // DeleteTemplate removes one template.
-func (s *Store) DeleteTemplate(ctx context.Context, projectID, instanceID, id string) error {
-	n, err := s.db.Exec(ctx, `DELETE FROM templates WHERE id = $1 AND project_id = $2 AND instance_id = $3`, id, projectID, instanceID)
+func (s *Store) DeleteTemplate(ctx context.Context, projectID, instanceID, id string) (err error) {
+	defer s.observe(ctx, "DeleteTemplate", time.Now(), &err)
+	n, err := s.exec(ctx, `DELETE FROM templates WHERE id = $1 AND project_id = $2 AND instance_id = $3`, id, projectID, instanceID)
 	return mustAffect(n, err, "provisioning template "+id)
 }
