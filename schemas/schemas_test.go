@@ -92,15 +92,15 @@ var createOperationIDs = []string{
 var services = []string{"ief", "iotda", "enos", "ces", "cbr"}
 
 // Rules the engine reports that a JSON Schema oracle decoding with
-// encoding/json cannot see (it accepts duplicates, replaces bad UTF-8 and
-// nests 10,000 deep).
-var engineOnlyRules = map[string]bool{"duplicate-key": true, "utf8": true, "depth": true, "ref-undeclared": true,
+// encoding/json cannot see (it accepts duplicates, replaces bad UTF-8,
+// nests 10,000 deep and accepts \u0000, which PostgreSQL cannot store).
+var engineOnlyRules = map[string]bool{"duplicate-key": true, "utf8": true, "depth": true, "nul": true, "ref-undeclared": true,
 	// onboard template extensions, checked when a template is stored.
 	"sub-syntax": true, "condition-undeclared": true, "condition-cycle": true,
 	"mapping-undeclared": true, "mapping-miss": true, "select-range": true}
 
 var knownRules = map[string]bool{
-	"json": true, "utf8": true, "depth": true, "duplicate-key": true, "ref-undeclared": true,
+	"json": true, "utf8": true, "depth": true, "nul": true, "duplicate-key": true, "ref-undeclared": true,
 	"sub-syntax": true, "condition-undeclared": true, "condition-cycle": true,
 	"mapping-undeclared": true, "mapping-miss": true, "select-range": true,
 	"type": true, "required": true, "minLength": true, "maxLength": true, "pattern": true,
