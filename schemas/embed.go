@@ -45,7 +45,17 @@ type Operation struct {
 	RequestSchema  string            `json:"request_schema"`  // path in FS; "" when the operation takes no body
 	ResponseSchema string            `json:"response_schema"` // path in FS; "" when the success response has no body (204)
 	SuccessStatus  int               `json:"success_status"`
-	Params         json.RawMessage   `json:"params"` // inline JSON Schema for path and query parameters
+	// Params is the inline JSON Schema of the path, query and header
+	// parameters, one object with a member per parameter.
+	Params json.RawMessage `json:"params"`
+	// Headers names the request headers that are parameters (Instance-Id):
+	// the host passes them to the engine beside path and query parameters,
+	// under these names, so they meet the same rules.
+	Headers []string `json:"headers,omitempty"`
+	// DefaultContentType is the media type a body without Content-Type is
+	// read as, for services whose tables make the header optional (CES);
+	// "" means the header is required.
+	DefaultContentType string `json:"default_content_type,omitempty"`
 }
 
 var catalogue = sync.OnceValues(func() ([]Operation, error) {

@@ -8,6 +8,7 @@
 package memstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -73,7 +74,9 @@ func jcopy[T any](src T) T {
 	if err != nil {
 		panic(err)
 	}
-	if err := json.Unmarshal(b, &dst); err != nil {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber() // numbers stay exact, as the SQL stores keep them
+	if err := d.Decode(&dst); err != nil {
 		panic(err)
 	}
 	return dst

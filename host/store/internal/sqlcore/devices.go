@@ -54,6 +54,9 @@ func (s *Store) CreateDevice(ctx context.Context, d *model.EnosDevice) error {
 // in place with their generated AssetID/DeviceKey and CreatedAt.
 func (s *Store) BatchCreateDevices(ctx context.Context, orgID string, devs []model.EnosDevice) ([]model.ItemResult, error) {
 	res := make([]model.ItemResult, len(devs))
+	if len(devs) == 0 { // nothing to write; "IN ()" is a syntax error in PostgreSQL
+		return res, nil
+	}
 	vals := make([][]any, len(devs))
 	now := model.Now()
 	products := map[string]bool{}
