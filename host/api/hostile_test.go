@@ -226,8 +226,8 @@ func hostileBodiesOn(t *testing.T, kind string) {
 			elapsed := time.Since(start)
 			alloc := totalAlloc() - alloc0
 			heap := int64(heapAfterGC()) - int64(heap0)
-			t.Logf("%s (%d bytes): %d %s in %v; host allocated %.1f MiB, live heap %+.1f MiB",
-				c.name, len(c.body), r.status, truncate(string(r.raw), 160), elapsed.Round(time.Millisecond), float64(alloc)/(1<<20), float64(heap)/(1<<20))
+			t.Logf("%s (%d bytes): %d (%d-byte answer) %s in %v; host allocated %.1f MiB, live heap %+.1f MiB",
+				c.name, len(c.body), r.status, len(r.raw), truncate(string(r.raw), 160), elapsed.Round(time.Millisecond), float64(alloc)/(1<<20), float64(heap)/(1<<20))
 			assert.Less(t, r.status, 500, string(r.raw))
 			assert.Equal(t, c.status, r.status, string(r.raw))
 			assert.Contains(t, string(r.raw), c.want)
