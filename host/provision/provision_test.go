@@ -490,3 +490,18 @@ func TestBootstrapInstanceIdIsChecked(t *testing.T) {
 		})
 	}
 }
+
+// A certificate subject holding U+0000 gets the same 400 on every store
+// (the engine's rule nul on resolved values): SQLite stored the device
+// name with the NUL and PostgreSQL answered 500.
+func TestBootstrapNulInSubject(t *testing.T) {
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			e := newEnv(t, kind, nil)
+			ca := provisiontest.NewCA(t, "acme device CA")
+			e.setupCA(ca, true, true, true)
+			r := e.connect(ca.Issue(t, map[string]string{"C": "CN", "O": "acme", "CN": "meter-nul", "serialNumber": "SN\x00"}, provisiontest.Options{}))
+			refused(t, e, r, 400, "IOTDA.000006", "U+0000")
+		})
+	}
+}

@@ -145,3 +145,18 @@ func TestHugeExponentsCostNothing(t *testing.T) {
 		assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(4<<20), "bytes allocated for %.80s", c.body)
 	}
 }
+
+// Rule nul holds for what a template resolves to: device_name has no
+// static rule of its own, so a certificate's serialNumber with U+0000 was
+// resolved, then stored by SQLite and refused with a 500 by PostgreSQL.
+func TestResolvedNulIsRefused(t *testing.T) {
+	body := []byte(`{"template_body":{"parameters":{"iotda::certificate::common_name":{"type":"String"},"iotda::certificate::serial_number":{"type":"String"}},
+	"resources":{"device":{"node_id":{"ref":"iotda::certificate::common_name"},"device_name":{"ref":"iotda::certificate::serial_number"},"product_id":"p1"}}},
+	"subject":{"CN":"dev-1","serialNumber":"SN\u0000"}}`)
+	res, _ := run(t, newEngine(t), engine.OpResolve, body)
+	require.False(t, res.Valid)
+	require.Len(t, res.Violations, 1, "%v", res.Violations)
+	assert.Equal(t, "nul", res.Violations[0].Rule)
+	assert.Equal(t, "/template_body/resources/device/device_name", res.Violations[0].Pointer)
+	assert.Contains(t, res.Violations[0].Message, "serialNumber")
+}

@@ -616,6 +616,14 @@ func (ev *evaluator) value(obj int32, name string, s *schema.Schema) string {
 			source = ev.source
 		}
 	}
+	if strings.IndexByte(val, 0) >= 0 {
+		// Rule nul holds for what a template resolves to as for what a
+		// client sends: a certificate subject may carry U+0000, and
+		// PostgreSQL cannot store it.
+		ev.fail(name, "nul", "resolves to a value that contains U+0000 (\\u0000), which onboard accepts in no string"+source+
+			": issue the device certificate without it")
+		return ""
+	}
 	if f := s.StringForm(); f != nil {
 		v := &ev.e.scratch
 		enc := schema.AppendString(ev.e.enc[:0], val)
