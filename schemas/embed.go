@@ -49,8 +49,18 @@ type Operation struct {
 	SuccessStatus  int               `json:"success_status"`
 	// Hook is the registration hook point that runs on the operation
 	// (abi.BeforeCreate: operations that create a resource), "" for none.
-	Hook   string          `json:"hook,omitempty"`
-	Params json.RawMessage `json:"params"` // inline JSON Schema for path and query parameters
+	Hook string `json:"hook,omitempty"`
+	// Params is the inline JSON Schema of the path, query and header
+	// parameters, one object with a member per parameter.
+	Params json.RawMessage `json:"params"`
+	// Headers names the request headers that are parameters (Instance-Id):
+	// the host passes them to the engine beside path and query parameters,
+	// under these names, so they meet the same rules.
+	Headers []string `json:"headers,omitempty"`
+	// DefaultContentType is the media type a body without Content-Type is
+	// read as, for services whose tables make the header optional (CES);
+	// "" means the header is required.
+	DefaultContentType string `json:"default_content_type,omitempty"`
 }
 
 var catalogue = sync.OnceValues(func() ([]Operation, error) {

@@ -95,15 +95,15 @@ var createOperationIDs = []string{
 var services = []string{"ief", "iotda", "enos", "ces", "cbr"}
 
 // Rules the engine reports that a JSON Schema oracle decoding with
-// encoding/json cannot see (it accepts duplicates, replaces bad UTF-8 and
-// nests 10,000 deep).
-var engineOnlyRules = map[string]bool{"duplicate-key": true, "utf8": true, "depth": true, "ref-undeclared": true,
+// encoding/json cannot see (it accepts duplicates, replaces bad UTF-8,
+// nests 10,000 deep and accepts \u0000, which PostgreSQL cannot store).
+var engineOnlyRules = map[string]bool{"duplicate-key": true, "utf8": true, "depth": true, "nul": true, "ref-undeclared": true,
 	// onboard template extensions, checked when a template is stored.
 	"sub-syntax": true, "condition-undeclared": true, "condition-cycle": true,
 	"mapping-undeclared": true, "mapping-miss": true, "select-range": true}
 
 var knownRules = map[string]bool{
-	"json": true, "utf8": true, "depth": true, "duplicate-key": true, "ref-undeclared": true,
+	"json": true, "utf8": true, "depth": true, "nul": true, "duplicate-key": true, "ref-undeclared": true,
 	"sub-syntax": true, "condition-undeclared": true, "condition-cycle": true,
 	"mapping-undeclared": true, "mapping-miss": true, "select-range": true,
 	"type": true, "required": true, "minLength": true, "maxLength": true, "pattern": true,
@@ -850,4 +850,34 @@ func TestResolveCases(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, oks, 6)
 	assert.GreaterOrEqual(t, bads, 6)
+}
+
+// Header parameters (Instance-Id, ief-instance-id) are declared in the
+// params schema with a length bound, so the engine checks them like path
+// and query parameters; a default content type is JSON in UTF-8.
+func TestHeaderParametersAreDeclared(t *testing.T) {
+	ops, err := Catalogue()
+	require.NoError(t, err)
+	seen := 0
+	for _, op := range ops {
+		var params struct {
+			Properties map[string]struct {
+				MaxLength *int `json:"maxLength"`
+			} `json:"properties"`
+		}
+		require.NoError(t, json.Unmarshal(op.Params, &params), op.ID)
+		for _, h := range op.Headers {
+			seen++
+			p, ok := params.Properties[h]
+			if assert.True(t, ok, "%s: header %s is not in params", op.ID, h) {
+				assert.NotNil(t, p.MaxLength, "%s: header %s has no maxLength", op.ID, h)
+			}
+			assert.NotContains(t, op.Route, "{"+h+"}", "%s: %s is a path parameter", op.ID, h)
+		}
+		if op.DefaultContentType != "" {
+			assert.NotEmpty(t, op.RequestSchema, "%s: a default content type without a body", op.ID)
+			assert.Equal(t, "application/json; charset=UTF-8", op.DefaultContentType, op.ID)
+		}
+	}
+	assert.Equal(t, 17, seen, "every IoTDA and IEF operation reads its instance header")
 }

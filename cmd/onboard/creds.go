@@ -52,6 +52,12 @@ func runToken(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fmt.Fprintln(stderr, "onboard token create: give either --project, or --org with --account")
 		return exitUsage
 	}
+	if *ttl <= 0 {
+		// A token that is expired when issued fails every request with a
+		// 401 that blames the token, not the command that made it.
+		fmt.Fprintf(stderr, "onboard token create: --ttl must be positive (e.g. 24h, 30m), got %v\n", *ttl)
+		return exitUsage
+	}
 	st, ok := openStoreFor("token create", ctx, &cfg, *cfgFile, stderr)
 	if !ok {
 		return exitUsage

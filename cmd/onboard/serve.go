@@ -20,6 +20,10 @@ import (
 )
 
 func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	// First of all: SIGHUP's default action ends the process, and a
+	// running server must never die of it (serve_reload.go).
+	hup, stopHUP := notifySIGHUP()
+	defer stopHUP()
 	fs := newFlags("serve", stderr)
 	var cfg config
 	cfgFile := cfg.flags(fs)
@@ -30,6 +34,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
 		return exitUsage
 	}
+	fromFlags := cfg
 	if err := cfg.resolve(*cfgFile); err != nil {
 		fmt.Fprintf(stderr, "onboard serve: %v\n", err)
 		return exitUsage
@@ -60,6 +65,9 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	rt := host.NewReloadable(first)
 	defer rt.Close(context.Background())
+	if *hooksFile == "" {
+		*hooksFile = os.Getenv("ONBOARD_HOOKS")
+	}
 	hookRunner, err := startHooks(ctx, *hooksFile, log, stdout)
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard serve: %v\n", err)
@@ -74,9 +82,9 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fmt.Fprintf(stderr, "onboard serve: %v\n", err)
 		return exitUsage
 	}
-	if *engineFile != "" {
-		go reloadEngineOnSIGHUP(ctx, *engineFile, rt, srv, log)
-	}
+	rl := &reloader{log: log, engineFile: *engineFile, rt: rt, srv: srv, hooks: hookRunner, hooksFile: *hooksFile,
+		cfgFile: *cfgFile, fromFlags: fromFlags, running: cfg}
+	go rl.watchSIGHUP(ctx, hup)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard serve: %v\n", err)
@@ -119,14 +127,11 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	return exitOK
 }
 
-// startHooks loads the registration hooks file (--hooks, else
-// ONBOARD_HOOKS), if any, and keeps it current: a change to the file or to
-// a plug-in it names, or SIGHUP, reloads it. Requests in flight finish on
-// the hooks they started with; a broken file keeps the current hooks.
+// startHooks loads the registration hooks file, if any, and keeps it
+// current: a change to the file or to a plug-in it names reloads it, and
+// so does SIGHUP (serve_reload.go). Requests in flight finish on the hooks
+// they started with; a broken file keeps the current hooks.
 func startHooks(ctx context.Context, file string, log *slog.Logger, stdout io.Writer) (*hooks.Runner, error) {
-	if file == "" {
-		file = os.Getenv("ONBOARD_HOOKS")
-	}
 	if file == "" {
 		return nil, nil
 	}
@@ -136,23 +141,6 @@ func startHooks(ctx context.Context, file string, log *slog.Logger, stdout io.Wr
 	}
 	fmt.Fprintf(stdout, "hooks: %s %v\n", file, r.Names())
 	go r.Watch(ctx, 2*time.Second)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go func() {
-		defer signal.Stop(hup)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				if err := r.Reload(ctx); err != nil {
-					log.Error("hooks reload on SIGHUP failed; keeping the current hooks", "file", file, "err", err)
-					continue
-				}
-				log.Info("hooks reloaded on SIGHUP", "file", file, "hooks", r.Names())
-			}
-		}
-	}()
 	return r, nil
 }
 

@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/host/api"
@@ -24,28 +21,10 @@ func loadEngine(ctx context.Context, file string) (*host.Runtime, error) {
 	return host.New(ctx, host.WithModule(wasm))
 }
 
-// reloadEngineOnSIGHUP swaps in a rebuilt engine.wasm on SIGHUP. The new
-// engine must load, speak the ABI and know every served operation before
-// it takes over; otherwise the running one stays. Requests in flight
-// finish on the old engine.
-func reloadEngineOnSIGHUP(ctx context.Context, file string, rt *host.Reloadable, srv *api.Server, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			if err := reloadEngine(ctx, file, rt, srv); err != nil {
-				log.Error("engine reload failed; keeping the running engine", "file", file, "err", err)
-				continue
-			}
-			log.Info("engine reloaded", "file", file)
-		}
-	}
-}
-
+// reloadEngine swaps in a rebuilt engine.wasm (on SIGHUP). The new engine
+// must load, speak the ABI and know every served operation before it
+// takes over; otherwise the running one stays. Requests in flight finish
+// on the old engine.
 func reloadEngine(ctx context.Context, file string, rt *host.Reloadable, srv *api.Server) error {
 	next, err := loadEngine(ctx, file)
 	if err != nil {

@@ -63,4 +63,13 @@ func TestTokenCreateUsage(t *testing.T) {
 	assert.Equal(t, exitUsage, code, "a token needs a project or an org")
 	code, _, _ = onboard(t, "", "token", "create", "--project", "p", "--org", "o", "--account", "a", "--data-dir", t.TempDir())
 	assert.Equal(t, exitUsage, code, "not both")
+	// A token dead on arrival is a usage error, not a token that fails
+	// every request with 401 (it used to be issued).
+	for _, ttl := range []string{"0s", "-1h", "-1ns"} {
+		dataDir := t.TempDir()
+		code, out, errOut := onboard(t, "", "token", "create", "--project", "p", "--ttl", ttl, "--data-dir", dataDir)
+		assert.Equal(t, exitUsage, code, "--ttl %s: %s", ttl, out)
+		assert.Contains(t, errOut, "--ttl must be positive")
+		assert.Empty(t, out, "no token printed")
+	}
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/subtle"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,14 +19,45 @@ func (c *call) authenticate() error {
 	return c.authenticateHuawei()
 }
 
+// credentialHeaders are the headers authentication reads; each must come
+// at most once (singleHeaders), or a proxy and onboard could each see a
+// different credential.
+var credentialHeaders = []string{"Authorization", "X-Auth-Token", sdkDateHeader, sdkContentHeader}
+
+// maxCredentialLen bounds a token or access key onboard looks up: what it
+// issues is far shorter, and a longer value is no credential of its own.
+const maxCredentialLen = 512
+
+// credentialText reports whether v can be a credential onboard issued:
+// visible ASCII only. Anything else is refused before the store sees it
+// (PostgreSQL refuses invalid UTF-8 in a query parameter with an error).
+func credentialText(v string) bool {
+	if v == "" || len(v) > maxCredentialLen {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] <= ' ' || v[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
 func (c *call) authenticateHuawei() error {
 	ctx := c.r.Context()
 	var project string
-	switch authz := c.r.Header.Get("Authorization"); {
-	case c.r.Header.Get("X-Auth-Token") != "":
-		tok, err := c.s.cfg.Store.GetToken(ctx, c.r.Header.Get("X-Auth-Token"))
+	token, authz := c.r.Header.Get("X-Auth-Token"), c.r.Header.Get("Authorization")
+	switch {
+	case token != "" && authz != "":
+		return newError(c.svc, kindAuth, "Incorrect IAM authentication information: send one credential, X-Auth-Token or an Authorization header, not both")
+	case token != "":
+		unknown := newError(c.svc, kindAuth, "Incorrect IAM authentication information: the X-Auth-Token is unknown or expired")
+		if !credentialText(token) {
+			return unknown
+		}
+		tok, err := c.s.cfg.Store.GetToken(ctx, token)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && tok.ProjectID == "") {
-			return newError(c.svc, kindAuth, "Incorrect IAM authentication information: the X-Auth-Token is unknown or expired")
+			return unknown
 		}
 		if err != nil {
 			return storeError(c.svc, err, "token")
@@ -43,50 +75,55 @@ func (c *call) authenticateHuawei() error {
 		return newError(c.svc, kindAuth, "Incorrect IAM authentication information: send X-Auth-Token or an SDK-HMAC-SHA256 signed request")
 	}
 	if want := c.r.PathValue("project_id"); want != project {
-		return newError(c.svc, kindForbidden, "the credential is for another project than %q", want)
+		return newError(c.svc, kindForbidden, "the credential is for another project than %s", quoteValue(want))
 	}
 	c.project = project
 	return nil
 }
 
 // verifySignature checks an AK/SK signed request and returns its project.
+// The signature covers the body onboard received: its SHA-256 is computed
+// here, never taken from the unsigned X-Sdk-Content-Sha256.
 func (c *call) verifySignature(authz string) (string, error) {
+	refuse := func(format string, args ...any) error {
+		return newError(c.svc, kindAuth, "Incorrect IAM authentication information: "+format, args...)
+	}
 	a, err := parseSDKAuthorization(authz)
 	if err != nil {
-		return "", newError(c.svc, kindAuth, "Incorrect IAM authentication information: %v", err)
+		return "", refuse("%v", err)
 	}
 	date := c.r.Header.Get(sdkDateHeader)
 	t, err := time.Parse(sdkDateFormat, date)
 	if err != nil {
-		return "", newError(c.svc, kindAuth, "Incorrect IAM authentication information: %s must be a UTC time like 20060102T150405Z", sdkDateHeader)
+		return "", refuse("%s must be a UTC time like 20060102T150405Z", sdkDateHeader)
 	}
 	if skew := c.s.cfg.Now().Sub(t); skew > MaxClockSkew || skew < -MaxClockSkew {
-		return "", newError(c.svc, kindAuth, "Incorrect IAM authentication information: %s is %s away from the server's clock (at most %s): check the client's clock", sdkDateHeader, skew.Round(time.Second), MaxClockSkew)
+		return "", refuse("%s is %s away from the server's clock (at most %s): check the client's clock", sdkDateHeader, skew.Round(time.Second), MaxClockSkew)
 	}
-	if !signedHeadersInclude(a.signedHeaders, "x-sdk-date") {
-		return "", newError(c.svc, kindAuth, "Incorrect IAM authentication information: SignedHeaders must include x-sdk-date")
+	for _, h := range requiredSignedHeaders {
+		if !slices.Contains(a.signedHeaders, h) {
+			return "", refuse("SignedHeaders must include %s", h)
+		}
+	}
+	bodyHash, err := payloadHash(c.r.Header.Get(sdkContentHeader), c.body)
+	if err != nil {
+		return "", refuse("%v", err)
+	}
+	if !credentialText(a.access) {
+		return "", refuse("unknown access key")
 	}
 	key, err := c.s.cfg.Store.GetAccessKey(c.r.Context(), a.access)
 	if errors.Is(err, store.ErrNotFound) {
-		return "", newError(c.svc, kindAuth, "Incorrect IAM authentication information: unknown access key")
+		return "", refuse("unknown access key")
 	}
 	if err != nil {
 		return "", storeError(c.svc, err, "access key")
 	}
-	want := sdkSignature(c.r, c.body, a.signedHeaders, date, key.SecretKey)
+	want := sdkSignature(c.r, bodyHash, a.signedHeaders, date, key.SecretKey)
 	if subtle.ConstantTimeCompare([]byte(want), []byte(a.signature)) != 1 {
-		return "", newError(c.svc, kindAuth, "Incorrect IAM authentication information: the signature does not match; sign the method, path, query, signed headers and body with the secret key")
+		return "", refuse("the signature does not match; sign the method, path, query, signed headers and body with the secret key")
 	}
 	return key.ProjectID, nil
-}
-
-func signedHeadersInclude(hs []string, name string) bool {
-	for _, h := range hs {
-		if h == name {
-			return true
-		}
-	}
-	return false
 }
 
 // authenticateEnOS checks "Authorization: Bearer TOKEN" for a token bound
@@ -96,9 +133,13 @@ func (c *call) authenticateEnOS() error {
 	if !ok || raw == "" {
 		return newError(c.svc, kindAuth, "missing credentials: send Authorization: Bearer <token> issued for the org's service account")
 	}
+	unknown := newError(c.svc, kindAuth, "the bearer token is unknown, expired, or not an EnOS service account token")
+	if !credentialText(raw) {
+		return unknown
+	}
 	tok, err := c.s.cfg.Store.GetToken(c.r.Context(), raw)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && tok.OrgID == "") {
-		return newError(c.svc, kindAuth, "the bearer token is unknown, expired, or not an EnOS service account token")
+		return unknown
 	}
 	if err != nil {
 		return storeError(c.svc, err, "token")
@@ -108,7 +149,7 @@ func (c *call) authenticateEnOS() error {
 		return newError(c.svc, kindInvalid, "query parameter orgId is required")
 	}
 	if org != tok.OrgID {
-		return newError(c.svc, kindForbidden, "the token is for another organization than orgId %q", org)
+		return newError(c.svc, kindForbidden, "the token is for another organization than orgId %s", quoteValue(org))
 	}
 	c.org, c.account = tok.OrgID, tok.AccountID
 	return nil

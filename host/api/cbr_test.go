@@ -135,7 +135,7 @@ func TestBadInput(t *testing.T) {
 		{"wrong type", `{"agent":{"agent_id":1,"host_name":"h","host_ip":"i","host_os":"o"}}`, "application/json", 400, "/agent/agent_id: type"},
 		{"missing mandatory", `{"agent":{"host_name":"h","host_ip":"i","host_os":"o"}}`, "application/json", 400, `missing required member "agent_id"`},
 		{"unknown field", `{"agent":{"agent_id":"a","host_name":"h","host_ip":"i","host_os":"o","colour":"red"}}`, "application/json", 400, `unknown member "colour"`},
-		{"wrong content type", `{}`, "text/plain", 400, "Content-Type must be application/json"},
+		{"wrong content type", `{}`, "text/plain", 415, "Content-Type must be application/json"},
 		{"too large", `{"agent":{"agent_id":"` + strings.Repeat("a", 5000) + `"}}`, "application/json", 413, "exceeds the limit"},
 		{"deep nesting", strings.Repeat("[", 100) + strings.Repeat("]", 100), "application/json", 400, "nests deeper"},
 	}

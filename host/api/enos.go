@@ -95,7 +95,7 @@ func (s *Server) enosBatchLimit(org string) int {
 	if n := s.cfg.EnOSBatchLimits[org]; n > 0 {
 		return n
 	}
-	return s.cfg.EnOSBatchLimit
+	return s.Limits().EnOSBatchLimit
 }
 
 // batchWithinLimit refuses a batch of n devices over the org's limit.
@@ -147,16 +147,8 @@ func (s *Server) batchCreateDevices(c *call) error {
 			continue
 		}
 		var o createOption
-		if err := json.Unmarshal(raw, &o); err != nil {
-			// JSON allows numbers no float64 holds (1e400) in the free-form
-			// deviceAttributes; that item fails, not the whole batch.
-			var ute *json.UnmarshalTypeError
-			if !errors.As(err, &ute) {
-				return fmt.Errorf("deviceList/%d passed the engine but does not decode: %w", i, err)
-			}
-			items[i] = batchItem{Code: enosInvalid, Msg: fmt.Sprintf("Invalid arguments: deviceList/%d/%s: %s is out of range of a 64-bit float; send it as a string",
-				i, strings.ReplaceAll(ute.Field, ".", "/"), ute.Value)}
-			continue
+		if err := decodeExact(raw, &o); err != nil {
+			return fmt.Errorf("deviceList/%d passed the engine but does not decode: %w", i, err)
 		}
 		p := &pendingWrite{item: i, generatedKey: o.DeviceKey == "", dev: store.EnosDevice{
 			AssetID: randomAlnum(assetIDLen), ProductKey: o.ProductKey, DeviceKey: o.DeviceKey,
@@ -256,7 +248,7 @@ func itemViolations(c *call, pointer string) map[int]string {
 		for _, f := range b.Failed {
 			parts := make([]string, 0, len(f.Violations))
 			for _, v := range f.Violations {
-				parts = append(parts, v.String())
+				parts = append(parts, violationText(v))
 			}
 			out[f.Index] = strings.Join(parts, "; ")
 		}
@@ -379,7 +371,7 @@ func (s *Server) searchDevices(c *call) error {
 		pageNo, f.Limit = p.PageNo, p.PageSize
 		for _, so := range p.Sorters {
 			if so.Field != "createTime" {
-				return newError(c.svc, kindInvalid, "Invalid arguments: pagination.sorters: onboard sorts by createTime only, got %s", so.Field)
+				return newError(c.svc, kindInvalid, "Invalid arguments: pagination.sorters: onboard sorts by createTime only, got %s", quoteValue(so.Field))
 			}
 			desc = so.Order == "DESC"
 		}
@@ -393,7 +385,7 @@ func (s *Server) searchDevices(c *call) error {
 	if req.Expression != "" {
 		m := productKeyExpr.FindStringSubmatch(req.Expression)
 		if m == nil {
-			return newError(c.svc, kindInvalid, "Invalid arguments: expression %q: onboard supports only productKey = '<productKey>'", req.Expression)
+			return newError(c.svc, kindInvalid, "Invalid arguments: expression %s: onboard supports only productKey = '<productKey>'", quoteValue(req.Expression))
 		}
 		f.ProductKey = m[1]
 	}
@@ -457,7 +449,7 @@ func project(d deviceJSON, fields []string) (map[string]any, error) {
 		return nil, err
 	}
 	var all map[string]any
-	if err := json.Unmarshal(b, &all); err != nil {
+	if err := decodeExact(b, &all); err != nil {
 		return nil, err
 	}
 	out := map[string]any{}

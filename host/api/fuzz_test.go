@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +17,7 @@ import (
 	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host/store"
 	"github.com/onboardhq/onboard/host/store/stores"
+	"github.com/onboardhq/onboard/host/store/storetest"
 	"github.com/onboardhq/onboard/internal/corpus"
 	"github.com/onboardhq/onboard/plugins/engine"
 	"github.com/onboardhq/onboard/schemas"
@@ -47,17 +51,26 @@ const (
 // fuzzServer is a Server over the native engine and a memory store with a
 // project token, an AK/SK and an EnOS service account token.
 func fuzzServer(tb testing.TB) *Server {
-	e, err := engine.New()
-	if err != nil {
-		tb.Fatal(err)
-	}
 	ctx := context.Background()
 	st, err := stores.Open(ctx, store.Config{URL: "memory:"})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { st.Close(ctx) })
-	exp := fuzzClock.Add(24 * 365 * time.Hour)
+	return fuzzServerOn(tb, st)
+}
+
+// fuzzServerOn is fuzzServer over st.
+func fuzzServerOn(tb testing.TB, st store.Store) *Server {
+	e, err := engine.New()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx := context.Background()
+	// The store judges expiry by the real clock, not the server's pinned
+	// one: tokens valid a year from fuzzClock would expire in 2027 and the
+	// seeds would quietly test only 401s.
+	exp := time.Now().AddDate(10, 0, 0)
 	for _, err := range []error{
 		st.CreateToken(ctx, fuzzToken, &store.Token{ProjectID: fuzzProject, CreatedAt: fuzzClock, ExpiresAt: exp}),
 		st.CreateAccessKey(ctx, &store.AccessKey{AccessKeyID: fuzzAK, SecretKey: fuzzSK, ProjectID: fuzzProject, CreatedAt: fuzzClock}),
@@ -149,23 +162,116 @@ func FuzzPipeline(f *testing.F) {
 	}
 	f.Add(index["cbr.agent.register"], []byte(`{"agent":{"agent_id":"a","host_name":"h","host_ip":"10.0.0.1","host_os":"linux"}}`), uint8(1))
 	f.Add(index["enos.device.list"], []byte(`{"pagination":{"pageNo":9223372036854775807,"pageSize":1000}}`), uint8(0))
+	for _, seed := range hostileSeeds {
+		f.Add(index[seed.op], []byte(seed.body), uint8(0))
+	}
 	s := fuzzServer(f)
 	f.Fuzz(func(t *testing.T, opIndex uint8, body []byte, mode uint8) {
-		op := ops[int(opIndex)%len(ops)]
-		w := httptest.NewRecorder()
-		s.ServeHTTP(w, fuzzRequest(op, body, mode))
-		if w.Code >= 500 {
-			t.Fatalf("%s answered %d: %s\nbody: %q", op.ID, w.Code, w.Body.Bytes(), body)
+		checkPipeline(t, s, ops[int(opIndex)%len(ops)], body, mode)
+	})
+}
+
+// hostileSeeds are bodies that broke a store once (issue 15): U+0000,
+// which PostgreSQL cannot store, numbers beyond float64 and exponents
+// that big.Rat expanded in full.
+var hostileSeeds = []struct{ op, body string }{
+	{"cbr.agent.register", `{"agent":{"agent_id":"a\u0000","host_name":"h","host_ip":"10.0.0.1","host_os":"linux"}}`},
+	{"enos.device.batch-create", `{"deviceList":[{"productKey":"pk","deviceName":{"defaultValue":"d"},"timezone":"+08:00","deviceDesc":"\u0000"},` +
+		`{"productKey":"pk","deviceName":{"defaultValue":"d"},"timezone":"+08:00","deviceAttributes":{"n":9007199254740993,"m":1e400,"\u0000":1}}]}`},
+	{"ces.agent-invocation.batch-create", `{"invocation_type":"INSTALL","instance_ids":[1e1000000,2e1000000]}`},
+	{"ief.product.create", `{"product":{"name":"p1","description":"\u0000"}}`},
+}
+
+// checkPipeline sends one request and holds the answer to the pipeline's
+// promises: never a 5xx, always JSON errors, nothing without credentials.
+func checkPipeline(t *testing.T, s *Server, op schemas.Operation, body []byte, mode uint8) {
+	t.Helper()
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, fuzzRequest(op, body, mode))
+	if w.Code >= 500 {
+		t.Fatalf("%s answered %d: %s\nbody: %q", op.ID, w.Code, w.Body.Bytes(), body)
+	}
+	if w.Code >= 400 || w.Body.Len() > 0 {
+		if !json.Valid(w.Body.Bytes()) {
+			t.Fatalf("%s answered %d with a non-JSON body %q", op.ID, w.Code, w.Body.Bytes())
 		}
-		if w.Code >= 400 || w.Body.Len() > 0 {
-			if !json.Valid(w.Body.Bytes()) {
-				t.Fatalf("%s answered %d with a non-JSON body %q", op.ID, w.Code, w.Body.Bytes())
+	}
+	if w.Code >= 200 && w.Code < 300 && mode%3 == 2 {
+		t.Fatalf("%s answered %d without credentials", op.ID, w.Code)
+	}
+}
+
+// TestPipelineSeedsOnEveryStore runs FuzzPipeline's seeds (the corpus, the
+// hostile seeds and the checked-in crashers) with each credential mode
+// against SQLite and PostgreSQL: FuzzPipeline itself runs on the memory
+// store, which cannot fail, and the stores are where a 5xx came from.
+func TestPipelineSeedsOnEveryStore(t *testing.T) {
+	ops := servedOps(t)
+	byID := map[string]schemas.Operation{}
+	for _, op := range ops {
+		byID[op.ID] = op
+	}
+	type seed struct {
+		op   schemas.Operation
+		body []byte
+		mode uint8
+	}
+	var seeds []seed
+	cases, err := corpus.Requests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		if op, ok := byID[c.Op]; ok && len(c.Body) <= DefaultBodyLimit {
+			for mode := range uint8(3) {
+				seeds = append(seeds, seed{op, c.Body, mode})
 			}
 		}
-		if w.Code >= 200 && w.Code < 300 && mode%3 == 2 {
-			t.Fatalf("%s answered %d without credentials", op.ID, w.Code)
+	}
+	for _, h := range hostileSeeds {
+		seeds = append(seeds, seed{byID[h.op], []byte(h.body), 0}, seed{byID[h.op], []byte(h.body), 1})
+	}
+	crashers, err := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzPipeline", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range crashers {
+		opIndex, body, mode := readPipelineSeed(t, file)
+		seeds = append(seeds, seed{ops[int(opIndex)%len(ops)], body, mode})
+	}
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			s := fuzzServerOn(t, storetest.Open(t, kind, []byte("0123456789abcdef0123456789abcdef")))
+			for _, sd := range seeds {
+				checkPipeline(t, s, sd.op, sd.body, sd.mode)
+			}
+		})
+	}
+}
+
+// readPipelineSeed reads a "go test fuzz v1" file of FuzzPipeline.
+func readPipelineSeed(t *testing.T, file string) (uint8, []byte, uint8) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 4 || lines[0] != "go test fuzz v1" {
+		t.Fatalf("%s: not a FuzzPipeline seed", file)
+	}
+	num := func(s string) uint8 {
+		n, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(s, "uint8("), ")"), 10, 8)
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
 		}
-	})
+		return uint8(n)
+	}
+	body, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[2], "[]byte("), ")"))
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return num(lines[1]), []byte(body), num(lines[3])
 }
 
 // FuzzSDKAuthorization feeds Authorization headers to the AK/SK parser
@@ -212,7 +318,8 @@ func FuzzSDKAuthorization(f *testing.F) {
 		}
 		if w.Code < 300 {
 			p, err := parseSDKAuthorization(authz)
-			if err != nil || p.access != fuzzAK || p.signature != sdkSignature(r, body, p.signedHeaders, date, fuzzSK) {
+			hash, _ := payloadHash("", body)
+			if err != nil || p.access != fuzzAK || p.signature != sdkSignature(r, hash, p.signedHeaders, date, fuzzSK) {
 				t.Fatalf("a request got %d with Authorization %q", w.Code, authz)
 			}
 		}

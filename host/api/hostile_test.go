@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,14 +23,14 @@ import (
 	"github.com/onboardhq/onboard/host/store"
 )
 
-// Hostile input over HTTP (issue 9, item 2): every case gets a documented
-// 4xx, the server's memory stays bounded, and nothing is written. The
-// figures the tests log are in docs/reliability.md.
+// Hostile input over HTTP (issues 9 and 15): every case gets a documented
+// 4xx on every store (never a 5xx), the server's memory stays bounded, and
+// nothing is written. The figures the tests log are in docs/reliability.md.
 
 // hostileEnv is an EnOS env (org A, bare account) with project A's token.
-func hostileEnv(t *testing.T, mutate ...func(*api.Config)) *enosEnv {
+func hostileEnv(t *testing.T, kind string, mutate ...func(*api.Config)) *enosEnv {
 	t.Helper()
-	e := newEnOSEnv(t, "sqlite", 0, mutate...)
+	e := newEnOSEnv(t, kind, 0, mutate...)
 	ctx := context.Background()
 	e.tokenA = "tok-a-hostile"
 	require.NoError(t, e.store.CreateToken(ctx, e.tokenA, &store.Token{ProjectID: projA, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}))
@@ -48,7 +50,9 @@ func (e *enosEnv) assertNothingWritten(t *testing.T) {
 	assert.Zero(t, e.deviceCount(enosOrgA), "devices written")
 }
 
-// heapAfterGC is the live heap after a full collection.
+// heapAfterGC is the live heap after a full collection. What a test holds
+// itself (its request bodies) must stay reachable across both readings, so
+// that the difference is what the server retained.
 func heapAfterGC() uint64 {
 	runtime.GC()
 	var m runtime.MemStats
@@ -88,7 +92,7 @@ const gib = 1 << 30
 // Content-Length: 413 within seconds, the client got to send only the limit
 // plus socket buffers, and the server allocated a few MiB, not a GiB.
 func TestHostileHugeBody(t *testing.T) {
-	e := hostileEnv(t)
+	e := hostileEnv(t, "sqlite") // the body never reaches the store
 	for _, declared := range []bool{true, false} {
 		t.Run(fmt.Sprintf("content-length=%v", declared), func(t *testing.T) {
 			g := &generator{left: gib}
@@ -116,7 +120,6 @@ func TestHostileHugeBody(t *testing.T) {
 			b, _ := io.ReadAll(resp.Body)
 			assert.Contains(t, string(b), "BackupService.0016")
 			assert.Contains(t, string(b), "exceeds the limit")
-			assert.Less(t, elapsed, 5*time.Second)
 			// Limit (1 MiB) + what loopback socket buffers absorb.
 			assert.Less(t, sent, int64(api.DefaultBodyLimit+32<<20), "the server read far past its limit")
 			assert.Less(t, alloc, uint64(64<<20), "the server buffered the body")
@@ -133,11 +136,11 @@ func statusOf(resp *http.Response, err error) string {
 	return resp.Status
 }
 
-// hostileCase is one body and the 4xx it must get.
+// hostileCase is one body and the status it must get.
 type hostileCase struct {
 	name   string
 	path   string // "" = CBR register
-	body   string
+	body   []byte
 	status int
 	want   string // in the error message or code
 }
@@ -151,15 +154,22 @@ func device(extra string) string {
 	return `{"productKey":"pk","deviceName":{"defaultValue":"d"},"timezone":"+08:00"` + extra + `}`
 }
 
-func TestHostileBodies(t *testing.T) {
-	// 8 MiB so that a 10^6-item array of valid devices is refused by the
-	// limit, not by the client (arrays that fit: TestHostileLargeArrays).
-	e := hostileEnv(t, func(c *api.Config) { c.BodyLimit = 8 << 20 })
+// hostileBodies are built once: the largest is 74 MB.
+var hostileBodies = sync.OnceValue(func() []hostileCase {
 	deep := strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000)
 	million := func(item string) string {
 		return `{"deviceList":[` + strings.Repeat(item+",", 999_999) + item + `]}`
 	}
-	cases := []hostileCase{
+	var huge []string
+	for i := 1; i <= 100; i++ {
+		huge = append(huge, strconv.Itoa(i)+"e1000000")
+	}
+	digits := strings.Repeat("7", 100_000)
+	cases := []struct {
+		name, path, body string
+		status           int
+		want             string
+	}{
 		{"nested 100,000 deep (CBR)", "", `{"agent":` + deep + `}`, 400, "nests deeper"},
 		{"nested 100,000 deep (EnOS)", enosBatchPath, `{"deviceList":` + deep + `}`, 400, "nests deeper"},
 		{"nested objects 100,000 deep", "", strings.Repeat(`{"a":`, 100_000) + "1" + strings.Repeat("}", 100_000), 400, "nests deeper"},
@@ -172,11 +182,34 @@ func TestHostileBodies(t *testing.T) {
 		{"1e400 in an integer field", enosSearchPath, `{"pagination":{"pageNo":1,"pageSize":1e400}}`, 400, "pageSize"},
 		{"-0 in an integer field", enosSearchPath, `{"pagination":{"pageNo":-0,"pageSize":10}}`, 400, "pageNo"},
 		{"10^23 in an integer field", enosSearchPath, `{"pagination":{"pageNo":100000000000000000000000,"pageSize":10}}`, 400, "pageNo"},
-		{"1e400 in free-form attributes (EnOS)", enosBatchPath, `{"deviceList":[` + device(`,"deviceAttributes":{"n":1e400}`) + `]}`, 200, "deviceList/0/deviceAttributes: number 1e400 is out of range"},
-		{"-1e400 in free-form attributes (EnOS)", enosBatchPath, `{"deviceList":[` + device(`,"deviceAttributes":{"n":-1e400}`) + `]}`, 200, "out of range"},
+		{"100,000 digits in an integer field", enosSearchPath, `{"pagination":{"pageNo":1,"pageSize":` + digits + `}}`, 400, "(100000 bytes)"},
+		{"100 numbers of 10^1000000 in a unique list (CES)", "/v3/" + projA + "/agent-invocations/batch-create",
+			`{"invocation_type":"INSTALL","instance_ids":[` + strings.Join(huge, ",") + `]}`, 201, "instance_ids[0]: must be a string, got integer 1e1000000"},
 		{"1e400 as a string field", "", `{"agent":{"agent_id":1e400,"host_name":"h","host_ip":"10.0.0.1","host_os":"linux"}}`, 400, "type"},
 		{"NUL byte raw in a string", "", "{\"agent\":{\"agent_id\":\"a\x00\",\"host_name\":\"h\",\"host_ip\":\"10.0.0.1\",\"host_os\":\"linux\"}}", 400, "control"},
+		{"NUL escape in a string", "", `{"agent":{"agent_id":"a\u0000","host_name":"h","host_ip":"10.0.0.1","host_os":"linux"}}`, 400, "/agent/agent_id: nul"},
+		{"NUL escape in a member name (CBR)", "", `{"agent":{"agent_id":"a","host_name":"h","host_ip":"10.0.0.1","host_os":"linux","\u0000":1}}`, 400, "nul"},
+		{"NUL escape in the only device (EnOS)", enosBatchPath, `{"deviceList":[` + device(`,"deviceDesc":"x\u0000"`) + `]}`, 200, `"successSize":0`},
+		{"NUL escape in an attribute name (EnOS)", enosBatchPath, `{"deviceList":[` + device(`,"deviceAttributes":{"\u0000":1}`) + `]}`, 200, `deviceAttributes/\\u0000: nul`},
 	}
+	out := make([]hostileCase, len(cases))
+	for i, c := range cases {
+		out[i] = hostileCase{name: c.name, path: c.path, body: []byte(c.body), status: c.status, want: c.want}
+	}
+	return out
+})
+
+func TestHostileBodies(t *testing.T) {
+	for _, kind := range storeKinds {
+		t.Run(kind, func(t *testing.T) { hostileBodiesOn(t, kind) })
+	}
+}
+
+func hostileBodiesOn(t *testing.T, kind string) {
+	// 8 MiB so that a 10^6-item array of valid devices is refused by the
+	// limit, not by the client (arrays that fit: TestHostileLargeArrays).
+	e := hostileEnv(t, kind, func(c *api.Config) { c.BodyLimit = 8 << 20 })
+	cases := hostileBodies()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			path := c.path
@@ -189,17 +222,22 @@ func TestHostileBodies(t *testing.T) {
 			}
 			heap0, alloc0 := heapAfterGC(), totalAlloc()
 			start := time.Now()
-			r := e.do("POST", path, "", c.body, hdr...)
+			r := e.do("POST", path, "", c.body, hdr...) // a []byte body is sent without a copy
 			elapsed := time.Since(start)
 			alloc := totalAlloc() - alloc0
 			heap := int64(heapAfterGC()) - int64(heap0)
-			t.Logf("%s (%d bytes): %d %s in %v; host allocated %.1f MiB, live heap %+.1f MiB",
-				c.name, len(c.body), r.status, truncate(string(r.raw), 160), elapsed.Round(time.Millisecond), float64(alloc)/(1<<20), float64(heap)/(1<<20))
+			t.Logf("%s (%d bytes): %d (%d-byte answer) %s in %v; host allocated %.1f MiB, live heap %+.1f MiB",
+				c.name, len(c.body), r.status, len(r.raw), truncate(string(r.raw), 160), elapsed.Round(time.Millisecond), float64(alloc)/(1<<20), float64(heap)/(1<<20))
+			assert.Less(t, r.status, 500, string(r.raw))
 			assert.Equal(t, c.status, r.status, string(r.raw))
 			assert.Contains(t, string(r.raw), c.want)
+			assert.Less(t, len(r.raw), 64<<10, "the answer echoes the request")
+			// What the server retained: the test's own bodies are live in
+			// both readings (cases is used below).
 			assert.Less(t, heap, int64(32<<20), "live heap grew")
 		})
 	}
+	runtime.KeepAlive(cases)
 	// A page number near 2^63 is an empty page, not page 1 again.
 	_, err := e.store.BatchCreateDevices(context.Background(), enosOrgA, []store.EnosDevice{{AssetID: "asset001", ProductKey: "pk", DeviceKey: "key-1", Timezone: "+08:00", DeviceSecret: "s"}})
 	require.NoError(t, err)
@@ -225,7 +263,7 @@ func truncate(s string, n int) string {
 // TestHostileDefaultLimitRefusesMillionArrays: with the default 1 MiB
 // limit a 10^6-item array never reaches the engine.
 func TestHostileDefaultLimitRefusesMillionArrays(t *testing.T) {
-	e := hostileEnv(t)
+	e := hostileEnv(t, "sqlite") // the body never reaches the store
 	body := `{"deviceList":[` + strings.Repeat("1,", 999_999) + `1]}`
 	r := e.do("POST", enosBatchPath, "", body, "Authorization", "Bearer "+e.bare)
 	assert.Equal(t, http.StatusRequestEntityTooLarge, r.status, string(r.raw))
@@ -241,7 +279,7 @@ func TestHostileDefaultLimitRefusesMillionArrays(t *testing.T) {
 func TestHostileSlowClients(t *testing.T) {
 	assert.Equal(t, api.Timeouts{ReadHeader: 10 * time.Second, Read: 60 * time.Second, Write: 60 * time.Second, Idle: 120 * time.Second},
 		api.DefaultTimeouts, "docs/reliability.md quotes these")
-	e := hostileEnv(t)
+	e := hostileEnv(t, "sqlite") // the requests never reach the store
 	srv, err := api.New(api.Config{Engine: enginetest.Runtime(t), Store: e.store})
 	require.NoError(t, err)
 	timeouts := api.Timeouts{ReadHeader: time.Second, Read: 2 * time.Second, Write: 5 * time.Second, Idle: 5 * time.Second}
@@ -321,7 +359,7 @@ func TestHostileLargeArrays(t *testing.T) {
 	if testing.Short() {
 		t.Skip("about 15 s; skipped with -short")
 	}
-	e := hostileEnv(t)
+	e := hostileEnv(t, "sqlite") // refused before the store
 	cesPath := "/v3/" + projA + "/agent-invocations/batch-create"
 	cases := []struct{ name, path, prefix, item string }{
 		{"EnOS deviceList of numbers", enosBatchPath, `{"deviceList":[`, "1"},
@@ -344,7 +382,6 @@ func TestHostileLargeArrays(t *testing.T) {
 		t.Logf("%s: %d items, %d bytes: %d %s in %v; host allocated %.1f MiB (guest memory included), live heap %+.1f MiB",
 			c.name, n, len(body), r.status, truncate(string(r.raw), 100), elapsed.Round(time.Millisecond), float64(totalAlloc()-alloc0)/(1<<20), float64(heap)/(1<<20))
 		assert.Equal(t, http.StatusBadRequest, r.status, string(r.raw))
-		assert.Less(t, elapsed, 8*time.Second)
 		assert.Less(t, heap, int64(32<<20))
 		ok := e.do("GET", agentsPath, e.tokenA, nil)
 		assert.Equal(t, http.StatusOK, ok.status, "the next request is served")

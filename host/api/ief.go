@@ -110,7 +110,7 @@ func (s *Server) createProduct(c *call) error {
 	if err != nil {
 		return fmt.Errorf("issue product certificate: %w", err)
 	}
-	p := &store.Product{ID: id, ProjectID: c.project, InstanceID: c.r.Header.Get(iefInstanceHeader),
+	p := &store.Product{ID: id, ProjectID: c.project, InstanceID: c.header(iefInstanceHeader),
 		Name: req.Product.Name, Description: req.Product.Description, Attributes: req.Product.Attributes,
 		Tags: req.Product.Tags, CreatedAt: now.Unix(), CACertPEM: string(m.CAPEM), CertPEM: string(m.CertPEM),
 		PrivateKeyPEM: string(m.KeyPEM), Identifier: m.Identifier}
@@ -124,7 +124,7 @@ func (s *Server) createProduct(c *call) error {
 }
 
 func (s *Server) listProducts(c *call) error {
-	f := store.ProductFilter{ProjectID: c.project, InstanceID: c.r.Header.Get(iefInstanceHeader), Page: c.page(1000)}
+	f := store.ProductFilter{ProjectID: c.project, InstanceID: c.header(iefInstanceHeader), Page: c.page(1000)}
 	// sort: "created_at:desc" style (field, optional direction).
 	if v := c.query("sort"); v != "" {
 		field, dir, _ := strings.Cut(v, ":")
@@ -143,7 +143,7 @@ func (s *Server) listProducts(c *call) error {
 
 func (s *Server) showProduct(c *call) error {
 	id := c.r.PathValue("product_id")
-	p, err := s.cfg.Store.GetProduct(c.r.Context(), c.project, c.r.Header.Get(iefInstanceHeader), id)
+	p, err := s.cfg.Store.GetProduct(c.r.Context(), c.project, c.header(iefInstanceHeader), id)
 	if err != nil {
 		return storeError(c.svc, err, "product "+id)
 	}
@@ -152,7 +152,7 @@ func (s *Server) showProduct(c *call) error {
 
 func (s *Server) deleteProduct(c *call) error {
 	id := c.r.PathValue("product_id")
-	if err := s.cfg.Store.DeleteProduct(c.r.Context(), c.project, c.r.Header.Get(iefInstanceHeader), id); err != nil {
+	if err := s.cfg.Store.DeleteProduct(c.r.Context(), c.project, c.header(iefInstanceHeader), id); err != nil {
 		return storeError(c.svc, err, "product "+id)
 	}
 	return c.reply(http.StatusNoContent, nil)

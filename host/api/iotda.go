@@ -65,7 +65,7 @@ func (s *Server) createTemplate(c *call) error {
 		return err
 	}
 	now := s.cfg.Now().UTC().Truncate(time.Second)
-	t := &store.ProvisioningTemplate{ID: newTemplateID(), ProjectID: c.project, InstanceID: c.r.Header.Get(iotdaInstanceHeader),
+	t := &store.ProvisioningTemplate{ID: newTemplateID(), ProjectID: c.project, InstanceID: c.header(iotdaInstanceHeader),
 		Name: req.TemplateName, Body: compactJSON(req.TemplateBody), CreateTime: now, UpdateTime: now}
 	if req.Description != nil {
 		t.Description = *req.Description
@@ -87,7 +87,7 @@ func compactJSON(raw json.RawMessage) json.RawMessage {
 
 func (s *Server) listTemplates(c *call) error {
 	page, err := s.cfg.Store.ListTemplates(c.r.Context(), store.TemplateFilter{ProjectID: c.project,
-		InstanceID: c.r.Header.Get(iotdaInstanceHeader), Name: c.query("template_name"), Marker: c.query("marker"),
+		InstanceID: c.header(iotdaInstanceHeader), Name: c.query("template_name"), Marker: c.query("marker"),
 		Page: c.page(10)})
 	if err != nil {
 		return storeError(c.svc, err, "marker "+c.query("marker"))
@@ -105,7 +105,7 @@ func (s *Server) listTemplates(c *call) error {
 
 func (s *Server) getTemplate(c *call) (*store.ProvisioningTemplate, error) {
 	id := c.r.PathValue("template_id")
-	t, err := s.cfg.Store.GetTemplate(c.r.Context(), c.project, c.r.Header.Get(iotdaInstanceHeader), id)
+	t, err := s.cfg.Store.GetTemplate(c.r.Context(), c.project, c.header(iotdaInstanceHeader), id)
 	if err != nil {
 		return nil, storeError(c.svc, err, "provisioning template "+id)
 	}
@@ -144,7 +144,7 @@ func (s *Server) updateTemplate(c *call) error {
 
 func (s *Server) deleteTemplate(c *call) error {
 	id := c.r.PathValue("template_id")
-	if err := s.cfg.Store.DeleteTemplate(c.r.Context(), c.project, c.r.Header.Get(iotdaInstanceHeader), id); err != nil {
+	if err := s.cfg.Store.DeleteTemplate(c.r.Context(), c.project, c.header(iotdaInstanceHeader), id); err != nil {
 		return storeError(c.svc, err, "provisioning template "+id)
 	}
 	return c.reply(http.StatusNoContent, nil)

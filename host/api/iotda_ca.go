@@ -79,7 +79,7 @@ func (s *Server) bindable(c *call, templateID string) error {
 	if templateID == "" {
 		return nil
 	}
-	if _, err := s.cfg.Store.GetTemplate(c.r.Context(), c.project, c.r.Header.Get(iotdaInstanceHeader), templateID); err != nil {
+	if _, err := s.cfg.Store.GetTemplate(c.r.Context(), c.project, c.header(iotdaInstanceHeader), templateID); err != nil {
 		return storeError(c.svc, err, "provisioning template "+templateID)
 	}
 	return nil
@@ -102,7 +102,7 @@ func (s *Server) uploadCA(c *call) error {
 	if err := s.bindable(c, req.TemplateID); err != nil {
 		return err
 	}
-	instance := c.r.Header.Get(iotdaInstanceHeader)
+	instance := c.header(iotdaInstanceHeader)
 	// Stored as a canonical PEM of the DER, so that the same CA uploaded
 	// with other line breaks or comments is recognised.
 	certPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}))
@@ -125,7 +125,7 @@ func (s *Server) uploadCA(c *call) error {
 }
 
 func (s *Server) listCAs(c *call) error {
-	f := store.DeviceCAFilter{ProjectID: c.project, InstanceID: c.r.Header.Get(iotdaInstanceHeader), AppID: c.query("app_id"),
+	f := store.DeviceCAFilter{ProjectID: c.project, InstanceID: c.header(iotdaInstanceHeader), AppID: c.query("app_id"),
 		Marker: c.query("marker"), Page: c.page(10)}
 	cas, total, err := s.cfg.Store.ListDeviceCAs(c.r.Context(), f)
 	if err != nil {
@@ -144,7 +144,7 @@ func (s *Server) listCAs(c *call) error {
 
 func (s *Server) getCA(c *call) (*store.DeviceCA, error) {
 	id := c.r.PathValue("certificate_id")
-	ca, err := s.cfg.Store.GetDeviceCA(c.r.Context(), c.project, c.r.Header.Get(iotdaInstanceHeader), id)
+	ca, err := s.cfg.Store.GetDeviceCA(c.r.Context(), c.project, c.header(iotdaInstanceHeader), id)
 	if err != nil {
 		return nil, storeError(c.svc, err, "device CA certificate "+id)
 	}
@@ -191,7 +191,7 @@ func (s *Server) updateCA(c *call) error {
 
 func (s *Server) deleteCA(c *call) error {
 	id := c.r.PathValue("certificate_id")
-	if err := s.cfg.Store.DeleteDeviceCA(c.r.Context(), c.project, c.r.Header.Get(iotdaInstanceHeader), id); err != nil {
+	if err := s.cfg.Store.DeleteDeviceCA(c.r.Context(), c.project, c.header(iotdaInstanceHeader), id); err != nil {
 		return storeError(c.svc, err, "device CA certificate "+id)
 	}
 	return c.reply(http.StatusNoContent, nil)

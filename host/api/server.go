@@ -4,13 +4,14 @@
 // limits and idempotency.
 //
 // Routes come from the operations catalogue (schemas/catalogue); every
-// request body and every path and query parameter is validated by the Wasm
-// engine before a handler runs. Handlers do the side effects (ids,
+// request body and every path, query and header parameter is validated by
+// the Wasm engine before a handler runs. Handlers do the side effects (ids,
 // certificates, secrets, storage) and must not re-check a rule the engine
 // owns.
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -19,13 +20,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"mime"
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host"
+	"github.com/onboardhq/onboard/host/internal/reqparams"
 	"github.com/onboardhq/onboard/host/openapi"
 	"github.com/onboardhq/onboard/host/store"
 	"github.com/onboardhq/onboard/schemas"
@@ -48,7 +53,7 @@ type Validator = host.Validator
 type Config struct {
 	Engine    Validator
 	Store     store.Store
-	BodyLimit int64 // bytes; larger bodies get 413
+	BodyLimit int64 // bytes; larger bodies get 413 (SetLimits changes it live)
 	// EnOSBatchLimit is the default number of devices one batch may create;
 	// EnOSBatchLimits overrides it per org.
 	EnOSBatchLimit  int
@@ -86,7 +91,31 @@ type Server struct {
 	paths *http.ServeMux
 	// storeObs measures the store calls of every request (metrics.go).
 	storeObs *store.Observer
+	// limits are the settings a running server may change (SetLimits).
+	limits atomic.Pointer[Limits]
 }
+
+// Limits are the Config settings a running server can change: `onboard
+// serve` applies a changed config file's body_limit and enos_batch_limit
+// on SIGHUP. A zero field means the default.
+type Limits struct {
+	BodyLimit      int64
+	EnOSBatchLimit int
+}
+
+// SetLimits changes the limits for the requests that start after it.
+func (s *Server) SetLimits(l Limits) {
+	if l.BodyLimit <= 0 {
+		l.BodyLimit = DefaultBodyLimit
+	}
+	if l.EnOSBatchLimit <= 0 {
+		l.EnOSBatchLimit = DefaultEnOSBatchLimit
+	}
+	s.limits.Store(&l)
+}
+
+// Limits returns the limits in force.
+func (s *Server) Limits() Limits { return *s.limits.Load() }
 
 // handler serves one operation after the common checks.
 type handler func(s *Server, c *call) error
@@ -113,12 +142,6 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Engine == nil || cfg.Store == nil {
 		return nil, errors.New("api: Config.Engine and Config.Store are required")
 	}
-	if cfg.BodyLimit <= 0 {
-		cfg.BodyLimit = DefaultBodyLimit
-	}
-	if cfg.EnOSBatchLimit <= 0 {
-		cfg.EnOSBatchLimit = DefaultEnOSBatchLimit
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -140,6 +163,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Metrics.WatchRuntime(rt)
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, metrics: cfg.Metrics, storeObs: cfg.Metrics.storeObserver()}
+	s.SetLimits(Limits{BodyLimit: cfg.BodyLimit, EnOSBatchLimit: cfg.EnOSBatchLimit})
 	ops, err := schemas.Catalogue()
 	if err != nil {
 		return nil, err
@@ -359,7 +383,7 @@ func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
 	}
 	svc := s.serviceForPath(r.URL.Path)
 	c := s.newCall(w, r, svc)
-	c.fail(newError(svc, kindNotFound, "no operation serves %s %s: see the API reference for the routes", r.Method, r.URL.Path))
+	c.fail(newError(svc, kindNotFound, "no operation serves %s %s: see the API reference for the routes", shortText(r.Method), shortText(r.URL.Path)))
 }
 
 // methodNotAllowed answers a known path called with a method it does not
@@ -375,7 +399,7 @@ func (s *Server) methodNotAllowed(svc string, methods []string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := s.newCall(w, r, svc)
 		w.Header().Set("Allow", allow)
-		c.fail(newError(svc, kindMethodNotAllowed, "method %s is not allowed on %s: it serves %s", r.Method, r.URL.Path, allow))
+		c.fail(newError(svc, kindMethodNotAllowed, "method %s is not allowed on %s: it serves %s", shortText(r.Method), shortText(r.URL.Path), allow))
 	})
 }
 
@@ -399,10 +423,11 @@ type call struct {
 	org       string // EnOS: the authenticated org (= orgId query)
 	account   string // EnOS: the authenticated service account
 	body      []byte
-	result    *abi.Result // the engine's verdict on params and body
-	idem      *idempotent // the Idempotency-Key this request holds, if any
-	unit      bool        // the handler runs in a unit of work: reply defers the response
-	out       *response   // the deferred response, written once the unit commits
+	headers   map[string]string // header parameters, as the engine validated them
+	result    *abi.Result       // the engine's verdict on params and body
+	idem      *idempotent       // the Idempotency-Key this request holds, if any
+	unit      bool              // the handler runs in a unit of work: reply defers the response
+	out       *response         // the deferred response, written once the unit commits
 }
 
 // response is a reply held back until the unit of work commits.
@@ -431,7 +456,7 @@ func (s *Server) dispatch(ops, onPath []schemas.Operation) http.Handler {
 			for _, other := range onPath {
 				if v, has := other.Query[name]; has && other.Method != r.Method && v == r.URL.Query().Get(name) {
 					c.fail(newError(svc, kindInvalid, "query parameter %s: %s is called with %s, not %s; with %s expected one of %s",
-						name, v, other.Method, r.Method, r.Method, actionValues(ops)))
+						name, v, other.Method, shortText(r.Method), shortText(r.Method), actionValues(ops)))
 					return
 				}
 			}
@@ -480,10 +505,14 @@ func actionValues(ops []schemas.Operation) string {
 }
 
 // serve runs the common checks, then the operation's handler:
-// body (size, type) → authentication → scope → Idempotency-Key (replay,
-// wait, or reserve) → prechecks → engine validation → registration hooks
-// (creates) → handler, in one unit of work unless it only reads.
+// headers given once → body (size, type) → authentication → scope →
+// Idempotency-Key (replay, wait, or reserve) → prechecks → engine
+// validation → registration hooks (creates) → handler, in one unit of
+// work unless it only reads.
 func (c *call) serve() error {
+	if err := c.singleHeaders(); err != nil {
+		return err
+	}
 	if err := c.readBody(); err != nil {
 		return err
 	}
@@ -545,10 +574,39 @@ func (c *call) run(h handler) error {
 	return err
 }
 
+// singleHeaders refuses a request that gives a header the server reads
+// more than once: which copy counts must never depend on who reads it (a
+// proxy may check the first, onboard the last). Credentials get 401.
+func (c *call) singleHeaders() error {
+	check := func(name string, k kind) error {
+		if _, ok := reqparams.Header(c.r.Header, name); !ok {
+			return newError(c.svc, k, "header %s is given %d times; give it once", name, len(c.r.Header.Values(name)))
+		}
+		return nil
+	}
+	for _, name := range credentialHeaders {
+		if err := check(name, kindAuth); err != nil {
+			return err
+		}
+	}
+	for _, name := range append([]string{"Content-Type", idempotencyHeader}, c.op.Headers...) {
+		if err := check(name, kindInvalid); err != nil {
+			return err
+		}
+	}
+	// An Idempotency-Key is stored as text: like the IETF draft's
+	// sf-string, printable ASCII only (PostgreSQL refused invalid UTF-8
+	// with a 500).
+	if key := c.r.Header.Get(idempotencyHeader); strings.ContainsFunc(key, func(r rune) bool { return r < ' ' || r > '~' }) {
+		return newError(c.svc, kindInvalid, "header %s must be printable ASCII (a UUID, for example)", idempotencyHeader)
+	}
+	return nil
+}
+
 // readBody enforces the size limit without buffering more than it, and the
 // content type for operations that take a body.
 func (c *call) readBody() error {
-	limit := c.s.cfg.BodyLimit
+	limit := c.s.Limits().BodyLimit
 	if c.r.ContentLength > limit {
 		return newError(c.svc, kindTooLarge, "request body of %d bytes exceeds the limit of %d bytes", c.r.ContentLength, limit)
 	}
@@ -563,33 +621,69 @@ func (c *call) readBody() error {
 	if c.op.RequestSchema == "" {
 		return nil
 	}
-	ct := c.r.Header.Get("Content-Type")
-	mt, _, _ := strings.Cut(ct, ";")
-	if !strings.EqualFold(strings.TrimSpace(mt), "application/json") {
-		if ct == "" {
-			ct = "none"
+	return checkContentType(c.svc, c.r.Header.Get("Content-Type"), c.op.DefaultContentType)
+}
+
+// checkContentType accepts JSON in UTF-8 only (RFC 8259 §8.1): a body in
+// another charset would be read as UTF-8 and mangled, or refused for its
+// bytes with a message about the wrong thing. A service whose table makes
+// the header optional (CES) reads a body without it as dflt.
+func checkContentType(svc, ct, dflt string) error {
+	if ct == "" {
+		if dflt == "" {
+			return newError(svc, kindMediaType, "Content-Type is missing: send Content-Type: application/json")
 		}
-		return newError(c.svc, kindInvalid, "Content-Type must be application/json, got %s", ct)
+		ct = dflt
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return newError(svc, kindMediaType, "Content-Type %s is malformed (%v): send application/json", quoteValue(ct), err)
+	}
+	if mt != "application/json" {
+		return newError(svc, kindMediaType, "Content-Type must be application/json, got %s", quoteValue(mt))
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return newError(svc, kindMediaType, "charset %s is not supported: send the body in UTF-8 (Content-Type: application/json; charset=UTF-8)", quoteValue(cs))
 	}
 	return nil
 }
 
-// paramsJSON collects the path parameters and the query parameters into
-// the JSON object the engine validates against the operation's params
-// schema (which rejects unknown query parameters).
+// paramsJSON collects the path, query and header parameters into the JSON
+// object the engine validates against the operation's params schema (which
+// rejects unknown query parameters), with the client's bytes unchanged.
 func (c *call) paramsJSON() ([]byte, error) {
-	params := map[string]string{}
+	var p reqparams.Object
 	for _, name := range pathParams(c.op.Route) {
-		params[name] = c.r.PathValue(name)
+		p.Add(name, c.r.PathValue(name))
 	}
-	for k, vs := range c.r.URL.Query() {
-		if len(vs) > 1 {
-			return nil, newError(c.svc, kindInvalid, "query parameter %s is given %d times; give it once", k, len(vs))
+	c.headers = map[string]string{}
+	for _, name := range c.op.Headers {
+		if v := c.r.Header.Get(name); v != "" { // given once: singleHeaders
+			p.Add(name, v)
+			c.headers[name] = v
 		}
-		params[k] = vs[0]
 	}
-	return json.Marshal(params)
+	q := c.r.URL.Query()
+	keys := slices.Sorted(maps.Keys(q))
+	for _, k := range keys {
+		vs := q[k]
+		if len(vs) > 1 {
+			return nil, newError(c.svc, kindInvalid, "query parameter %s is given %d times; give it once", quoteValue(k), len(vs))
+		}
+		if slices.ContainsFunc(c.op.Headers, func(h string) bool { return strings.EqualFold(h, k) }) {
+			return nil, newError(c.svc, kindInvalid, "%s is a header parameter: send it as a header, not in the query", quoteValue(k))
+		}
+		if !p.Add(k, vs[0]) {
+			return nil, newError(c.svc, kindInvalid, "query parameter %s repeats a path or header parameter: remove it from the query", quoteValue(k))
+		}
+	}
+	return p.Bytes(), nil
 }
+
+// header returns a header parameter of the operation (Instance-Id) as the
+// engine validated it; "" when the request has none. Handlers read headers
+// only through it.
+func (c *call) header(name string) string { return c.headers[name] }
 
 func pathParams(route string) []string {
 	var names []string
@@ -608,10 +702,19 @@ func (c *call) validate(op string, params, body []byte) (*abi.Result, error) {
 
 // request decodes the engine's normalised request into v.
 func (c *call) request(v any) error {
-	if err := json.Unmarshal(c.result.Request, v); err != nil {
+	if err := decodeExact(c.result.Request, v); err != nil {
 		return newError(c.svc, kindInvalid, "request body: %v", err)
 	}
 	return nil
+}
+
+// decodeExact decodes JSON keeping numbers in free-form values (EnOS
+// deviceAttributes) as json.Number, digit for digit: through float64,
+// 9007199254740993 was stored as …992 and 1e400 could not be stored.
+func decodeExact(b []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	return d.Decode(v)
 }
 
 // query returns a query parameter the engine has already validated.

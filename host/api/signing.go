@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -24,16 +25,34 @@ import (
 //	canonical query (keys lower-cased, sorted; values sorted) \n
 //	canonical headers ("name:value\n" for each signed header) \n
 //	signed headers joined by ";" \n hex(SHA-256(body))
+//
+// The body's hash is the one onboard computes over the bytes it received.
+// The SDKs may send it in X-Sdk-Content-Sha256, which is not signed; a
+// value there that differs from the body, or UNSIGNED-PAYLOAD (which the
+// SDKs send for non-JSON bodies, and onboard takes none), is refused:
+// otherwise a captured request could carry any other body for as long as
+// its date is accepted.
+//
+// SignedHeaders must name x-sdk-date, so a captured request cannot be
+// replayed with a fresh date. It need not name host: the official Go SDK
+// (huaweicloud-sdk-go-v3 v0.1.207) signs user-agent, x-project-id and
+// x-sdk-date only, and host/api/sdkcompat pins that down. When host is
+// signed it is checked like any other header.
 const (
-	sdkAlgorithm  = "SDK-HMAC-SHA256"
-	sdkDateHeader = "X-Sdk-Date"
-	sdkDateFormat = "20060102T150405Z"
+	sdkAlgorithm     = "SDK-HMAC-SHA256"
+	sdkDateHeader    = "X-Sdk-Date"
+	sdkContentHeader = "X-Sdk-Content-Sha256"
+	sdkDateFormat    = "20060102T150405Z"
+	unsignedPayload  = "UNSIGNED-PAYLOAD"
 	// MaxClockSkew is how far X-Sdk-Date may be from the server's clock:
 	// beyond it a captured request can no longer be replayed.
 	MaxClockSkew = 15 * time.Minute
 )
 
-var errBadAuthorization = errors.New("the Authorization header is not SDK-HMAC-SHA256 Access=…, SignedHeaders=…, Signature=…")
+// requiredSignedHeaders must be among SignedHeaders.
+var requiredSignedHeaders = []string{"x-sdk-date"}
+
+var errBadAuthorization = errors.New("the Authorization header is not SDK-HMAC-SHA256 Access=…, SignedHeaders=…, Signature=… (each once)")
 
 type sdkAuthorization struct {
 	access        string
@@ -47,11 +66,15 @@ func parseSDKAuthorization(h string) (sdkAuthorization, error) {
 	if !ok {
 		return a, errBadAuthorization
 	}
+	seen := map[string]bool{}
 	for _, part := range strings.Split(rest, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok {
+		if !ok || seen[k] {
+			// Each member once: a second Access or Signature must not
+			// decide which one counts.
 			return a, errBadAuthorization
 		}
+		seen[k] = true
 		switch k {
 		case "Access":
 			a.access = v
@@ -59,6 +82,8 @@ func parseSDKAuthorization(h string) (sdkAuthorization, error) {
 			a.signedHeaders = strings.Split(v, ";")
 		case "Signature":
 			a.signature = v
+		default:
+			return a, errBadAuthorization
 		}
 	}
 	if a.access == "" || a.signature == "" || len(a.signedHeaders) == 0 {
@@ -67,13 +92,27 @@ func parseSDKAuthorization(h string) (sdkAuthorization, error) {
 	return a, nil
 }
 
-// sdkSignature computes the signature of r (with its body) for sk.
-func sdkSignature(r *http.Request, body []byte, signedHeaders []string, date, sk string) string {
-	bodyHash := r.Header.Get("X-Sdk-Content-Sha256")
-	if bodyHash == "" {
-		sum := sha256.Sum256(body)
-		bodyHash = hex.EncodeToString(sum[:])
+// payloadHash is the body hash of the canonical request: hex(SHA-256) of
+// the body received. declared is X-Sdk-Content-Sha256 as sent ("" when
+// absent); a client that sends it signs with its text, so when it matches
+// the body (in either case of hex) it is used as sent.
+func payloadHash(declared string, body []byte) (string, error) {
+	sum := sha256.Sum256(body)
+	actual := hex.EncodeToString(sum[:])
+	switch {
+	case declared == "":
+		return actual, nil
+	case strings.EqualFold(declared, unsignedPayload):
+		return "", fmt.Errorf("%s: %s is not accepted: onboard verifies the body, so sign its SHA-256 (send no %s, or the body's hash)", sdkContentHeader, unsignedPayload, sdkContentHeader)
+	case !strings.EqualFold(declared, actual):
+		return "", fmt.Errorf("%s does not match the SHA-256 of the body received: sign the body you send", sdkContentHeader)
 	}
+	return declared, nil
+}
+
+// sdkSignature computes the signature of r, whose body hashes to
+// bodyHash, for sk.
+func sdkSignature(r *http.Request, bodyHash string, signedHeaders []string, date, sk string) string {
 	var cr strings.Builder
 	cr.WriteString(r.Method + "\n")
 	cr.WriteString(canonicalURI(r.URL.Path) + "\n")
@@ -152,7 +191,8 @@ func sdkEscape(s string) string {
 
 // SignRequest signs r the way the SDKs do (used by onboard's own clients:
 // the conformance kit and tests). It sets X-Sdk-Date and Authorization,
-// signing host, content-type (when set) and x-sdk-date.
+// signing host, content-type (when set) and x-sdk-date, and the SHA-256 of
+// body, which must be the body r sends.
 func SignRequest(r *http.Request, body []byte, ak, sk string, now time.Time) {
 	date := now.UTC().Format(sdkDateFormat)
 	r.Header.Set(sdkDateHeader, date)
@@ -160,6 +200,7 @@ func SignRequest(r *http.Request, body []byte, ak, sk string, now time.Time) {
 	if r.Header.Get("Content-Type") != "" {
 		signed = []string{"content-type", "host", "x-sdk-date"}
 	}
-	sig := sdkSignature(r, body, signed, date, sk)
+	sum := sha256.Sum256(body)
+	sig := sdkSignature(r, hex.EncodeToString(sum[:]), signed, date, sk)
 	r.Header.Set("Authorization", sdkAlgorithm+" Access="+ak+", SignedHeaders="+strings.Join(signed, ";")+", Signature="+sig)
 }

@@ -142,7 +142,7 @@ func TestImportCSVInterruptedAndResumed(t *testing.T) {
 	assert.Equal(t, "电表, 7", d.DeviceName.I18n["zh_CN"])
 	assert.Equal(t, "+08:00", d.Timezone)
 	assert.Equal(t, map[string]string{"site": "plant-1"}, d.Tags)
-	assert.EqualValues(t, 100007, d.Attributes["serial"])
+	assert.Equal(t, json.Number("100007"), d.Attributes["serial"], "numbers come back exactly")
 
 	// Running again after completion sends nothing.
 	sum, err = importer.Run(context.Background(), input, opts)

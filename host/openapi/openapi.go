@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -269,11 +270,15 @@ func operation(op schemas.Operation, components map[string]any) (map[string]any,
 		"400": errResp("the request breaks a documented rule; the message lists every violation with its JSON pointer"),
 		"401": errResp("missing or bad credentials"), "403": errResp("the credential is for another project or org"),
 		"413": errResp("the body exceeds the configured limit")}
+	if op.RequestSchema != "" {
+		o["responses"].(map[string]any)["415"] = errResp("the body is not application/json in UTF-8")
+	}
 	return o, nil
 }
 
 // parameters turns the operation's params schema into OpenAPI parameters:
-// names in the route are path parameters, the rest query parameters.
+// names in the route are path parameters, the operation's Headers header
+// parameters, the rest query parameters.
 func parameters(op schemas.Operation) ([]any, error) {
 	var ps struct {
 		Required   []string                   `json:"required"`
@@ -300,8 +305,11 @@ func parameters(op schemas.Operation) ([]any, error) {
 			return nil, err
 		}
 		in := "query"
-		if strings.Contains(op.Route, "{"+n+"}") {
+		switch {
+		case strings.Contains(op.Route, "{"+n+"}"):
 			in = "path"
+		case slices.Contains(op.Headers, n):
+			in = "header"
 		}
 		p := map[string]any{"name": n, "in": in, "required": in == "path" || required[n], "schema": s}
 		if d, ok := s["description"]; ok {

@@ -35,6 +35,7 @@ import (
 	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/host/hooks"
+	"github.com/onboardhq/onboard/host/internal/reqparams"
 	"github.com/onboardhq/onboard/host/store"
 )
 
@@ -42,8 +43,8 @@ import (
 const Route = "POST /v5/iot/{project_id}/devices/onboard-bootstrap"
 
 // paramsOp is the catalogue operation whose parameter schema checks the
-// bootstrap path (project_id): the device CA list shares its rule, so the
-// engine stays the one owner of it.
+// bootstrap's parameters (project_id, the Instance-Id header): the device
+// CA list shares their rules, so the engine stays the one owner of them.
 const paramsOp = "iotda.device-ca.list"
 
 const instanceHeader = "Instance-Id"
@@ -207,7 +208,7 @@ func (p *Provisioner) Register(ctx context.Context, projectID, instanceID string
 	if err := checkValidity("device certificate", leaf, now); err != nil {
 		return nil, fail(http.StatusUnauthorized, codeCert, ErrExpired, "%v; issue the device a new certificate", err)
 	}
-	ca, err := p.issuingCA(ctx, projectID, instanceID, chain, now)
+	ca, verified, err := p.issuingCA(ctx, projectID, instanceID, chain, now)
 	if err != nil {
 		return nil, err
 	}
@@ -222,9 +223,13 @@ func (p *Provisioner) Register(ctx context.Context, projectID, instanceID string
 		return nil, fail(http.StatusForbidden, codeForbidden, ErrNoTemplate,
 			"device CA certificate %s has no pre-provisioning template bound (a template takes effect only once bound): set template_id (PUT …/certificates/%s)", ca.ID, ca.ID)
 	}
-	if serial := SerialHex(leaf); slices.Contains(ca.RevokedSerials, serial) {
+	if revoked := revokedIn(verified, ca.RevokedSerials); revoked != nil {
+		what := "device certificate"
+		if revoked != leaf {
+			what = fmt.Sprintf("intermediate CA certificate %q, which issued the device certificate,", revoked.Subject.CommonName)
+		}
 		return nil, fail(http.StatusUnauthorized, codeCert, ErrRevoked,
-			"device certificate with serial %s is revoked by device CA certificate %s", serial, ca.ID)
+			"%s with serial %s is revoked by device CA certificate %s", what, SerialHex(revoked), ca.ID)
 	}
 	tpl, err := p.cfg.Store.GetTemplate(ctx, projectID, instanceID, ca.TemplateID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -300,19 +305,49 @@ func (p *Provisioner) existing(ctx context.Context, d *store.IoTDADevice) (*stor
 	return &found[0], nil
 }
 
-// issuingCA finds the device CA of the scope that issued the chain. When
-// several did (the same CA uploaded twice), one set up for provisioning is
+// revokedIn returns a revoked certificate of the verified chains, or nil
+// when one chain holds none. Revoking an intermediate CA's serial stops
+// every device under it: checking the leaf alone let them all keep
+// registering. A chain's serials are matched against the one list of the
+// device CA it ends in (onboard-revoke takes serials, not issuers).
+func revokedIn(chains [][]*x509.Certificate, serials []string) *x509.Certificate {
+	if len(serials) == 0 {
+		return nil
+	}
+	var first *x509.Certificate
+	for _, chain := range chains {
+		var revoked *x509.Certificate
+		for _, c := range chain {
+			if slices.Contains(serials, SerialHex(c)) {
+				revoked = c
+				break
+			}
+		}
+		if revoked == nil {
+			return nil // a path without a revoked certificate
+		}
+		if first == nil {
+			first = revoked
+		}
+	}
+	return first
+}
+
+// issuingCA finds the device CA of the scope that issued the chain, and
+// the chains x509 verified to it (leaf first, the CA last). When several
+// did (the same CA uploaded twice), one set up for provisioning is
 // preferred so that a stale copy does not shadow it.
-func (p *Provisioner) issuingCA(ctx context.Context, projectID, instanceID string, chain []*x509.Certificate, now time.Time) (*store.DeviceCA, error) {
+func (p *Provisioner) issuingCA(ctx context.Context, projectID, instanceID string, chain []*x509.Certificate, now time.Time) (*store.DeviceCA, [][]*x509.Certificate, error) {
 	cas, _, err := p.cfg.Store.ListDeviceCAs(ctx, store.DeviceCAFilter{ProjectID: projectID, InstanceID: instanceID})
 	if err != nil {
-		return nil, fmt.Errorf("provision: list device CAs: %w", err)
+		return nil, nil, fmt.Errorf("provision: list device CAs: %w", err)
 	}
 	inter := x509.NewCertPool()
 	for _, c := range chain[1:] {
 		inter.AddCert(c)
 	}
 	var best *store.DeviceCA
+	var bestChains [][]*x509.Certificate
 	for i := range cas {
 		ca := &cas[i]
 		cert, err := p.parseCA(ca.CertPEM)
@@ -322,12 +357,13 @@ func (p *Provisioner) issuingCA(ctx context.Context, projectID, instanceID strin
 		}
 		roots := x509.NewCertPool()
 		roots.AddCert(cert)
-		if _, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now,
-			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		chains, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+		if err != nil {
 			continue
 		}
 		if best == nil || (!ready(best) && ready(ca)) {
-			best = ca
+			best, bestChains = ca, chains
 		}
 	}
 	if best == nil {
@@ -335,11 +371,11 @@ func (p *Provisioner) issuingCA(ctx context.Context, projectID, instanceID strin
 		if instanceID != "" {
 			scope += ", instance " + instanceID
 		}
-		return nil, fail(http.StatusUnauthorized, codeCert, ErrUnknownCA,
+		return nil, nil, fail(http.StatusUnauthorized, codeCert, ErrUnknownCA,
 			"the device certificate (issuer %q) does not chain to any device CA certificate of %s, or is not valid for client authentication: upload and verify its CA first",
 			chain[0].Issuer.CommonName, scope)
 	}
-	return best, nil
+	return best, bestChains, nil
 }
 
 func ready(ca *store.DeviceCA) bool { return ca.Verified && ca.ProvisionEnable && ca.TemplateID != "" }
@@ -468,8 +504,20 @@ type deviceJSON struct {
 // bootstrap serves Route.
 func (p *Provisioner) bootstrap(w http.ResponseWriter, r *http.Request) {
 	project := r.PathValue("project_id")
-	params, _ := json.Marshal(map[string]string{"project_id": project})
-	res, failed := p.validate(r.Context(), paramsOp, params, nil)
+	// The path and the Instance-Id header reach the engine as sent, like
+	// the operator API's parameters: Instance-Id scopes the store look-ups
+	// and is stored with the device.
+	instance, once := reqparams.Header(r.Header, instanceHeader)
+	if !once {
+		writeError(w, fail(http.StatusBadRequest, codeInvalid, ErrInvalidRequest, "header %s is given %d times; give it once", instanceHeader, len(r.Header.Values(instanceHeader))))
+		return
+	}
+	var params reqparams.Object
+	params.Add("project_id", project)
+	if instance != "" {
+		params.Add(instanceHeader, instance)
+	}
+	res, failed := p.validate(r.Context(), paramsOp, params.Bytes(), nil)
 	if failed != nil {
 		writeError(w, failed)
 		return
@@ -480,7 +528,7 @@ func (p *Provisioner) bootstrap(w http.ResponseWriter, r *http.Request) {
 			if i > 0 {
 				msg += "; "
 			}
-			msg += v.String()
+			msg += v.Rule + ": " + v.Message // parameters: no pointer into a body
 		}
 		writeError(w, fail(http.StatusBadRequest, codeInvalid, ErrInvalidRequest, "%s", msg))
 		return
@@ -492,7 +540,7 @@ func (p *Provisioner) bootstrap(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil {
 		chain = r.TLS.PeerCertificates
 	}
-	reg, err := p.Register(r.Context(), project, r.Header.Get(instanceHeader), chain)
+	reg, err := p.Register(r.Context(), project, instance, chain)
 	if err != nil {
 		var e *Error
 		if !errors.As(err, &e) {

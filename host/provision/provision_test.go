@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -425,4 +426,82 @@ func TestLoadServerCertPersists(t *testing.T) {
 	assert.Contains(t, leaf.DNSNames, "prov.example.com")
 	_, _, err = provision.LoadServerCert(filepath.Join(dir, provision.ServerCertFile), "", dir, nil)
 	assert.Error(t, err)
+}
+
+// Revoking an intermediate CA's serial stops every device under it, over
+// real mutual TLS with a root → intermediate → device chain. Only the
+// leaf's serial used to be checked: onboard-revoke answered 200 and the
+// intermediate's devices kept registering.
+func TestBootstrapRevokedIntermediate(t *testing.T) {
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			e := newEnv(t, kind, nil)
+			root := provisiontest.NewCA(t, "acme root CA")
+			caID, _ := e.setupCA(root, true, true, true)
+			line1, line2 := root.Intermediate(t, "acme line 1 CA"), root.Intermediate(t, "acme line 2 CA")
+			device := func(ca *provisiontest.CA, cn string) *provisiontest.Device {
+				return ca.Issue(t, map[string]string{"C": "CN", "O": "acme", "CN": cn, "serialNumber": "SN-" + cn}, provisiontest.Options{})
+			}
+			before := device(line1, "meter-a")
+			require.Len(t, before.TLSCertificate().Certificate, 2, "the device presents its intermediate")
+			r := e.connect(before)
+			require.Equal(t, http.StatusCreated, r.status, r.raw)
+
+			rv := e.op("POST", "/certificates/"+caID+"/onboard-revoke", map[string]any{"serial_numbers": []string{line1.Cert.SerialNumber.Text(16)}})
+			require.Equal(t, http.StatusOK, rv.status, rv.raw)
+
+			for name, d := range map[string]*provisiontest.Device{"new device": device(line1, "meter-b"), "registered device": before} {
+				r := e.connect(d)
+				assert.Equal(t, http.StatusUnauthorized, r.status, "%s: %s", name, r.raw)
+				assert.Equal(t, "IOTDA.000401", r.body["error_code"], r.raw)
+				assert.Contains(t, r.body["error_msg"], `intermediate CA certificate "acme line 1 CA"`, r.raw)
+				assert.Contains(t, r.body["error_msg"], "revoked", r.raw)
+			}
+			// The root's other devices are not affected.
+			assert.Equal(t, http.StatusCreated, e.connect(device(line2, "meter-c")).status)
+			assert.Equal(t, http.StatusCreated, e.connect(device(root, "meter-d")).status)
+			assert.Equal(t, 3, e.deviceCount(), "meter-a (before the revocation), meter-c and meter-d")
+
+			// Revoking the leaf of a device under a live intermediate works as before.
+			leaf := device(line2, "meter-e")
+			rv = e.op("POST", "/certificates/"+caID+"/onboard-revoke", map[string]any{"serial_numbers": []string{leaf.Cert.SerialNumber.Text(16)}})
+			require.Equal(t, http.StatusOK, rv.status, rv.raw)
+			r = e.connect(leaf)
+			assert.Equal(t, http.StatusUnauthorized, r.status, r.raw)
+			assert.Contains(t, r.body["error_msg"], "device certificate with serial", r.raw)
+		})
+	}
+}
+
+// The bootstrap's Instance-Id is checked by the engine like the operator
+// API's: it scopes store look-ups and is stored with the device.
+func TestBootstrapInstanceIdIsChecked(t *testing.T) {
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			e := newEnv(t, kind, nil)
+			ca := provisiontest.NewCA(t, "acme device CA")
+			e.setupCA(ca, true, true, true)
+			dev := ca.Issue(t, meter, provisiontest.Options{})
+			for _, bad := range []string{strings.Repeat("i", 10_000), "inst-\xff"} {
+				r := e.connect(dev, "Instance-Id", bad)
+				refused(t, e, r, 400, "IOTDA.000006", "Instance-Id")
+				assert.Less(t, len(r.raw), 2048)
+			}
+		})
+	}
+}
+
+// A certificate subject holding U+0000 gets the same 400 on every store
+// (the engine's rule nul on resolved values): SQLite stored the device
+// name with the NUL and PostgreSQL answered 500.
+func TestBootstrapNulInSubject(t *testing.T) {
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			e := newEnv(t, kind, nil)
+			ca := provisiontest.NewCA(t, "acme device CA")
+			e.setupCA(ca, true, true, true)
+			r := e.connect(ca.Issue(t, map[string]string{"C": "CN", "O": "acme", "CN": "meter-nul", "serialNumber": "SN\x00"}, provisiontest.Options{}))
+			refused(t, e, r, 400, "IOTDA.000006", "U+0000")
+		})
+	}
 }

@@ -171,7 +171,7 @@ type EnosDevice struct {
 	DeviceKey    string
 	DeviceName   I18nString
 	Timezone     string
-	Attributes   map[string]any // JSON semantics: numbers come back as float64
+	Attributes   map[string]any // JSON values; numbers come back as json.Number, digit for digit
 	Tags         map[string]string
 	Desc         string
 	DeviceSecret string // secret: encrypted at rest

@@ -83,7 +83,7 @@ func Start(t testing.TB, bin string, env ...string) *Server {
 	return StartArgs(t, bin, nil, env...)
 }
 
-// StartArgs is Start with more serve flags (e.g. --log-json).
+// StartArgs is Start with more arguments to serve (--log-json, --config FILE).
 func StartArgs(t testing.TB, bin string, args []string, env ...string) *Server {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
@@ -147,6 +147,19 @@ func cacheHome() string {
 func (s *Server) Kill() {
 	_ = s.cmd.Process.Kill()
 	<-s.done
+}
+
+// Signal sends sig to the process.
+func (s *Server) Signal(sig os.Signal) error { return s.cmd.Process.Signal(sig) }
+
+// Exited reports whether the process has ended, and its exit code.
+func (s *Server) Exited() (bool, int) {
+	select {
+	case <-s.done:
+		return true, s.cmd.ProcessState.ExitCode()
+	default:
+		return false, 0
+	}
 }
 
 // Log is what the process wrote to stdout and stderr.

@@ -13,11 +13,12 @@ import (
 
 // engineOnlyRules are where the engine is deliberately stricter than JSON
 // Schema over encoding/json, which keeps the last of duplicate keys,
-// replaces invalid UTF-8 and nests 10,000 deep; and the IoTDA rule that a
+// replaces invalid UTF-8, nests 10,000 deep and accepts \u0000 in a string
+// (which PostgreSQL cannot store); and the IoTDA rule that a
 // ref names a declared parameter, which 2020-12 cannot express; and the
 // template-extension rules that relate one part of a template to another
 // (schemas/schemas_test.go keeps the same list).
-var engineOnlyRules = map[string]bool{"duplicate-key": true, "utf8": true, "depth": true, "ref-undeclared": true,
+var engineOnlyRules = map[string]bool{"duplicate-key": true, "utf8": true, "depth": true, "nul": true, "ref-undeclared": true,
 	"sub-syntax": true, "condition-undeclared": true, "condition-cycle": true,
 	"mapping-undeclared": true, "mapping-miss": true, "select-range": true}
 

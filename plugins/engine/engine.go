@@ -214,13 +214,20 @@ func (e *Engine) Run(op string, params, body []byte) []byte {
 	}
 	if c == nil {
 		e.violations = append(e.violations, schema.Violation{Rule: "operation",
-			Message: "unknown operation " + strconv.Quote(op) + "; known operations: " + strings.Join(Operations(), ", ")})
+			Message: "unknown operation " + jsontree.Quote(op) + "; known operations: " + strings.Join(Operations(), ", ")})
 		return e.result(op, false, nil)
 	}
 	if len(params) > 0 && c.params != nil && !response {
 		e.v.Validate(c.params, params)
-		if e.v.Syntax != nil {
-			e.violations = append(e.violations, schema.Violation{Rule: "params", Message: "parameters: " + e.v.Syntax.Msg})
+		if syn := e.v.Syntax; syn != nil {
+			// Parameters reach the engine as a JSON object the host builds,
+			// so a position in it means nothing to the client; the name of
+			// the parameter (invalid UTF-8 in a header, say) does.
+			msg := "parameters: " + syn.Msg
+			if syn.Pointer != "" && syn.Text != "" {
+				msg = "parameter " + strings.TrimPrefix(syn.Pointer, "/") + ": " + syn.Text
+			}
+			e.violations = append(e.violations, schema.Violation{Rule: "params." + syn.Rule, Message: msg})
 			return e.result(op, false, nil)
 		}
 		for _, pv := range e.v.Violations {

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/onboardhq/onboard/plugins/engine/internal/jsontree"
 	"github.com/onboardhq/onboard/plugins/engine/internal/schema"
@@ -31,7 +30,7 @@ func checkTemplateRefs(e *Engine, body int32) {
 		e.violations = append(e.violations, schema.Violation{
 			Pointer: pointerOf("/template_body/resources", path),
 			Rule:    "ref-undeclared",
-			Message: "references " + strconv.Quote(string(t.Str(ref))) +
+			Message: "references " + jsontree.Quote(string(t.Str(ref))) +
 				", which template_body.parameters does not declare: add it to parameters as {\"type\":\"String\"} or reference a declared parameter",
 		})
 	})

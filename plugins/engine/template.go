@@ -185,7 +185,7 @@ func (ev *evaluator) param(name string, isRef bool) (string, bool) {
 	t := ev.t
 	decl := ev.member(ev.params, name)
 	if decl < 0 {
-		msg := "references " + strconv.Quote(name) + ", which template_body.parameters does not declare: add it to parameters as {\"type\":\"String\"} or reference a declared parameter"
+		msg := "references " + jsontree.Quote(name) + ", which template_body.parameters does not declare: add it to parameters as {\"type\":\"String\"} or reference a declared parameter"
 		if !isRef {
 			msg = "${" + name + "} names neither a variable of this onboard::sub nor a parameter declared in template_body.parameters: declare it or add it to variables"
 		}
@@ -421,7 +421,7 @@ func (ev *evaluator) findInMap(arg int32) (string, bool) {
 	mapName := string(t.Str(ev.member(arg, "map")))
 	m := ev.member(ev.maps, mapName)
 	if m < 0 {
-		ev.fail("map", "mapping-undeclared", strconv.Quote(mapName)+
+		ev.fail("map", "mapping-undeclared", jsontree.Quote(mapName)+
 			" is not a mapping of template_body.onboard::mappings: declare it there or fix the name")
 		return "", false
 	}
@@ -457,8 +457,8 @@ func (ev *evaluator) findInMap(arg int32) (string, bool) {
 }
 
 func (ev *evaluator) missText(mapName, key, field string) string {
-	return "mapping " + strconv.Quote(mapName) + " has no key " + strconv.Quote(key) + " with field " +
-		strconv.Quote(field) + ": add it to template_body.onboard::mappings." + mapName + " or give onboard::find_in_map a default"
+	return "mapping " + jsontree.Quote(mapName) + " has no key " + jsontree.Quote(key) + " with field " +
+		jsontree.Quote(field) + ": add it to template_body.onboard::mappings." + jsontree.Short(mapName) + " or give onboard::find_in_map a default"
 }
 
 // condition evaluates the named condition once per template; the current
@@ -466,7 +466,7 @@ func (ev *evaluator) missText(mapName, key, field string) string {
 func (ev *evaluator) condition(name string) (bool, bool) {
 	n := ev.member(ev.conds, name)
 	if n < 0 {
-		ev.fail("", "condition-undeclared", strconv.Quote(name)+
+		ev.fail("", "condition-undeclared", jsontree.Quote(name)+
 			" is not a condition of template_body.onboard::conditions: declare it there or fix the name")
 		return false, false
 	}
@@ -475,7 +475,7 @@ func (ev *evaluator) condition(name string) (bool, bool) {
 	}
 	switch ev.memo[name] {
 	case condBusy:
-		ev.fail("", "condition-cycle", "condition "+strconv.Quote(name)+" depends on itself through onboard::condition: break the cycle")
+		ev.fail("", "condition-cycle", "condition "+jsontree.Quote(name)+" depends on itself through onboard::condition: break the cycle")
 		ev.memo[name] = condFailed
 		return false, false
 	case condFalse:
@@ -616,6 +616,14 @@ func (ev *evaluator) value(obj int32, name string, s *schema.Schema) string {
 		if ev.member(n, "ref") >= 0 {
 			source = ev.source
 		}
+	}
+	if strings.IndexByte(val, 0) >= 0 {
+		// Rule nul holds for what a template resolves to as for what a
+		// client sends: a certificate subject may carry U+0000, and
+		// PostgreSQL cannot store it.
+		ev.fail(name, "nul", "resolves to a value that contains U+0000 (\\u0000), which onboard accepts in no string"+source+
+			": issue the device certificate without it")
+		return ""
 	}
 	if f := s.StringForm(); f != nil {
 		v := &ev.e.scratch

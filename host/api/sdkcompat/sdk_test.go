@@ -2,8 +2,11 @@ package sdkcompat_test
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,7 +37,10 @@ const (
 )
 
 // server starts onboard (Wasm engine, SQLite) on loopback with one AK/SK.
-func server(t *testing.T) string {
+func server(t *testing.T) string { return serverWith(t, nil) }
+
+// serverWith is server with wrap around onboard's handler (nil: none).
+func serverWith(t *testing.T, wrap func(http.Handler) http.Handler) string {
 	ctx := context.Background()
 	st, err := stores.Open(ctx, store.Config{URL: filepath.Join(t.TempDir(), "onboard.db"),
 		EncryptionKey: []byte("0123456789abcdef0123456789abcdef")})
@@ -46,7 +52,11 @@ func server(t *testing.T) string {
 	t.Cleanup(func() { rt.Close(ctx) })
 	srv, err := api.New(api.Config{Engine: rt, Store: st})
 	require.NoError(t, err)
-	ts := httptest.NewServer(srv)
+	var h http.Handler = srv
+	if wrap != nil {
+		h = wrap(srv)
+	}
+	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
 	return ts.URL
 }
@@ -113,4 +123,44 @@ func TestOfficialSDKClients(t *testing.T) {
 		assert.Equal(t, 401, se.StatusCode)
 		assert.Equal(t, "APIGW.0301", se.ErrorCode)
 	})
+}
+
+// What the official SDK signs is what onboard may require (host/api
+// signing.go): SignedHeaders always names x-sdk-date, and the body hash is
+// left to the server (no X-Sdk-Content-Sha256 for JSON), which computes it
+// from the body it received. The SDK does not sign host, so onboard cannot
+// require it; if this test starts failing on "host", the SDK signs it now
+// and host/api can add it to requiredSignedHeaders.
+func TestOfficialSDKSignedHeaders(t *testing.T) {
+	var seen []*http.Request
+	var mu sync.Mutex
+	endpoint := serverWith(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			seen = append(seen, r.Clone(r.Context()))
+			mu.Unlock()
+			next.ServeHTTP(w, r)
+		})
+	})
+	c := cbr.NewCbrClient(cbr.CbrClientBuilder().WithEndpoints([]string{endpoint}).
+		WithCredential(credentials(project)).WithHttpConfig(config.DefaultHttpConfig().WithTimeout(30 * time.Second)).Build())
+	_, err := c.RegisterAgent(&cbrmodel.RegisterAgentRequest{Body: &cbrmodel.AgentRegisterReq{Agent: &cbrmodel.AgentRegister{
+		AgentId: "5f0e2c1a-signed-headers", HostName: "ecs-00003", HostIp: "10.10.0.3", HostOs: "linux"}}})
+	require.NoError(t, err)
+	_, err = c.ShowAgent(&cbrmodel.ShowAgentRequest{AgentId: "5f0e2c1a-signed-headers"})
+	require.NoError(t, err)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, seen, 2)
+	for _, r := range seen {
+		authz := r.Header.Values("Authorization")
+		require.Len(t, authz, 1)
+		_, signed, ok := strings.Cut(authz[0], "SignedHeaders=")
+		require.True(t, ok, authz[0])
+		signed, _, _ = strings.Cut(signed, ",")
+		names := strings.Split(signed, ";")
+		assert.Contains(t, names, "x-sdk-date", "%s %s", r.Method, signed)
+		assert.NotContains(t, names, "host", "the SDK signs host now: require it (host/api/signing.go requiredSignedHeaders)")
+		assert.Empty(t, r.Header.Values("X-Sdk-Content-Sha256"), "the SDK leaves the body hash to the server")
+	}
 }

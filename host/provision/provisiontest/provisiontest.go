@@ -21,11 +21,14 @@ import (
 // OIDDNQualifier is dnQualifier (2.5.4.46).
 var OIDDNQualifier = asn1.ObjectIdentifier{2, 5, 4, 46}
 
-// CA is a device CA with its key.
+// CA is a device CA with its key. An intermediate CA (Intermediate) also
+// holds the certificates between it and its root, which the devices it
+// issues present with their own.
 type CA struct {
-	Cert *x509.Certificate
-	Key  *ecdsa.PrivateKey
-	PEM  string
+	Cert  *x509.Certificate
+	Key   *ecdsa.PrivateKey
+	PEM   string
+	chain []*x509.Certificate // this CA and its issuers below the root
 }
 
 func newKey(t testing.TB) *ecdsa.PrivateKey {
@@ -73,11 +76,13 @@ func NewCAValid(t testing.TB, cn string, from, to time.Time) *CA {
 	return &CA{Cert: cert, Key: key, PEM: encode(der)}
 }
 
-// Device is a device certificate with its key.
+// Device is a device certificate with its key, and the intermediate CA
+// certificates it presents (none when a root issued it).
 type Device struct {
-	Cert *x509.Certificate
-	Key  *ecdsa.PrivateKey
-	PEM  string
+	Cert          *x509.Certificate
+	Key           *ecdsa.PrivateKey
+	PEM           string
+	Intermediates []*x509.Certificate
 }
 
 // Options tune a device certificate.
@@ -132,7 +137,15 @@ func (ca *CA) Issue(t testing.TB, attrs map[string]string, o Options) *Device {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Device{Cert: cert, Key: key, PEM: encode(der)}
+	return &Device{Cert: cert, Key: key, PEM: encode(der), Intermediates: ca.chain}
+}
+
+// Intermediate makes a CA certificate with common name cn issued by ca: a
+// sub-CA whose devices chain to ca through it.
+func (ca *CA) Intermediate(t testing.TB, cn string) *CA {
+	t.Helper()
+	d := ca.Issue(t, map[string]string{"CN": cn}, Options{IsCA: true, ExtKeyUsage: []x509.ExtKeyUsage{}})
+	return &CA{Cert: d.Cert, Key: d.Key, PEM: d.PEM, chain: append([]*x509.Certificate{d.Cert}, ca.chain...)}
 }
 
 // VerificationPEM is the proof-of-possession certificate for verify code
@@ -142,9 +155,14 @@ func (ca *CA) VerificationPEM(t testing.TB, code string) string {
 	return ca.Issue(t, map[string]string{"CN": code}, Options{}).PEM
 }
 
-// TLSCertificate is the device's certificate for a tls.Config.
+// TLSCertificate is the device's certificate, followed by its
+// intermediates, for a tls.Config.
 func (d *Device) TLSCertificate() tls.Certificate {
-	return tls.Certificate{Certificate: [][]byte{d.Cert.Raw}, PrivateKey: d.Key, Leaf: d.Cert}
+	chain := [][]byte{d.Cert.Raw}
+	for _, c := range d.Intermediates {
+		chain = append(chain, c.Raw)
+	}
+	return tls.Certificate{Certificate: chain, PrivateKey: d.Key, Leaf: d.Cert}
 }
 
 // ClientTLS is a client configuration presenting the device certificate

@@ -345,14 +345,14 @@ func testDevices(t *testing.T, s store.Store) {
 	require.NoError(t, err)
 	assert.Equal(t, "a", got.DeviceKey)
 	assert.Equal(t, pk, got.ProductKey)
-	assert.Equal(t, map[string]any{"serial": float64(111111)}, got.Attributes) // JSON semantics everywhere
+	assert.Equal(t, map[string]any{"serial": json.Number("111111")}, got.Attributes) // exact numbers everywhere
 	assert.Equal(t, "设备名称", got.DeviceName.I18n["zh_CN"])
 	assert.Equal(t, map[string]string{"tag1": "tag value"}, got.Tags)
 	assert.True(t, got.UpdatedAt.IsZero())
 	byKey, err := s.GetDeviceByKey(ctx, org, "existing")
 	require.NoError(t, err)
 	assert.Equal(t, secret, byKey.DeviceSecret)
-	first.Attributes = map[string]any{"serial": float64(111111)}
+	first.Attributes = map[string]any{"serial": json.Number("111111")}
 	assert.Equal(t, first, *byKey)
 
 	// scoping: another org sees nothing and may reuse the key

@@ -72,6 +72,9 @@ func (s *Store) BatchCreateDevices(ctx context.Context, orgID string, devs []sto
 
 func (s *Store) batchCreateDevices(ctx context.Context, orgID string, devs []store.EnosDevice) ([]store.ItemResult, error) {
 	res := make([]store.ItemResult, len(devs))
+	if len(devs) == 0 { // nothing to write; "IN ()" is a syntax error in PostgreSQL
+		return res, nil
+	}
 	vals := make([][]any, len(devs))
 	at := now()
 	products := map[string]bool{}

@@ -99,11 +99,15 @@ func js(v any) string {
 	return string(b)
 }
 
+// unjs decodes a stored JSON column. Numbers in free-form values stay
+// json.Number: 9007199254740993 must not come back as …992.
 func unjs(s string, v any) error {
 	if s == "" {
 		return nil
 	}
-	return json.Unmarshal([]byte(s), v)
+	d := json.NewDecoder(strings.NewReader(s))
+	d.UseNumber()
+	return d.Decode(v)
 }
 
 func (s *Store) count(ctx context.Context, q Querier, sql string, a []any) (int, error) {

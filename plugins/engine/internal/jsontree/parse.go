@@ -79,6 +79,7 @@ type Error struct {
 	Offset  int
 	Msg     string
 	Pointer string // set for duplicate-key and utf8: where in the document
+	Text    string // Msg without its position, where the validator set it
 }
 
 func (e *Error) Error() string { return e.Msg }
@@ -468,7 +469,7 @@ func (p *parser) duplicate(obj, key int32) *Error {
 	name := string(t.Str(key))
 	ptr := t.pointerTo(obj) + "/" + EscapePointer(name)
 	return &Error{Rule: "duplicate-key", Offset: int(t.Nodes[key].Start), Pointer: ptr,
-		Msg: sprintf("%s: member %q appears more than once; send each member once", Position(p.src, int(t.Nodes[key].Start)), name)}
+		Msg: sprintf("%s: member %s appears more than once; send each member once", Position(p.src, int(t.Nodes[key].Start)), Quote(name))}
 }
 
 func (t *Tree) keyEqual(a, b int32) bool {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/onboardhq/onboard/abi"
 )
@@ -83,6 +84,36 @@ func Describe(src []byte, off int) string {
 		return strconv.QuoteRune(rune(c))
 	}
 	return fmt.Sprintf("byte 0x%02x", c)
+}
+
+// MaxQuoted is how many bytes of a client's value a message may echo: a
+// 100,000-digit number or a 3,000-character password must not come back
+// whole in an error.
+const MaxQuoted = 64
+
+// Quote quotes s for a message, cut at a rune boundary after MaxQuoted
+// bytes and followed by its full length when cut.
+func Quote(s string) string {
+	if len(s) <= MaxQuoted {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(s[:cutAt(s)]) + "… (" + strconv.Itoa(len(s)) + " bytes)"
+}
+
+// Short is Quote for text that is shown unquoted (a number's literal).
+func Short(s string) string {
+	if len(s) <= MaxQuoted {
+		return s
+	}
+	return s[:cutAt(s)] + "… (" + strconv.Itoa(len(s)) + " bytes)"
+}
+
+func cutAt(s string) int {
+	n := MaxQuoted
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return n
 }
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }

@@ -13,7 +13,6 @@ package schema
 
 import (
 	"fmt"
-	"math/big"
 	"path"
 	"sort"
 	"strconv"
@@ -62,8 +61,8 @@ type Schema struct {
 	enum         []literal
 	hasConst     bool
 	constant     literal
-	minimum      *big.Rat
-	maximum      *big.Rat
+	minimum      *number
+	maximum      *number
 	allOf        []*Schema
 	anyOf        []*Schema
 	oneOf        []*Schema
@@ -100,8 +99,14 @@ type prop struct {
 type literal struct {
 	kind jsontree.Kind
 	str  string
-	num  *big.Rat
+	num  decimal
 	text string // JSON text, for messages
+}
+
+// number is a minimum or maximum.
+type number struct {
+	dec  decimal
+	text string // as the schema writes it, for messages
 }
 
 var keywords = map[string]bool{
@@ -380,9 +385,9 @@ func (c *compiler) fill(s *Schema, n int32, ptr string) error {
 			s.hasConst = true
 			s.constant, err = c.literal(v, kp)
 		case "minimum":
-			s.minimum, err = c.rat(v, kp)
+			s.minimum, err = c.number(v, kp)
 		case "maximum":
-			s.maximum, err = c.rat(v, kp)
+			s.maximum, err = c.number(v, kp)
 		case "allOf":
 			s.allOf, err = c.subs(v, kp)
 		case "anyOf":
@@ -435,26 +440,19 @@ func (c *compiler) literal(n int32, ptr string) (literal, error) {
 	case jsontree.String:
 		l.str = string(t.Str(n))
 	case jsontree.Number:
-		r, ok := new(big.Rat).SetString(string(t.Raw(n)))
-		if !ok {
-			return l, c.errf(ptr, "bad number")
-		}
-		l.num = r
+		l.num = parseDecimal(t.Raw(n))
 	case jsontree.Object, jsontree.Array:
 		return l, c.errf(ptr, "enum and const values must be scalars")
 	}
 	return l, nil
 }
 
-func (c *compiler) rat(n int32, ptr string) (*big.Rat, error) {
+func (c *compiler) number(n int32, ptr string) (*number, error) {
 	if c.t.Nodes[n].Kind != jsontree.Number {
 		return nil, c.errf(ptr, "must be a number")
 	}
-	r, ok := new(big.Rat).SetString(string(c.t.Raw(n)))
-	if !ok {
-		return nil, c.errf(ptr, "bad number")
-	}
-	return r, nil
+	raw := c.t.Raw(n)
+	return &number{dec: parseDecimal(raw), text: string(raw)}, nil
 }
 
 // derive computes the flags the validator's fast paths test.

@@ -1,7 +1,6 @@
 package schema
 
 import (
-	"math/big"
 	"strconv"
 	"strings"
 
@@ -52,15 +51,9 @@ func article(name string) string {
 	return "a " + name
 }
 
-// quoteShort quotes a value for a message, cutting long ones: a 3,000
-// character password must not be echoed back whole.
-func quoteShort(s string) string {
-	const limit = 40
-	if r := []rune(s); len(r) > limit {
-		return strconv.Quote(string(r[:limit])) + "…"
-	}
-	return strconv.Quote(s)
-}
+// quoteShort quotes a value for a message, cut to jsontree.MaxQuoted
+// bytes: a 3,000 character password must not be echoed back whole.
+func quoteShort(s string) string { return jsontree.Quote(s) }
 
 func enumList(ls []literal) string {
 	parts := make([]string, len(ls))
@@ -78,10 +71,7 @@ func canonical(dst []byte, t *jsontree.Tree, n int32) []byte {
 	case jsontree.String:
 		return strconv.AppendQuote(dst, string(t.Str(n)))
 	case jsontree.Number:
-		if r, ok := parseRat(t.Raw(n)); ok {
-			return append(dst, r...)
-		}
-		return append(dst, t.Raw(n)...)
+		return append(dst, canonicalNumber(t.Raw(n))...)
 	case jsontree.Object:
 		dst = append(dst, '{')
 		for i, k := range sortedKeys(t, n) {
@@ -106,12 +96,4 @@ func canonical(dst []byte, t *jsontree.Tree, n int32) []byte {
 		return append(dst, ']')
 	}
 	return append(dst, t.RawJSON(n)...)
-}
-
-func parseRat(raw []byte) (string, bool) {
-	r, ok := new(big.Rat).SetString(string(raw))
-	if !ok {
-		return "", false
-	}
-	return r.RatString(), true
 }

@@ -2,7 +2,6 @@ package schema
 
 import (
 	"fmt"
-	"math/big"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -74,6 +73,7 @@ type pathSeg struct {
 type span struct {
 	start, end int32
 	escaped    bool
+	nul        bool // holds the escape \u0000 (rule "nul")
 }
 
 // insert records where an object closes and which declared members it
@@ -171,8 +171,9 @@ func (v *Validator) syntaxError(format string, args ...any) bool {
 
 func (v *Validator) syntaxRule(rule, ptr string, at int, format string, args ...any) bool {
 	if v.Syntax == nil {
-		v.Syntax = &jsontree.Error{Rule: rule, Offset: at, Pointer: ptr,
-			Msg: jsontree.Position(v.src, at) + ": " + fmt.Sprintf(format, args...)}
+		text := fmt.Sprintf(format, args...)
+		v.Syntax = &jsontree.Error{Rule: rule, Offset: at, Pointer: ptr, Text: text,
+			Msg: jsontree.Position(v.src, at) + ": " + text}
 	}
 	return false
 }
@@ -187,7 +188,7 @@ func (v *Validator) pointer() string {
 			b.WriteString(strconv.Itoa(int(s.index)))
 			continue
 		}
-		b.WriteString(jsontree.EscapePointer(v.keyString(span{s.start, s.end, s.escaped})))
+		b.WriteString(jsontree.EscapePointer(v.keyString(span{start: s.start, end: s.end, escaped: s.escaped})))
 	}
 	return b.String()
 }
@@ -303,7 +304,7 @@ func (v *Validator) scalarEnum(s *Schema, m mode, start int) bool {
 	ok := true
 	if s.hasConst && !s.constant.equalsRaw(raw) {
 		ok = false
-		v.report(m, "const", func() string { return "must be " + s.constant.text + ", got " + string(raw) })
+		v.report(m, "const", func() string { return "must be " + s.constant.text + ", got " + jsontree.Short(string(raw)) })
 	}
 	if len(s.enum) > 0 {
 		found := false
@@ -315,7 +316,7 @@ func (v *Validator) scalarEnum(s *Schema, m mode, start int) bool {
 		}
 		if !found {
 			ok = false
-			v.report(m, "enum", func() string { return "must be one of " + enumList(s.enum) + "; got " + string(raw) })
+			v.report(m, "enum", func() string { return "must be one of " + enumList(s.enum) + "; got " + jsontree.Short(string(raw)) })
 		}
 	}
 	return ok
@@ -369,22 +370,22 @@ func (v *Validator) number(s *Schema, m mode) bool {
 	if s.types != 0 && s.types&tNumber == 0 && (s.types&tInteger == 0 || !(integral || isInteger(raw))) {
 		v.typeFails(s, m, func() string {
 			if integral || isInteger(raw) {
-				return "integer " + string(raw)
+				return "integer " + jsontree.Short(string(raw))
 			}
-			return "number " + string(raw)
+			return "number " + jsontree.Short(string(raw))
 		})
 		return false
 	}
 	ok := v.scalarEnum(s, m, start)
 	if s.minimum != nil || s.maximum != nil {
-		r, _ := new(big.Rat).SetString(string(raw))
-		if s.minimum != nil && r.Cmp(s.minimum) < 0 {
+		d := parseDecimal(raw)
+		if s.minimum != nil && d.compare(s.minimum.dec) < 0 {
 			ok = false
-			v.report(m, "minimum", func() string { return "must be at least " + s.minimum.RatString() + ", got " + string(raw) })
+			v.report(m, "minimum", func() string { return "must be at least " + s.minimum.text + ", got " + jsontree.Short(string(raw)) })
 		}
-		if s.maximum != nil && r.Cmp(s.maximum) > 0 {
+		if s.maximum != nil && d.compare(s.maximum.dec) > 0 {
 			ok = false
-			v.report(m, "maximum", func() string { return "must be at most " + s.maximum.RatString() + ", got " + string(raw) })
+			v.report(m, "maximum", func() string { return "must be at most " + s.maximum.text + ", got " + jsontree.Short(string(raw)) })
 		}
 	}
 	return ok
@@ -406,7 +407,7 @@ func (v *Validator) scanString() (sp span, runes int, ok bool) {
 	i := v.i + 1
 	start := i
 	multi := 0 // bytes beyond the first of multi-byte runes
-	escaped := false
+	escaped, nul := false, false
 	for {
 		i = stringRun(src, i)
 		if i >= len(src) {
@@ -416,7 +417,7 @@ func (v *Validator) scanString() (sp span, runes int, ok bool) {
 		switch c := src[i]; {
 		case c == '"':
 			v.i = i + 1
-			return span{int32(start), int32(i), escaped}, i - start - multi, true
+			return span{int32(start), int32(i), escaped, nul}, i - start - multi, true
 		case c == '\\':
 			escaped = true
 			if i+1 >= len(src) {
@@ -430,6 +431,9 @@ func (v *Validator) scanString() (sp span, runes int, ok bool) {
 				if i+6 > len(src) || !jsontree.IsHex4(src[i+2:i+6]) {
 					v.i = i
 					return sp, 0, v.syntaxError(`invalid \u escape: expected four hex digits`)
+				}
+				if string(src[i+2:i+6]) == "0000" {
+					nul = true
 				}
 				i += 6
 			default:
@@ -453,14 +457,35 @@ func (v *Validator) scanString() (sp span, runes int, ok bool) {
 
 func (v *Validator) stringValue(s *Schema, m mode) bool {
 	sp, runes, ok := v.scanString()
-	if !ok || s == nil {
+	if !ok {
+		return false
+	}
+	if sp.nul && !v.nulFails(m, "") {
+		ok = false
+	}
+	if s == nil {
 		return ok
 	}
 	if s.types != 0 && s.types&tString == 0 {
 		v.typeFails(s, m, func() string { return "string " + quoteShort(v.strText(sp)) })
 		return false
 	}
-	return v.checkString(s, m, sp, runes)
+	return v.checkString(s, m, sp, runes) && ok
+}
+
+// nulFails applies rule "nul" to a string (what "" for a value, "member
+// name " for a key) that holds \u0000: every string, schema or not, because
+// PostgreSQL cannot store U+0000 in text and one rule must hold on every
+// store. A re-scan for an alternative has nothing to add: the main pass
+// reported it once. It returns false when the rule fails.
+func (v *Validator) nulFails(m mode, what string) bool {
+	if v.rescanning {
+		return true
+	}
+	v.report(m, "nul", func() string {
+		return what + "contains U+0000 (\\u0000), which onboard accepts in no string: remove it"
+	})
+	return false
 }
 
 // strText returns a string's decoded text (messages, decoding scratch).
@@ -628,6 +653,13 @@ func (v *Validator) objectBody(s *Schema, m mode, keysBase int) bool {
 				if k, good = v.member(); !good {
 					return false
 				}
+				if k.nul {
+					v.path = append(v.path, pathSeg{start: k.start, end: k.end, escaped: k.escaped})
+					if !v.nulFails(m, "member name ") {
+						ok = false
+					}
+					v.path = v.path[:len(v.path)-1]
+				}
 			}
 			members++
 			idx := -1
@@ -680,7 +712,7 @@ func (v *Validator) objectBody(s *Schema, m mode, keysBase int) bool {
 			case s.noAdditional:
 				ok = false
 				v.report(m, "additionalProperties", func() string {
-					return "unknown member " + strconv.Quote(v.keyString(k)) + ": allowed members are " + s.names
+					return "unknown member " + jsontree.Quote(v.keyString(k)) + ": allowed members are " + s.names
 				})
 			default:
 				sub = s.additional
@@ -767,7 +799,7 @@ func (v *Validator) objectBody(s *Schema, m mode, keysBase int) bool {
 func (v *Validator) duplicate(k span) bool {
 	name := v.keyString(k)
 	return v.syntaxRule("duplicate-key", v.pointer()+"/"+jsontree.EscapePointer(name), int(k.start),
-		"member %q appears more than once; send each member once", name)
+		"member %s appears more than once; send each member once", jsontree.Quote(name))
 }
 
 // hasMember re-scans the object at start for a member called name (only
@@ -791,9 +823,8 @@ func (v *Validator) hasMember(start int, name string) bool {
 		if (!k.escaped && string(raw) == name) || (k.escaped && v.keyString(k) == name) {
 			return true
 		}
-		if !v.value(nil, quiet) {
-			return false
-		}
+		// The object passed the main scan: its values are valid JSON.
+		v.i = skipValid(v.src, v.i)
 		v.skipSpace()
 		if v.i >= len(v.src) || v.src[v.i] != ',' {
 			return false
@@ -818,7 +849,7 @@ func (v *Validator) checkName(s *Schema, k span, m mode) bool {
 	v.sink = outer
 	if !ok {
 		v.report(m, "propertyNames", func() string {
-			return "member name " + strconv.Quote(v.keyString(k)) + " is not allowed" + nameRule(s)
+			return "member name " + jsontree.Quote(v.keyString(k)) + " is not allowed" + nameRule(s)
 		})
 	}
 	return ok
@@ -1133,29 +1164,12 @@ func kindBit(c byte, raw []byte) uint8 {
 	return tNumber
 }
 
-// isInteger follows JSON Schema: 1.0 and 1e2 are integers.
-func isInteger(raw []byte) bool {
-	plain := true
-	for _, c := range raw {
-		if c == '.' || c == 'e' || c == 'E' {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		return true
-	}
-	r, ok := new(big.Rat).SetString(string(raw))
-	return ok && r.IsInt()
-}
-
 // equalsRaw compares a literal with the raw JSON text of a non-string
 // scalar.
 func (l *literal) equalsRaw(raw []byte) bool {
 	switch l.kind {
 	case jsontree.Number:
-		r, ok := new(big.Rat).SetString(string(raw))
-		return ok && r.Cmp(l.num) == 0
+		return parseDecimal(raw).compare(l.num) == 0
 	case jsontree.String:
 		return false
 	}
