@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/onboardhq/onboard/host/api"
 	"github.com/onboardhq/onboard/plugins/engine"
 	"github.com/onboardhq/onboard/schemas"
 )
@@ -258,7 +257,7 @@ func (r *runner) do(q request) (*reply, error) {
 		case token != "":
 			req.Header.Set("X-Auth-Token", token)
 		case ak != "":
-			api.SignRequest(req, q.body, ak, sk, time.Now())
+			signRequest(req, q.body, ak, sk, time.Now())
 		}
 	}
 	resp, err := r.hc.Do(req)

@@ -6,9 +6,11 @@
 // "iotda.provisioning-template.create/quota-10-per-instance".
 //
 // Use Run from a Go test, or Check (what `onboard conform` calls) anywhere
-// else. The kit is a black-box client: it talks HTTP only, judges response
-// bodies with the native engine's ":response" validation, and must not
-// reach into a server's store. It creates what it needs under names unique
+// else. The kit is a black-box client: it talks HTTP only (with an AK/SK
+// signer of its own), judges response bodies with the native engine's
+// ":response" validation, and must not reach into a server's store. It
+// imports only the standard library, the schemas and the engine: never
+// the server (host/api), a store or an SQL driver. It creates what it needs under names unique
 // to the run, so a server that already holds data can be checked, and
 // deletes what it can afterwards.
 package conformance
