@@ -10,9 +10,9 @@
 // signer of its own), judges response bodies with the native engine's
 // ":response" validation, and must not reach into a server's store. It
 // imports only the standard library, the schemas and the engine: never
-// the server (host/api), a store or an SQL driver. It creates what it needs under names unique
-// to the run, so a server that already holds data can be checked, and
-// deletes what it can afterwards.
+// the server (host/api), a store or an SQL driver. It creates what it
+// needs under names unique to the run, so a server that already holds
+// data can be checked, and deletes what it can afterwards.
 package conformance
 
 import (

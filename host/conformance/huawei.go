@@ -533,7 +533,9 @@ func (r *runner) queryChecks(op string, base func() (request, error)) {
 func (r *runner) showChecks(res *resource, shared func() (*fixture, error)) {
 	op := res.show
 	r.check(op+"/ok", func() error {
-		fx, err := shared()
+		// A resource of its own, from the fullest ok case: show must give
+		// back all it was created with.
+		fx, err := r.newFixture(res, r.fullestOK(res.create))
 		if err != nil {
 			return err
 		}
@@ -546,6 +548,13 @@ func (r *runner) showChecks(res *resource, shared func() (*fixture, error)) {
 		}
 		if got := res.shown(p.obj); got != fx.id {
 			return fmt.Errorf("asked for %s, got %q: %s", fx.id, got, p)
+		}
+		sent, err := decode(fx.body)
+		if err != nil {
+			return fmt.Errorf("kit: %w", err)
+		}
+		if err := r.echo(op, sent, p.obj); err != nil {
+			return err
 		}
 		if res.shownOK != nil {
 			return res.shownOK(r, fx, p)
@@ -806,6 +815,17 @@ func (r *runner) idempotencyChecks(res *resource) {
 		}
 		return r.wantError(op, p, IdempotencyReuse)
 	})
+}
+
+// fullestOK is the longest ok case of op the target takes.
+func (r *runner) fullestOK(op string) []byte {
+	var best []byte
+	for _, c := range cases(op) {
+		if c.valid && (!c.extension || r.t.Extensions) && len(c.body) > len(best) {
+			best = c.body
+		}
+	}
+	return best
 }
 
 // otherOK is an ok case of op other than not.
