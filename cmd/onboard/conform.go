@@ -39,12 +39,13 @@ func runConform(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	codes := fs.String("codes", "onboard", "the server's error code book: onboard, none (check each code's family and consistency only), or a JSON `FILE`")
 	fs.BoolVar(&t.Extensions, "extensions", false, "the server has onboard's template extensions (onboard does): also run the cases that use them")
 	only := fs.String("only", "", "comma-separated operation ids (see 'onboard ops') or check names to run; default all")
+	skip := fs.String("skip", "", "comma-separated check names to report as SKIP: the server's known, documented deviations")
 	junit := fs.String("junit", "", "also write the report as JUnit XML to FILE")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: onboard conform --target URL [--token T | --ak AK --sk SK] --project ID [--project-b ID --project-b-token T]\n"+
 			"                       [--enos-token T --enos-org ORG [--enos-private-key FILE] [--enos-token-no-key T]]\n"+
-			"                       [--codes onboard|none|FILE] [--only OP|CHECK,...] [--junit FILE]")
+			"                       [--codes onboard|none|FILE] [--only OP|CHECK,...] [--skip CHECK,...] [--junit FILE]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -55,12 +56,12 @@ func runConform(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		fs.Usage()
 		return exitUsage
 	}
-	if *only != "" {
-		for _, op := range strings.Split(*only, ",") {
-			if op = strings.TrimSpace(op); op != "" {
-				t.Only = append(t.Only, op)
-			}
+	t.Only = commaList(*only)
+	for _, name := range commaList(*skip) {
+		if t.Skip == nil {
+			t.Skip = map[string]string{}
 		}
+		t.Skip[name] = "--skip"
 	}
 	var errs []error
 	if *privateKey != "" {
@@ -97,6 +98,17 @@ func runConform(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return exitInvalid
 	}
 	return exitOK
+}
+
+// commaList splits a comma-separated flag value, dropping empty items.
+func commaList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // codeBook is --codes: onboard's book, none, or one read from a file.

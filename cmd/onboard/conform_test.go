@@ -37,7 +37,10 @@ func TestConformUsage(t *testing.T) {
 // README's recipe runs it: `onboard serve`, credentials from `onboard token
 // create` only, then `onboard conform` over every operation. No check
 // fails. The EnOS service account has no RSA public key (nothing shipped
-// registers one yet), so the requireSecret checks skip and say why.
+// registers one yet), so the requireSecret checks skip and say why. The
+// 10,000-device check is skipped here: it is most of the run's time under
+// -race, and host/conformance's SQLite run passes it against the same
+// server code.
 func TestConformAgainstServe(t *testing.T) {
 	dataDir := t.TempDir()
 	lines := startServe(t, dataDir)
@@ -50,7 +53,8 @@ func TestConformAgainstServe(t *testing.T) {
 	junit := filepath.Join(t.TempDir(), "conform.xml")
 	code, out, errOut := onboard(t, "", "conform", "--target", base, "--token", tokA, "--project", "pa",
 		"--project-b", "pb", "--project-b-token", tokB, "--enos-token", enos, "--enos-org", "o1",
-		"--enos-token-no-key", enosNoKey, "--extensions", "--junit", junit)
+		"--enos-token-no-key", enosNoKey, "--extensions", "--junit", junit,
+		"--skip", "enos.device.batch-create/quota-10000-per-product-11739")
 	assert.Equal(t, exitOK, code, "%s\n%s", out, errOut)
 	for _, want := range []string{
 		"PASS cbr.agent.register/ok-doc-example\n",
@@ -58,14 +62,14 @@ func TestConformAgainstServe(t *testing.T) {
 		"PASS iotda.provisioning-template.create/quota-10-per-instance\n",
 		"PASS iotda.provisioning-template.create/ok-ext-fleet-functions\n",
 		"PASS iotda.device-ca.verify/ok-proof\n",
-		"PASS enos.device.batch-create/quota-10000-per-product-11739\n",
+		"SKIP enos.device.batch-create/quota-10000-per-product-11739: known deviation: --skip\n",
 		"PASS enos.device.batch-create/require-secret-no-public-key-11858\n",
 		"SKIP enos.device.batch-create/ok-doc-sample: requireSecret got 11858",
 		"SKIP enos.device.batch-create/require-secret-decrypts: no private key",
 	} {
 		assert.Contains(t, out, want)
 	}
-	assert.Regexp(t, `\d+ passed, 0 failed, 3 skipped in `, out)
+	assert.Regexp(t, `\d+ passed, 0 failed, 4 skipped in `, out)
 
 	b, err := os.ReadFile(junit)
 	require.NoError(t, err)
@@ -82,7 +86,7 @@ func TestConformAgainstServe(t *testing.T) {
 	}
 	require.NoError(t, xml.Unmarshal(b, &suites))
 	assert.Equal(t, 0, suites.Failures)
-	assert.Equal(t, 3, suites.Skipped)
+	assert.Equal(t, 4, suites.Skipped)
 	assert.Len(t, suites.Suites, 30, "one suite per operation")
 	assert.Equal(t, "ief.product.create", suites.Suites[0].Name, "in the order the checks ran")
 }
