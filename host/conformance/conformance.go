@@ -6,15 +6,18 @@
 // "iotda.provisioning-template.create/quota-10-per-instance".
 //
 // Use Run from a Go test, or Check (what `onboard conform` calls) anywhere
-// else. The kit is a black-box client: it talks HTTP only, judges response
-// bodies with the native engine's ":response" validation, and must not
-// reach into a server's store. It creates what it needs under names unique
-// to the run, so a server that already holds data can be checked, and
-// deletes what it can afterwards.
+// else. The kit is a black-box client: it talks HTTP only (with an AK/SK
+// signer of its own), judges response bodies with the native engine's
+// ":response" validation, and must not reach into a server's store. It
+// imports only the standard library, the schemas and the engine: never
+// the server (host/api), a store or an SQL driver. It creates what it
+// needs under names unique to the run, so a server that already holds
+// data can be checked, and deletes what it can afterwards.
 package conformance
 
 import (
 	"context"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io"
@@ -31,10 +34,10 @@ import (
 //
 // Huawei routes need Project and one credential for it: Token
 // (X-Auth-Token) or AK and SK (SDK-HMAC-SHA256 signing). EnOS routes need
-// EnOSOrg and EnOSToken (Authorization: Bearer, a service-account token;
-// the account needs an RSA public key, as requireSecret cases ask for
-// secrets). A service whose credentials are missing is skipped, and so
-// are the isolation checks without a second project.
+// EnOSOrg and EnOSToken (Authorization: Bearer, a service-account token).
+// A service whose credentials are missing is skipped, and so are the
+// checks whose setup is missing (a second project, an EnOS account
+// without a key, …), each saying what to give.
 type Target struct {
 	BaseURL string // e.g. http://127.0.0.1:8080
 
@@ -50,6 +53,32 @@ type Target struct {
 	ProjectBAK, ProjectBSK string
 
 	EnOSOrg, EnOSToken string
+	// EnOSPrivateKey is the private key of EnOSToken's service account,
+	// whose public key the server holds. With it, requireSecret items must
+	// succeed and their deviceSecret and sessionKey must decrypt
+	// (RSA-OAEP-SHA256); without it, a requireSecret batch answered 11858
+	// ("no public key") skips, as the kit cannot tell whether the
+	// account has a key.
+	EnOSPrivateKey *rsa.PrivateKey
+	// EnOSTokenNoKey is a token of another service account of EnOSOrg,
+	// one with no RSA public key: requireSecret must then get 11858.
+	EnOSTokenNoKey string
+	// EnOSProduct and EnOSQuotaProduct are product keys that exist in
+	// EnOSOrg, for a server that creates devices only under existing
+	// products. The checks' devices go under EnOSProduct (a run adds
+	// about 1,100); the 10,000-devices-per-product check (11739) fills
+	// EnOSQuotaProduct up to 10,000, so give a product of its own. Empty:
+	// the kit makes up fresh product keys each run.
+	EnOSProduct, EnOSQuotaProduct string
+	// EnOSBatchLimit is the org's limit of devices per batch; 0: the
+	// documented default, 1,000.
+	EnOSBatchLimit int
+
+	// Codes is the server's code book: the error code it answers for
+	// each kind of failure. nil: onboard's (OnboardCodes). An empty book
+	// checks only each code's family and that each kind of failure gets
+	// one code per service.
+	Codes CodeBook
 
 	// Extensions says the server has onboard's template extensions
 	// (docs/templates.md): the corpus cases that use them (ok-ext-*) then
@@ -57,8 +86,9 @@ type Target struct {
 	Extensions bool
 
 	HTTPClient *http.Client // nil: a client with a 30 s timeout
-	// Only restricts the run to these operation ids (checks are named
-	// after the operation they exercise). Empty: every operation.
+	// Only restricts the run to these operations (ids of the catalogue:
+	// their checks are named after them) and single checks (full check
+	// names, e.g. to run a failed one again). Empty: every check.
 	Only []string
 	// Skip reports the named checks as SKIP with the given reason instead
 	// of running their verdict: for a server's known, documented
@@ -93,11 +123,27 @@ func (t Target) Validate() error {
 	if (t.EnOSOrg == "") != (t.EnOSToken == "") {
 		errs = append(errs, errors.New("EnOSOrg and EnOSToken go together"))
 	}
+	if t.EnOSToken == "" && (t.EnOSPrivateKey != nil || t.EnOSTokenNoKey != "" || t.EnOSProduct != "" || t.EnOSQuotaProduct != "") {
+		errs = append(errs, errors.New("the EnOS settings need EnOSToken and EnOSOrg"))
+	}
+	if t.EnOSTokenNoKey != "" && t.EnOSTokenNoKey == t.EnOSToken {
+		errs = append(errs, errors.New("EnOSTokenNoKey must be another service account's token than EnOSToken"))
+	}
+	if t.EnOSQuotaProduct != "" && t.EnOSQuotaProduct == t.EnOSProduct {
+		errs = append(errs, errors.New("EnOSQuotaProduct must differ from EnOSProduct: the 11739 check fills it to 10,000 devices"))
+	}
+	if (t.EnOSProduct == "") != (t.EnOSQuotaProduct == "") {
+		errs = append(errs, errors.New("EnOSProduct and EnOSQuotaProduct go together"))
+	}
+	if err := t.Codes.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if t.Token == "" && t.AK == "" && t.EnOSToken == "" {
 		errs = append(errs, errors.New("no credentials: give Token or AK/SK (with Project) for Huawei routes, or EnOSToken and EnOSOrg"))
 	}
 	ops, _ := schemas.Catalogue()
-	for _, id := range t.Only {
+	for _, name := range t.Only {
+		id, _, _ := strings.Cut(name, "/")
 		if !slices.ContainsFunc(ops, func(o schemas.Operation) bool { return o.ID == id }) {
 			errs = append(errs, fmt.Errorf("unknown operation %q in Target.Only", id))
 		}

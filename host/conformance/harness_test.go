@@ -6,7 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
-	"net/http"
+	"maps"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -27,17 +27,17 @@ var testKey = []byte("0123456789abcdef0123456789abcdef")
 // One RSA key for the package: generating one is slow.
 var shared struct {
 	once   sync.Once
+	key    *rsa.PrivateKey
 	pubPEM string
 	err    error
 }
 
 func setup(t testing.TB) (*host.Runtime, string) {
 	shared.once.Do(func() {
-		var k *rsa.PrivateKey
-		if k, shared.err = rsa.GenerateKey(rand.Reader, 2048); shared.err != nil {
+		if shared.key, shared.err = rsa.GenerateKey(rand.Reader, 2048); shared.err != nil {
 			return
 		}
-		der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+		der, _ := x509.MarshalPKIXPublicKey(&shared.key.PublicKey)
 		shared.pubPEM = string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 	})
 	require.NoError(t, shared.err)
@@ -51,11 +51,6 @@ type server struct {
 	store store.Store
 }
 
-type options struct {
-	wrapStore  func(store.Store) store.Store
-	middleware func(http.Handler) http.Handler
-}
-
 const (
 	projA, projB = "proj-a", "proj-b"
 	tokenA       = "tok-a"
@@ -64,9 +59,12 @@ const (
 	akB, skB     = "AKCONFORMB", "secret-b"
 	org, account = "org-1", "sa-1"
 	enosToken    = "tok-enos"
+	// A second service account of the org, with no RSA public key.
+	accountNoKey = "sa-no-key"
+	enosNoKey    = "tok-enos-no-key"
 )
 
-func startOnboard(t *testing.T, kind string, o options) *server {
+func startOnboard(t *testing.T, kind string) *server {
 	t.Helper()
 	rt, pub := setup(t)
 	st := storetest.Open(t, kind, testKey)
@@ -79,17 +77,11 @@ func startOnboard(t *testing.T, kind string, o options) *server {
 	require.NoError(t, st.CreateAccessKey(ctx, &store.AccessKey{AccessKeyID: akB, SecretKey: skB, ProjectID: projB, CreatedAt: now}))
 	require.NoError(t, st.CreateServiceAccount(ctx, &store.ServiceAccount{OrgID: org, AccountID: account, PublicKeyPEM: pub, CreatedAt: now}))
 	require.NoError(t, st.CreateToken(ctx, enosToken, &store.Token{OrgID: org, AccountID: account, CreatedAt: now, ExpiresAt: exp}))
-	served := st
-	if o.wrapStore != nil {
-		served = o.wrapStore(st)
-	}
-	srv, err := api.New(api.Config{Engine: rt, Store: served})
+	require.NoError(t, st.CreateServiceAccount(ctx, &store.ServiceAccount{OrgID: org, AccountID: accountNoKey, CreatedAt: now}))
+	require.NoError(t, st.CreateToken(ctx, enosNoKey, &store.Token{OrgID: org, AccountID: accountNoKey, CreatedAt: now, ExpiresAt: exp}))
+	srv, err := api.New(api.Config{Engine: rt, Store: st})
 	require.NoError(t, err)
-	var h http.Handler = srv
-	if o.middleware != nil {
-		h = o.middleware(h)
-	}
-	ts := httptest.NewServer(h)
+	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	return &server{url: ts.URL, store: st}
 }
@@ -97,12 +89,14 @@ func startOnboard(t *testing.T, kind string, o options) *server {
 // tokenTarget authenticates with X-Auth-Token; akskTarget signs with AK/SK.
 func (s *server) tokenTarget() conformance.Target {
 	return conformance.Target{BaseURL: s.url, Project: projA, Token: tokenA, ProjectB: projB, ProjectBToken: tokenB,
-		EnOSOrg: org, EnOSToken: enosToken, Skip: knownDeviations, Extensions: true}
+		EnOSOrg: org, EnOSToken: enosToken, EnOSPrivateKey: shared.key, EnOSTokenNoKey: enosNoKey,
+		Skip: maps.Clone(knownDeviations), Extensions: true}
 }
 
 func (s *server) akskTarget() conformance.Target {
 	return conformance.Target{BaseURL: s.url, Project: projA, AK: akA, SK: skA, ProjectB: projB, ProjectBAK: akB, ProjectBSK: skB,
-		EnOSOrg: org, EnOSToken: enosToken, Skip: knownDeviations, Extensions: true}
+		EnOSOrg: org, EnOSToken: enosToken, EnOSPrivateKey: shared.key, EnOSTokenNoKey: enosNoKey,
+		Skip: maps.Clone(knownDeviations), Extensions: true}
 }
 
 // knownDeviations are where onboard does not pass its own corpus yet.

@@ -32,6 +32,20 @@ type resource struct {
 	uniqueStrings func(body []byte, failed map[int]bool) []string
 	// listQuery narrows a list to the resource created by a create response.
 	listQuery func(obj map[string]any) url.Values
+	// live makes an ok case of a create operation usable against a live
+	// server (a fresh certificate in place of the case's, …).
+	live func(r *runner, body []byte) []byte
+	// bind makes an ok case of an operation on one resource live: ids of
+	// other resources the case names become real ones in the fixture's
+	// instance.
+	bind func(r *runner, op string, body []byte, fx *fixture) ([]byte, error)
+	// custom runs the checks of operations whose ok cases need more than
+	// a fixture (a proof of possession, a resolved template).
+	custom map[string]func(r *runner, res *resource, shared func() (*fixture, error))
+	// afterOK checks what a success reply says beyond its schema.
+	afterOK map[string]func(r *runner, body []byte, p *reply) error
+	// shownOK checks what show says of a fixture beyond its id.
+	shownOK func(r *runner, fx *fixture, p *reply) error
 }
 
 func (res *resource) ops() []string {
@@ -56,12 +70,27 @@ var resources = []*resource{
 	{
 		create: "iotda.provisioning-template.create", list: "iotda.provisioning-template.list",
 		show: "iotda.provisioning-template.show", del: "iotda.provisioning-template.delete",
-		onItem:  []string{"iotda.provisioning-template.update"},
+		onItem:  []string{"iotda.provisioning-template.update", tmplPrev},
 		idParam: "template_id", header: "Instance-Id", fixture: "ok-minimal",
 		created: func(o map[string]any) []string { return nonEmpty(str(o, "template_id")) },
 		listed:  func(o map[string]any) []string { return idsOf(o, "template_id", "templates") },
 		count:   func(o map[string]any) (int, bool) { return num(o, "page", "count") },
 		shown:   func(o map[string]any) string { return str(o, "template_id") },
+		custom:  map[string]func(*runner, *resource, func() (*fixture, error)){tmplPrev: previewChecks},
+	},
+	{
+		create: caUpload, list: "iotda.device-ca.list", show: caShow, del: "iotda.device-ca.delete",
+		onItem:  []string{caUpdate, caVerify, caRevoke},
+		idParam: "certificate_id", header: "Instance-Id", fixture: "ok-minimal",
+		created: func(o map[string]any) []string { return nonEmpty(str(o, "certificate_id")) },
+		listed:  func(o map[string]any) []string { return idsOf(o, "certificate_id", "certificates") },
+		count:   func(o map[string]any) (int, bool) { return num(o, "page", "count") },
+		shown:   func(o map[string]any) string { return str(o, "certificate_id") },
+		live:    caLive,
+		bind:    caBind,
+		custom:  map[string]func(*runner, *resource, func() (*fixture, error)){caVerify: caVerifyChecks},
+		afterOK: map[string]func(*runner, []byte, *reply) error{caRevoke: revokedOK},
+		shownOK: caShown,
 	},
 	{
 		create: "ces.agent-invocation.batch-create", list: "ces.agent-invocation.list", fixture: "ok-doc-example",
@@ -163,6 +192,7 @@ type fixture struct {
 	header map[string]string
 	query  url.Values // narrows the list to it
 	obj    map[string]any
+	body   []byte // the create request
 }
 
 func (r *runner) instanceHeader(res *resource) map[string]string {
@@ -175,10 +205,13 @@ func (r *runner) instanceHeader(res *resource) map[string]string {
 // createBody returns a create case with the ids the client chooses made
 // unique for this call (same lengths, same characters classes).
 func (r *runner) createBody(res *resource, body []byte, failed map[int]bool) []byte {
-	if res.uniqueStrings == nil {
-		return body
+	if res.uniqueStrings != nil {
+		body = r.replaceStrings(body, res.uniqueStrings(body, failed))
 	}
-	return r.replaceStrings(body, res.uniqueStrings(body, failed))
+	if res.live != nil && len(failed) == 0 {
+		body = res.live(r, body)
+	}
+	return body
 }
 
 // newFixture creates one resource as project A, and schedules its deletion.
@@ -186,8 +219,8 @@ func (r *runner) newFixture(res *resource, body []byte) (*fixture, error) {
 	if body == nil {
 		body = okCase(res.create, res.fixture)
 	}
-	fx := &fixture{header: r.instanceHeader(res)}
-	p, err := r.do(request{op: res.create, body: r.createBody(res, body, nil), header: fx.header})
+	fx := &fixture{header: r.instanceHeader(res), body: r.createBody(res, body, nil)}
+	p, err := r.do(request{op: res.create, body: fx.body, header: fx.header})
 	if err != nil {
 		return nil, fmt.Errorf("setup: create: %w", err)
 	}
@@ -246,6 +279,10 @@ func (r *runner) huaweiResource(res *resource) {
 	shared := r.lazyFixture(res)
 	r.createCases(res)
 	for _, op := range res.onItem {
+		if custom := res.custom[op]; custom != nil {
+			custom(r, res, shared)
+			continue
+		}
 		r.itemCases(res, op, shared)
 	}
 	for _, op := range res.onProject {
@@ -268,6 +305,9 @@ func (r *runner) huaweiResource(res *resource) {
 	}
 	if res.create == "ces.agent-invocation.batch-create" {
 		r.cesPerItem()
+	}
+	if res.create == caUpload {
+		r.caChecks(res)
 	}
 }
 
@@ -292,7 +332,10 @@ func (r *runner) createCases(res *resource) {
 				for _, id := range res.created(p.obj) {
 					r.scheduleDelete(res, id, header)
 				}
-				return r.perItem(op, body, p)
+				if err := r.perItem(op, body, p, nil); err != nil {
+					return err
+				}
+				return r.okReply(res, op, body, p)
 			}
 			v := r.verdict(op, c.body)
 			failed := failedItems(v)
@@ -310,7 +353,7 @@ func (r *runner) createCases(res *resource) {
 				if err := r.wantSuccess(op, p); err != nil {
 					return fmt.Errorf("items %v break a rule, the others do not: %w", keys(failed), err)
 				}
-				return r.perItem(op, body, p)
+				return r.perItem(op, body, p, nil)
 			}
 			return r.wantInvalid(op, p)
 		})
@@ -347,14 +390,23 @@ func (r *runner) itemCases(res *resource, op string, shared func() (*fixture, er
 			if err != nil {
 				return err
 			}
-			p, err := r.do(request{op: op, params: map[string]string{res.idParam: fx.id}, body: c.body, header: fx.header})
+			body := c.body
+			if c.valid && res.bind != nil {
+				if body, err = res.bind(r, op, body, fx); err != nil {
+					return err
+				}
+			}
+			p, err := r.do(request{op: op, params: map[string]string{res.idParam: fx.id}, body: body, header: fx.header})
 			if err != nil {
 				return err
 			}
-			if c.valid {
-				return r.wantSuccess(op, p)
+			if !c.valid {
+				return r.wantInvalid(op, p)
 			}
-			return r.wantInvalid(op, p)
+			if err := r.wantSuccess(op, p); err != nil {
+				return err
+			}
+			return r.okReply(res, op, body, p)
 		})
 	}
 	r.check(op+"/not-found", func() error {
@@ -366,8 +418,24 @@ func (r *runner) itemCases(res *resource, op string, shared func() (*fixture, er
 		if err != nil {
 			return err
 		}
-		return r.wantError(op, p, 0, http.StatusNotFound)
+		return r.wantError(op, p, NotFound)
 	})
+}
+
+// okReply checks a success reply beyond its schema: what the request set
+// comes back, and what the operation's afterOK says.
+func (r *runner) okReply(res *resource, op string, body []byte, p *reply) error {
+	sent, err := decode(body)
+	if err != nil {
+		return fmt.Errorf("kit: %w", err)
+	}
+	if err := r.echo(op, sent, p.obj); err != nil {
+		return err
+	}
+	if after := res.afterOK[op]; after != nil {
+		return after(r, body, p)
+	}
+	return nil
 }
 
 func (r *runner) projectCases(op string) {
@@ -465,7 +533,9 @@ func (r *runner) queryChecks(op string, base func() (request, error)) {
 func (r *runner) showChecks(res *resource, shared func() (*fixture, error)) {
 	op := res.show
 	r.check(op+"/ok", func() error {
-		fx, err := shared()
+		// A resource of its own, from the fullest ok case: show must give
+		// back all it was created with.
+		fx, err := r.newFixture(res, r.fullestOK(res.create))
 		if err != nil {
 			return err
 		}
@@ -479,6 +549,16 @@ func (r *runner) showChecks(res *resource, shared func() (*fixture, error)) {
 		if got := res.shown(p.obj); got != fx.id {
 			return fmt.Errorf("asked for %s, got %q: %s", fx.id, got, p)
 		}
+		sent, err := decode(fx.body)
+		if err != nil {
+			return fmt.Errorf("kit: %w", err)
+		}
+		if err := r.echo(op, sent, p.obj); err != nil {
+			return err
+		}
+		if res.shownOK != nil {
+			return res.shownOK(r, fx, p)
+		}
 		return nil
 	})
 	r.check(op+"/not-found", func() error {
@@ -486,7 +566,7 @@ func (r *runner) showChecks(res *resource, shared func() (*fixture, error)) {
 		if err != nil {
 			return err
 		}
-		return r.wantError(op, p, 0, http.StatusNotFound)
+		return r.wantError(op, p, NotFound)
 	})
 }
 
@@ -511,7 +591,7 @@ func (r *runner) deleteChecks(res *resource) {
 			if err != nil {
 				return err
 			}
-			if err := r.wantError(res.show, p, 0, http.StatusNotFound); err != nil {
+			if err := r.wantError(res.show, p, NotFound); err != nil {
 				return fmt.Errorf("after delete, show: %w", err)
 			}
 		}
@@ -522,7 +602,7 @@ func (r *runner) deleteChecks(res *resource) {
 		if err != nil {
 			return err
 		}
-		return r.wantError(op, p, 0, http.StatusNotFound)
+		return r.wantError(op, p, NotFound)
 	})
 }
 
@@ -548,7 +628,7 @@ func (r *runner) authChecks(res *resource) {
 			if err != nil {
 				return err
 			}
-			return r.wantError(op, p, 0, http.StatusUnauthorized)
+			return r.wantError(op, p, Unauthenticated)
 		})
 	}
 	r.check(res.create+"/auth-bad-credential", func() error {
@@ -558,7 +638,7 @@ func (r *runner) authChecks(res *resource) {
 		if err != nil {
 			return err
 		}
-		return r.wantError(res.create, p, 0, http.StatusUnauthorized)
+		return r.wantError(res.create, p, Unauthenticated)
 	})
 }
 
@@ -586,7 +666,7 @@ func (r *runner) isolationChecks(res *resource, shared func() (*fixture, error))
 		if err != nil {
 			return err
 		}
-		return r.wantError(res.create, p, 0, http.StatusForbidden)
+		return r.wantError(res.create, p, Forbidden)
 	})
 	// asB sends the id of A's shared resource with B's credential on B's
 	// route (skipping without a second project).
@@ -635,7 +715,7 @@ func (r *runner) isolationChecks(res *resource, shared func() (*fixture, error))
 			if err != nil {
 				return err
 			}
-			if err := r.wantError(op, p, 0, http.StatusNotFound, http.StatusForbidden); err != nil {
+			if err := r.wantError(op, p, NotFound, Forbidden); err != nil {
 				return fmt.Errorf("project B reached %s of project A: %w", fx.id, err)
 			}
 			return nil
@@ -647,7 +727,7 @@ func (r *runner) isolationChecks(res *resource, shared func() (*fixture, error))
 			if err != nil {
 				return err
 			}
-			if err := r.wantError(res.del, p, 0, http.StatusNotFound, http.StatusForbidden); err != nil {
+			if err := r.wantError(res.del, p, NotFound, Forbidden); err != nil {
 				return fmt.Errorf("project B deleted %s of project A: %w", fx.id, err)
 			}
 			if res.show != "" {
@@ -733,8 +813,19 @@ func (r *runner) idempotencyChecks(res *resource) {
 		for _, id := range res.created(p.obj) {
 			r.scheduleDelete(res, id, header)
 		}
-		return r.wantError(op, p, 0, http.StatusUnprocessableEntity)
+		return r.wantError(op, p, IdempotencyReuse)
 	})
+}
+
+// fullestOK is the longest ok case of op the target takes.
+func (r *runner) fullestOK(op string) []byte {
+	var best []byte
+	for _, c := range cases(op) {
+		if c.valid && (!c.extension || r.t.Extensions) && len(c.body) > len(best) {
+			best = c.body
+		}
+	}
+	return best
 }
 
 // otherOK is an ok case of op other than not.
@@ -784,7 +875,7 @@ func (r *runner) templateQuota(res *resource) {
 				}
 				continue
 			}
-			if err := r.wantError(res.create, p, 0, http.StatusBadRequest, http.StatusForbidden); err != nil {
+			if err := r.wantError(res.create, p, Quota); err != nil {
 				return fmt.Errorf("template %d in one instance must be refused (at most %d per instance): %w", i, limit, err)
 			}
 		}
