@@ -22,7 +22,7 @@ import (
 // hex(SHA-256(canonical request)))), and the canonical request is
 //
 //	METHOD \n canonical URI (each segment escaped, trailing "/") \n
-//	canonical query (keys lower-cased, sorted; values sorted) \n
+//	canonical query (keys as sent, sorted; values sorted) \n
 //	canonical headers ("name:value\n" for each signed header) \n
 //	signed headers joined by ";" \n hex(SHA-256(body))
 //
@@ -149,12 +149,11 @@ func canonicalURI(path string) string {
 	return uri
 }
 
+// canonicalQuery keeps each key's case, as the official SDK's signer does:
+// lower-casing here made every request with a capital in a query key
+// (?Instance-Id=…) fail its signature check.
 func canonicalQuery(r *http.Request) string {
-	q := map[string][]string{}
-	for k, vs := range r.URL.Query() {
-		lk := strings.ToLower(k)
-		q[lk] = append(q[lk], vs...)
-	}
+	q := r.URL.Query()
 	keys := make([]string, 0, len(q))
 	for k := range q {
 		keys = append(keys, k)

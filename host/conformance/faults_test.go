@@ -419,9 +419,17 @@ func (x *exchange) resend(change func(*http.Request) []byte) {
 	x.body, _ = io.ReadAll(resp.Body)
 }
 
+// mustInt reads a count from the answer: as decoded (json.Number), or as an
+// earlier injection in the same exchange set it (int).
 func mustInt(v any) int {
-	n, _ := v.(json.Number).Int64()
-	return int(n)
+	switch n := v.(type) {
+	case int:
+		return n
+	case json.Number:
+		i, _ := n.Int64()
+		return int(i)
+	}
+	panic(fmt.Sprintf("not a count: %#v", v))
 }
 
 // faultProxy is a reverse proxy to backend that lets inject change each
