@@ -67,7 +67,7 @@ func TestServerVerifiesKitSignature(t *testing.T) {
 		{"list with a query", "GET", "/v3/proj-sign/agents?limit=5&offset=0&agent_id=sign-agent-1", nil, nil, http.StatusOK},
 		// Keys keep their case in the canonical query, as the official SDK's signer has it.
 		{"query key with capitals", "GET", "/v5/iot/proj-sign/provisioning-templates?Instance-Id=x&limit=1", nil, nil, http.StatusBadRequest}, // past auth: unknown query parameter
-		{"escaped path segment", "GET", "/v3/proj-sign/agents/no%20such~agent", nil, nil, http.StatusBadRequest}, // past auth: the id breaks its pattern
+		{"escaped path segment", "GET", "/v3/proj-sign/agents/no%20such~agent", nil, nil, http.StatusBadRequest},                              // past auth: the id breaks its pattern
 		{"instance and idempotency headers", "POST", "/v5/iot/proj-sign/provisioning-templates",
 			map[string]string{"Instance-Id": "inst-sign", "Idempotency-Key": "sign-key-1"},
 			[]byte(`{"template_name":"sign_t","template_body":{"parameters":{"iotda::certificate::common_name":{"type":"String"}},"resources":{"device":{"node_id":{"ref":"iotda::certificate::common_name"},"product_id":"p"}}}}`),
