@@ -28,7 +28,11 @@ var shared struct {
 func Runtime(t testing.TB) *host.Runtime {
 	t.Helper()
 	shared.once.Do(func() {
-		shared.rt, shared.err = host.New(context.Background(), host.WithCompilationCacheDir(CacheDir()))
+		// No call timeout: tests that assert the engine's verdict must not
+		// race the wall clock (a 1 MiB body of tiny items took over 5 s on
+		// two cores at load 14 and came back 503). The timeout itself is
+		// tested on runtimes of its own (host's runaway-guest tests).
+		shared.rt, shared.err = host.New(context.Background(), host.WithCompilationCacheDir(CacheDir()), host.WithCallTimeout(0))
 	})
 	if shared.err != nil {
 		t.Fatalf("enginetest: %v", shared.err)
