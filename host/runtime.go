@@ -27,6 +27,7 @@ import (
 
 	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host/internal/pool"
+	"github.com/onboardhq/onboard/host/internal/startup"
 	"github.com/onboardhq/onboard/plugins/engine/enginewasm"
 )
 
@@ -62,6 +63,7 @@ type config struct {
 	timeout      time.Duration
 	interrupt    bool
 	abiVersion   uint32
+	startBudget  time.Duration
 	sysClocks    bool
 	stderr       io.Writer
 }
@@ -87,6 +89,12 @@ func WithMemoryLimitPages(pages uint32) Option { return func(c *config) { c.memo
 // WithCallTimeout bounds one call (0: only the caller's context bounds it).
 // It needs interruptible instances.
 func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
+
+// WithStartBudget bounds the CPU time an instance's start-up
+// (instantiation and the guest's _initialize) may use (default
+// startup.DefaultBudget; 0: no bound). Start-up runs without the caller's
+// deadline: a busy machine delays it but cannot fail it (package startup).
+func WithStartBudget(cpu time.Duration) Option { return func(c *config) { c.startBudget = cpu } }
 
 // WithInterruptible decides whether a running call can be stopped (by the
 // call timeout or the caller's context). It is on by default. Off, wazero
@@ -174,7 +182,7 @@ func DefaultCacheDir() string {
 func New(ctx context.Context, opts ...Option) (*Runtime, error) {
 	cfg := config{wasm: enginewasm.Wasm, cacheDir: DefaultCacheDir(), maxInstances: DefaultMaxInstances,
 		memoryPages: DefaultMemoryLimitPages, timeout: DefaultCallTimeout, interrupt: true,
-		abiVersion: abi.EngineVersion, stderr: os.Stderr}
+		abiVersion: abi.EngineVersion, stderr: os.Stderr, startBudget: startup.DefaultBudget}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -225,7 +233,11 @@ func (r *Runtime) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := inst.mod.ExportedFunction(abi.ExportABIVersion).Call(ctx)
+	var res []uint64
+	err = startup.Run(ctx, r.cfg.startBudget, func(ctx context.Context) (err error) {
+		res, err = inst.mod.ExportedFunction(abi.ExportABIVersion).Call(ctx)
+		return err
+	})
 	if err != nil {
 		r.pool.Discard(inst)
 		return fmt.Errorf("host: %s: %w", abi.ExportABIVersion, err)
@@ -265,14 +277,19 @@ func stubImports(ctx context.Context, rt wazero.Runtime, compiled wazero.Compile
 }
 
 // instantiate makes a pool instance (under the pool's lock, so Close
-// cannot run meanwhile).
+// cannot run meanwhile). The pool runs it without the caller's deadline;
+// its own bound is the start-up's CPU budget.
 func (r *Runtime) instantiate(ctx context.Context) (*instance, error) {
 	// An anonymous module name lets many instances of one module coexist.
 	mc := wazero.NewModuleConfig().WithName("").WithStartFunctions("_initialize").WithStderr(r.cfg.stderr)
 	if r.cfg.sysClocks {
 		mc = mc.WithSysWalltime().WithSysNanotime()
 	}
-	mod, err := r.rt.InstantiateModule(ctx, r.compiled, mc)
+	var mod api.Module
+	err := startup.Run(ctx, r.cfg.startBudget, func(ctx context.Context) (err error) {
+		mod, err = r.rt.InstantiateModule(ctx, r.compiled, mc)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("host: instantiate engine: %w", err)
 	}

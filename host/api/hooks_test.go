@@ -118,7 +118,9 @@ func TestHookFailures(t *testing.T) {
 // Reload swaps the hooks under load: every request gets the old or the
 // new behaviour, none fails.
 func TestHookReloadUnderLoad(t *testing.T) {
-	e, runner, file := hookEnv(t, `[{"name":"h","path":%[3]q,"config":{"mode":"slow","ms":"10"}}]`)
+	// A generous call timeout: this test is about the reload, and a 100 ms
+	// default made it fail on busy cores when a call waited for one.
+	e, runner, file := hookEnv(t, `[{"name":"h","path":%[3]q,"timeout":"10s","config":{"mode":"slow","ms":"10"}}]`)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -141,7 +143,7 @@ func TestHookReloadUnderLoad(t *testing.T) {
 		}()
 	}
 	time.Sleep(200 * time.Millisecond)
-	writeHooks(t, file, `[{"name":"h","path":%[3]q,"config":{"mode":"deny","reason":"closed for maintenance"}}]`)
+	writeHooks(t, file, `[{"name":"h","path":%[3]q,"timeout":"10s","config":{"mode":"deny","reason":"closed for maintenance"}}]`)
 	require.NoError(t, runner.Reload(context.Background()))
 	time.Sleep(200 * time.Millisecond)
 	close(stop)

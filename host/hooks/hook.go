@@ -241,11 +241,10 @@ func (r *Runner) compileLean(ctx context.Context, spec Spec, wasm []byte) (*hook
 	}
 	// host.New compiles the module (slow on a cold cache and a busy
 	// machine) and instantiates a first instance, which runs the guest's
-	// _initialize: a guest whose initialisation never ends fails the load
-	// instead of hanging it.
-	lctx, cancel := context.WithTimeout(ctx, leanLoadAllowance)
-	defer cancel()
-	rt, err := host.New(lctx, host.WithModule(wasm), host.WithABIVersion(abi.HookVersion),
+	// _initialize: no wall-clock allowance bounds that (a busy machine
+	// made one run out), the start-up's CPU budget does, so a guest whose
+	// initialisation never ends fails the load instead of hanging it.
+	rt, err := host.New(ctx, host.WithModule(wasm), host.WithABIVersion(abi.HookVersion),
 		host.WithCallTimeout(timeout), host.WithMemoryLimitPages(spec.MaxMemoryPages),
 		host.WithMaxInstances(spec.MaxInstances), host.WithInterruptible(r.opts.interrupt),
 		host.WithCompilationCacheDir(cacheDir), host.WithSysClocks(), host.WithStderr(logWriter{r.opts.log, spec.Name}))

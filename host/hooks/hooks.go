@@ -76,10 +76,6 @@ func (e *FailedError) Unwrap() error { return e.Err }
 // go-sdk offers no way to initialise an instance before its first call.
 const initAllowance = 2 * time.Second
 
-// leanLoadAllowance bounds loading a lean plug-in: compilation and a first
-// instance's _initialize (see compileLean).
-const leanLoadAllowance = 30 * time.Second
-
 type options struct {
 	log      *slog.Logger
 	cacheDir string

@@ -54,7 +54,7 @@ func (p *Pool[T]) Get(ctx context.Context) (T, error) {
 	case v := <-p.idle:
 		return v, nil
 	case p.slots <- struct{}{}:
-		return p.createInSlot(ctx)
+		return p.start(ctx)
 	default:
 	}
 	// Every instance is busy and the pool is full: this call waits. The
@@ -66,8 +66,39 @@ func (p *Pool[T]) Get(ctx context.Context) (T, error) {
 	case v := <-p.idle:
 		return v, nil
 	case p.slots <- struct{}{}:
-		return p.createInSlot(ctx)
+		return p.start(ctx)
 	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+}
+
+// start creates an instance in the slot just taken. Start-up is the
+// pool's work, not the caller's call: it runs without the caller's
+// deadline or cancellation (a busy machine must not turn a slow start-up
+// into a failure, and an instance half started is of no use), bounded by
+// whatever budget create itself applies. The caller waits for it until
+// its context gives up; an instance finished after that goes to the idle
+// list for the next caller.
+func (p *Pool[T]) start(ctx context.Context) (T, error) {
+	type started struct {
+		v   T
+		err error
+	}
+	done := make(chan started, 1)
+	go func() {
+		v, err := p.createInSlot(context.WithoutCancel(ctx))
+		done <- started{v, err}
+	}()
+	select {
+	case s := <-done:
+		return s.v, s.err
+	case <-ctx.Done():
+		go func() {
+			if s := <-done; s.err == nil {
+				p.Put(s.v)
+			}
+		}()
+		var zero T
 		return zero, ctx.Err()
 	}
 }

@@ -175,3 +175,33 @@ func TestCurrentSwapWaitsForCalls(t *testing.T) {
 	assert.False(t, ok, "a closed Current takes nothing")
 	require.NoError(t, c.Close(), "twice")
 }
+
+// Start-up is the pool's work, not the caller's: a caller that gives up
+// (its deadline passes on a busy machine) while an instance starts does
+// not kill the start-up, and the instance serves the next caller. Before,
+// the start-up ran under the caller's context, was closed with it
+// ("instantiate engine: module closed with context deadline exceeded")
+// and the next caller had to start another.
+func TestStartUpOutlivesTheCaller(t *testing.T) {
+	callerGone := make(chan struct{})
+	var starts atomic.Int64
+	p := New(1, func(ctx context.Context) (*item, error) {
+		n := int(starts.Add(1))
+		<-callerGone // this start-up is slower than the caller's patience
+		if err := ctx.Err(); err != nil {
+			return nil, err // as wazero closes a module whose context is done
+		}
+		return &item{id: n}, nil
+	}, func(*item) {})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan error, 1)
+	go func() { _, err := p.Get(ctx); got <- err }()
+	cancel()
+	close(callerGone)
+	assert.ErrorIs(t, <-got, context.Canceled, "the caller stops waiting")
+
+	it := mustGet(t, p)
+	assert.Equal(t, 1, it.id, "the instance started for the caller that left serves the next one")
+	assert.Equal(t, int64(1), starts.Load(), "one start-up, not one per caller")
+}
