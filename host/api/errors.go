@@ -42,6 +42,7 @@ const (
 	kindMethodNotAllowed             // 405: the path is served, but not with this method
 	kindIdempotencyBusy              // 409: another request holds the Idempotency-Key (with Retry-After)
 	kindMediaType                    // 415: the body is not JSON in UTF-8
+	kindOverloaded                   // 429: the request's admission lane is full (with Retry-After)
 )
 
 var kindStatus = map[kind]int{
@@ -52,6 +53,7 @@ var kindStatus = map[kind]int{
 	kindHookDenied: http.StatusForbidden, kindMethodNotAllowed: http.StatusMethodNotAllowed,
 	kindIdempotencyBusy: http.StatusConflict,
 	kindMediaType:       http.StatusUnsupportedMediaType,
+	kindOverloaded:      http.StatusTooManyRequests,
 }
 
 // hookDeniedCodes are onboard's own codes for a registration hook's deny
@@ -69,20 +71,20 @@ var codes = map[string]map[kind]string{
 	"ief": {kindInvalid: "IEF.100001", kindForbidden: "IEF.100003", kindNotFound: "IEF.100011",
 		kindConflict: "IEF.100012", kindQuota: "IEF.100013", kindTooLarge: "IEF.100014", kindInternal: "IEF.100500",
 		kindUnavailable: "IEF.100503", kindIdempotencyReuse: "IEF.100422", kindMethodNotAllowed: "IEF.100405",
-		kindIdempotencyBusy: "IEF.100409", kindMediaType: "IEF.100415"},
+		kindIdempotencyBusy: "IEF.100409", kindMediaType: "IEF.100415", kindOverloaded: "IEF.100429"},
 	"iotda": {kindInvalid: "IOTDA.000006", kindForbidden: "IOTDA.000004", kindNotFound: "IOTDA.014000",
 		kindConflict: "IOTDA.014006", kindQuota: "IOTDA.014016", kindTooLarge: "IOTDA.000007", kindInternal: "IOTDA.000500",
 		kindUnavailable: "IOTDA.000503", kindIdempotencyReuse: "IOTDA.000422", kindMethodNotAllowed: "IOTDA.000405",
-		kindIdempotencyBusy: "IOTDA.000409", kindMediaType: "IOTDA.000415"},
+		kindIdempotencyBusy: "IOTDA.000409", kindMediaType: "IOTDA.000415", kindOverloaded: "IOTDA.000429"},
 	"ces": {kindInvalid: "ces.0014", kindForbidden: "ces.0003", kindNotFound: "ces.0004",
 		kindConflict: "ces.0009", kindQuota: "ces.0015", kindTooLarge: "ces.0016", kindInternal: "ces.0500",
 		kindUnavailable: "ces.0503", kindIdempotencyReuse: "ces.0422", kindMethodNotAllowed: "ces.0405",
-		kindIdempotencyBusy: "ces.0409", kindMediaType: "ces.0415"},
+		kindIdempotencyBusy: "ces.0409", kindMediaType: "ces.0415", kindOverloaded: "ces.0429"},
 	"cbr": {kindInvalid: "BackupService.0001", kindForbidden: "BackupService.0003", kindNotFound: "BackupService.0004",
 		kindConflict: "BackupService.0009", kindQuota: "BackupService.0015", kindTooLarge: "BackupService.0016",
 		kindInternal: "BackupService.0500", kindUnavailable: "BackupService.0503", kindIdempotencyReuse: "BackupService.0422",
 		kindMethodNotAllowed: "BackupService.0405", kindIdempotencyBusy: "BackupService.0409",
-		kindMediaType: "BackupService.0415"},
+		kindMediaType: "BackupService.0415", kindOverloaded: "BackupService.0429"},
 }
 
 // EnOS codes from the seed (11702, 11714, 11739, 11858, 99400) and the
@@ -100,6 +102,7 @@ const (
 	enosMethod         = 99405
 	enosBusy           = 99409
 	enosMediaType      = 99415
+	enosOverloaded     = 99429
 	enosInternal       = 99500
 )
 
@@ -108,7 +111,7 @@ var enosKind = map[kind]int{
 	kindConflict: enosDeviceKeyTaken, kindTooLarge: enosInvalid, kindQuota: enosProductFull,
 	kindInternal: enosInternal, kindUnavailable: enosInternal, kindIdempotencyReuse: enosInvalid,
 	kindHookDenied: enosForbidden, kindMethodNotAllowed: enosMethod, kindIdempotencyBusy: enosBusy,
-	kindMediaType: enosMediaType,
+	kindMediaType: enosMediaType, kindOverloaded: enosOverloaded,
 }
 
 // newError builds the error of kind k for service svc.

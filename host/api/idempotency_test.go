@@ -95,8 +95,13 @@ func TestIdempotentConcurrentRetries(t *testing.T) {
 	for _, kind := range storeKinds {
 		t.Run(kind, func(t *testing.T) {
 			// Retries wait for the first as long as it takes: this test
-			// counts rows, it does not time anything.
-			e := isolationEnvWith(t, kind, func(c *api.Config) { c.IdempotencyWait = time.Minute })
+			// counts rows, it does not time anything. The bulk lane
+			// admits them all (its default queue would refuse the sixth
+			// with 429: TestBulkLaneFullSmallRequestsServed).
+			e := isolationEnvWith(t, kind, func(c *api.Config) {
+				c.IdempotencyWait = time.Minute
+				c.Admission.Bulk.Queue = retries
+			})
 			ctx := context.Background()
 
 			t.Run("enos batch of 1000 without deviceKeys", func(t *testing.T) {

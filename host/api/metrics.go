@@ -13,6 +13,7 @@ import (
 
 	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host"
+	"github.com/onboardhq/onboard/host/internal/admission"
 	"github.com/onboardhq/onboard/host/store"
 )
 
@@ -36,7 +37,8 @@ type Metrics struct {
 	quota    *prometheus.CounterVec
 	hook     *prometheus.HistogramVec
 
-	pool *poolCollector
+	pool  *poolCollector
+	lanes *laneCollector
 }
 
 // RuntimeStats is what the pool collector reads: *host.Runtime.
@@ -54,7 +56,7 @@ var latencyBuckets = prometheus.ExponentialBucketsRange(0.0001, 10, 16)
 // serves what reg gathers when reg is also a Gatherer (as
 // *prometheus.Registry is), else prometheus.DefaultGatherer.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{pool: &poolCollector{}}
+	m := &Metrics{pool: &poolCollector{}, lanes: &laneCollector{}}
 	if reg == nil {
 		r := prometheus.NewRegistry()
 		r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -82,7 +84,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.hook = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "onboard_hook_duration_seconds",
 		Help: "Time of one registration hook call, by hook name and outcome (allow, deny, patch, error, skip).", Buckets: latencyBuckets},
 		[]string{"hook", "outcome"})
-	reg.MustRegister(m.requests, m.latency, m.engine, m.store, m.storeErr, m.quota, m.hook, m.pool)
+	reg.MustRegister(m.requests, m.latency, m.engine, m.store, m.storeErr, m.quota, m.hook, m.pool, m.lanes)
 	return m
 }
 
@@ -209,6 +211,68 @@ func (p *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descTraps, prometheus.CounterValue, float64(s.Traps))
 	ch <- prometheus.MustNewConstMetric(descTimeouts, prometheus.CounterValue, float64(s.Timeouts))
 	ch <- prometheus.MustNewConstMetric(descInstantiated, prometheus.CounterValue, float64(s.Instantiated))
+}
+
+// laneCollector reads the admission lanes at scrape time.
+type laneCollector struct {
+	mu    sync.Mutex
+	lanes []*admission.Lane
+}
+
+// watchLanes adds a server's admission lanes to the metrics.
+func (m *Metrics) watchLanes(ls []*admission.Lane) {
+	m.lanes.mu.Lock()
+	defer m.lanes.mu.Unlock()
+	m.lanes.lanes = append(m.lanes.lanes, ls...)
+}
+
+var (
+	descLaneSlots = prometheus.NewDesc("onboard_admission_slots",
+		"Requests an admission lane runs at once, by lane (read, write, bulk).", []string{"lane"}, nil)
+	descLaneQueue = prometheus.NewDesc("onboard_admission_queue",
+		"Requests an admission lane lets wait for a slot, by lane.", []string{"lane"}, nil)
+	descLaneAdmitted = prometheus.NewDesc("onboard_admission_admitted",
+		"Requests admitted into a lane now, running or waiting, by lane.", []string{"lane"}, nil)
+	descLaneRunning = prometheus.NewDesc("onboard_admission_running",
+		"Requests holding a lane's slot now, by lane.", []string{"lane"}, nil)
+	descLaneRefused = prometheus.NewDesc("onboard_admission_refused_total",
+		"Requests refused with 429 because their lane was full, by lane.", []string{"lane"}, nil)
+)
+
+func (l *laneCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descLaneSlots, descLaneQueue, descLaneAdmitted, descLaneRunning, descLaneRefused} {
+		ch <- d
+	}
+}
+
+// Collect sums lanes of the same name (several servers on one Metrics).
+func (l *laneCollector) Collect(ch chan<- prometheus.Metric) {
+	l.mu.Lock()
+	sums := map[string]*admission.Stats{}
+	var names []string
+	for _, lane := range l.lanes {
+		s := lane.Stats()
+		t := sums[s.Name]
+		if t == nil {
+			t = &admission.Stats{Name: s.Name}
+			sums[s.Name] = t
+			names = append(names, s.Name)
+		}
+		t.Slots += s.Slots
+		t.Queue += s.Queue
+		t.Admitted += s.Admitted
+		t.Running += s.Running
+		t.Refused += s.Refused
+	}
+	l.mu.Unlock()
+	for _, n := range names {
+		s := sums[n]
+		ch <- prometheus.MustNewConstMetric(descLaneSlots, prometheus.GaugeValue, float64(s.Slots), n)
+		ch <- prometheus.MustNewConstMetric(descLaneQueue, prometheus.GaugeValue, float64(s.Queue), n)
+		ch <- prometheus.MustNewConstMetric(descLaneAdmitted, prometheus.GaugeValue, float64(s.Admitted), n)
+		ch <- prometheus.MustNewConstMetric(descLaneRunning, prometheus.GaugeValue, float64(s.Running), n)
+		ch <- prometheus.MustNewConstMetric(descLaneRefused, prometheus.CounterValue, float64(s.Refused), n)
+	}
 }
 
 func statusText(code int) string { return strconv.Itoa(code) }

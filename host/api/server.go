@@ -30,6 +30,7 @@ import (
 
 	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/host"
+	"github.com/onboardhq/onboard/host/internal/admission"
 	"github.com/onboardhq/onboard/host/internal/reqparams"
 	"github.com/onboardhq/onboard/host/openapi"
 	"github.com/onboardhq/onboard/host/store"
@@ -74,6 +75,9 @@ type Config struct {
 	// before it gets 409 with Retry-After. Defaults: 10 s and 5 s.
 	IdempotencyLease time.Duration
 	IdempotencyWait  time.Duration
+	// Admission sizes the lanes that admit requests by cost class
+	// (admission.go); zero fields take DefaultAdmission's values.
+	Admission Admission
 }
 
 // Server serves the API. Create it with New; it is an http.Handler.
@@ -93,6 +97,8 @@ type Server struct {
 	storeObs *store.Observer
 	// limits are the settings a running server may change (SetLimits).
 	limits atomic.Pointer[Limits]
+	// lanes admit requests by cost class (admission.go).
+	lanes lanes
 }
 
 // Limits are the Config settings a running server can change: `onboard
@@ -162,7 +168,9 @@ func New(cfg Config) (*Server, error) {
 	if rt, ok := cfg.Engine.(RuntimeStats); ok {
 		cfg.Metrics.WatchRuntime(rt)
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, metrics: cfg.Metrics, storeObs: cfg.Metrics.storeObserver()}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, metrics: cfg.Metrics, storeObs: cfg.Metrics.storeObserver(),
+		lanes: newLanes(cfg.Admission, cfg.Engine)}
+	cfg.Metrics.watchLanes(s.lanes.all())
 	s.SetLimits(Limits{BodyLimit: cfg.BodyLimit, EnOSBatchLimit: cfg.EnOSBatchLimit})
 	ops, err := schemas.Catalogue()
 	if err != nil {
@@ -427,6 +435,7 @@ type call struct {
 	result    *abi.Result       // the engine's verdict on params and body
 	idem      *idempotent       // the Idempotency-Key this request holds, if any
 	unit      bool              // the handler runs in a unit of work: reply defers the response
+	ticket    *admission.Ticket // the request's place in its admission lane
 	out       *response         // the deferred response, written once the unit commits
 }
 
@@ -464,6 +473,11 @@ func (s *Server) dispatch(ops, onPath []schemas.Operation) http.Handler {
 			return
 		}
 		c.op = op
+		if err := c.admit(); err != nil {
+			c.fail(err)
+			return
+		}
+		defer c.ticket.Done()
 		if err := c.serve(); err != nil {
 			c.fail(err)
 		}
@@ -523,6 +537,11 @@ func (c *call) serve() error {
 		return err
 	}
 	defer c.endIdempotency()
+	// The body is in, the key is held: now the engine and the store work,
+	// at most the lane's slots at once.
+	if err := c.runSlot(); err != nil {
+		return err
+	}
 	params, err := c.paramsJSON()
 	if err != nil {
 		return err

@@ -1,0 +1,125 @@
+package api_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onboardhq/onboard/host/api"
+	"github.com/onboardhq/onboard/host/store"
+)
+
+// batchBody is a 1,000-device EnOS batch (about 100 KB: the bulk lane)
+// whose device keys start with prefix.
+func batchBody(t *testing.T, prefix string) []byte {
+	t.Helper()
+	devs := make([]map[string]any, 1000)
+	for i := range devs {
+		devs[i] = enosDevice("pk1", fmt.Sprintf("%s-%04d", prefix, i))
+	}
+	b, err := json.Marshal(enosBatch(devs...))
+	require.NoError(t, err)
+	require.Greater(t, len(b), api.DefaultBulkBytes)
+	return b
+}
+
+// slowBatch is a batch whose client sent the headers and half the body,
+// and holds the rest: the server has admitted it into the bulk lane and
+// waits for its body.
+type slowBatch struct {
+	conn net.Conn
+	rest []byte
+}
+
+func startSlowBatch(t *testing.T, e *enosEnv, token string, body []byte) *slowBatch {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	head := "POST /connect-service/v2.4/devices?action=batchCreate&orgId=" + enosOrgA + " HTTP/1.1\r\nHost: onboard\r\n" +
+		"Authorization: Bearer " + token + "\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n"
+	half := len(body) / 2
+	_, err = conn.Write(append([]byte(head), body[:half]...))
+	require.NoError(t, err)
+	return &slowBatch{conn: conn, rest: body[half:]}
+}
+
+// finish sends the rest of the body and reads the answer.
+func (s *slowBatch) finish(t *testing.T) (int, map[string]any) {
+	t.Helper()
+	_, err := s.conn.Write(s.rest)
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(s.conn), nil)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var body map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	return resp.StatusCode, body
+}
+
+// laneAdmitted reads onboard_admission_admitted{lane=...} from /metrics.
+func laneAdmitted(t *testing.T, url, lane string) string {
+	t.Helper()
+	series := `onboard_admission_admitted{lane="` + lane + `"} `
+	for _, line := range strings.Split(scrape(t, url), "\n") {
+		if strings.HasPrefix(line, series) {
+			return strings.TrimPrefix(line, series)
+		}
+	}
+	return ""
+}
+
+// With the bulk lane full (one batch running, one queued; here both held
+// by clients that have not sent their whole body), a further batch gets
+// 429 with Retry-After at once and writes nothing, while a small read and
+// a single create are served; the admitted batches then complete whole.
+// Before, every request queued for the same four engine instances, with
+// no bound and no refusal.
+func TestBulkLaneFullSmallRequestsServed(t *testing.T) {
+	for _, kind := range storeKinds {
+		t.Run(kind, func(t *testing.T) {
+			e := newEnOSEnv(t, kind, 0, func(c *api.Config) {
+				c.Admission.Bulk = api.LaneLimits{Slots: 1, Queue: 1}
+			})
+			now := time.Now()
+			require.NoError(t, e.store.CreateToken(context.Background(), "tok-a", &store.Token{ProjectID: projA, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
+
+			held := []*slowBatch{startSlowBatch(t, e, e.bare, batchBody(t, "held0")), startSlowBatch(t, e, e.bare, batchBody(t, "held1"))}
+			require.Eventually(t, func() bool { return laneAdmitted(t, e.url, "bulk") == "2" }, 30*time.Second, 10*time.Millisecond,
+				"both batches admitted into the bulk lane")
+
+			r := e.batchCreate(enosOrgA, e.bare, json.RawMessage(batchBody(t, "refused")))
+			require.Equal(t, http.StatusTooManyRequests, r.status, string(r.raw))
+			assert.EqualValues(t, 99429, r.body["code"])
+			assert.Contains(t, r.body["msg"], "busy with batches")
+			secs, err := strconv.Atoi(r.header.Get("Retry-After"))
+			require.NoError(t, err, "Retry-After in seconds")
+			assert.GreaterOrEqual(t, secs, 1)
+
+			list := e.do("GET", agentsPath, "tok-a", nil)
+			assert.Equal(t, http.StatusOK, list.status, string(list.raw))
+			create := e.do("POST", agentsPath, "tok-a", agentBody("agent-during-flood", "10.0.0.7"))
+			assert.Equal(t, http.StatusOK, create.status, string(create.raw))
+			one := e.batchCreate(enosOrgA, e.bare, enosBatch(enosDevice("pk1", "single")))
+			assert.EqualValues(t, 1, one.body["successSize"], "a one-device batch is small: the write lane")
+
+			for _, s := range held {
+				status, body := s.finish(t)
+				require.Equal(t, http.StatusOK, status, "%v", body)
+				assert.EqualValues(t, 1000, body["successSize"])
+			}
+			assert.Equal(t, 2001, e.deviceCount(enosOrgA), "two whole batches and one device; nothing of the refused batch")
+			assert.Equal(t, "0", laneAdmitted(t, e.url, "bulk"))
+		})
+	}
+}

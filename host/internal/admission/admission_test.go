@@ -1,0 +1,60 @@
+package admission
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A lane admits slots + queue requests, runs slots of them at once, and
+// refuses the next at once; a finished request lets a waiting one run and
+// frees a place.
+func TestLaneSlotsAndQueue(t *testing.T) {
+	l := NewLane("bulk", Limits{Slots: 1, Queue: 2})
+	ctx := context.Background()
+	running, ok := l.Admit()
+	require.True(t, ok)
+	require.NoError(t, running.Run(ctx))
+	var queued []*Ticket
+	for range 2 {
+		q, ok := l.Admit()
+		require.True(t, ok, "the queue has room")
+		queued = append(queued, q)
+	}
+	_, ok = l.Admit()
+	assert.False(t, ok, "slots and queue full: refused at once")
+	assert.Equal(t, Stats{Name: "bulk", Slots: 1, Queue: 2, Admitted: 3, Running: 1, Refused: 1}, l.Stats())
+
+	// A queued request waits for the slot until its context gives up.
+	short, cancel := context.WithCancel(ctx)
+	cancel()
+	assert.ErrorIs(t, queued[0].Run(short), context.Canceled)
+
+	got := make(chan error, 1)
+	go func() { got <- queued[1].Run(ctx) }()
+	running.Done()
+	require.NoError(t, <-got, "the finished request's slot goes to the waiting one")
+	running.Done() // a second Done does nothing
+	queued[0].Done()
+	assert.Equal(t, Stats{Name: "bulk", Slots: 1, Queue: 2, Admitted: 1, Running: 1, Refused: 1}, l.Stats())
+	_, ok = l.Admit()
+	assert.True(t, ok, "places were freed")
+}
+
+// Retry-After covers the requests ahead at the lane's average run time,
+// within 1 to 60 s.
+func TestLaneRetryAfter(t *testing.T) {
+	l := NewLane("bulk", Limits{Slots: 2, Queue: 8})
+	assert.Equal(t, time.Second, l.RetryAfter(), "no history: one second")
+	l.avgRun.Store(int64(1500 * time.Millisecond))
+	for range 6 {
+		_, ok := l.Admit()
+		require.True(t, ok)
+	}
+	assert.Equal(t, 5*time.Second, l.RetryAfter(), "6 ahead through 2 slots at 1.5 s: 4.5 s, rounded up")
+	l.avgRun.Store(int64(time.Hour))
+	assert.Equal(t, time.Minute, l.RetryAfter())
+}
