@@ -43,7 +43,9 @@ const (
 // whole or is refused with 429/503 and writes nothing, counted in the
 // store) and prints the figures against the goals (small GET p99 ≤ 200
 // ms, server RSS ≤ 512 MiB), which are not asserted: the machine's load
-// decides them. ONBOARD_FLOOD_DURATION and ONBOARD_FLOOD_CLIENTS change
+// decides them. ONBOARD_FLOOD_IGNORE_RETRY_AFTER=1 makes the batch
+// clients resend a refused batch at once, as an attacker would.
+// ONBOARD_FLOOD_DURATION and ONBOARD_FLOOD_CLIENTS change
 // the run, ONBOARD_FLOOD_STORE=postgres runs it on PostgreSQL (a schema of
 // its own; default: SQLite), ONBOARD_FLOOD_REPORT=file.md writes the
 // report. `make flood`.
@@ -59,6 +61,9 @@ func TestFlood(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("ONBOARD_FLOOD_CLIENTS")); err == nil && n > 0 && n <= 256 {
 		clients = n
 	}
+	// An impolite client (an attacker) resends at once, ignoring
+	// Retry-After.
+	impolite := os.Getenv("ONBOARD_FLOOD_IGNORE_RETRY_AFTER") == "1"
 	bin := proctest.Build(t)
 	dataDir := t.TempDir()
 	url, storeName := filepath.Join(dataDir, "onboard.db"), "SQLite"
@@ -113,7 +118,9 @@ func TestFlood(t *testing.T) {
 				attempts = append(attempts, out)
 				mu.Unlock()
 				if out.retryAfter > 0 {
-					time.Sleep(min(out.retryAfter, time.Until(deadline)))
+					if !impolite {
+						time.Sleep(min(out.retryAfter, time.Until(deadline)))
+					}
 					continue
 				}
 				body, n = nil, n+1
@@ -171,8 +178,12 @@ func TestFlood(t *testing.T) {
 	refusedOnly := len(completed) - counts["completed"]
 
 	var rep strings.Builder
-	fmt.Fprintf(&rep, "%d batch clients (%d devices, %d KB each, Retry-After honoured) and %d small-GET readers (20 ms apart), %s, one `onboard serve` on %s, loopback.\n\n",
-		clients, floodDevices, len(batchBody("pk"))/1000, floodReaders, duration, storeName)
+	manners := "Retry-After honoured"
+	if impolite {
+		manners = "Retry-After ignored: a refused batch is resent at once"
+	}
+	fmt.Fprintf(&rep, "%d batch clients (%d devices, %d KB each, %s) and %d small-GET readers (20 ms apart), %s, one `onboard serve` on %s, loopback.\n\n",
+		clients, floodDevices, len(batchBody("pk"))/1000, manners, floodReaders, duration, storeName)
 	fmt.Fprintf(&rep, "| measure | value |\n|---|---|\n")
 	fmt.Fprintf(&rep, "| small GETs | %d, p50 %s, p99 %s, max %s |\n", len(reads), pct(reads, 50), pct(reads, 99), pct(reads, 100))
 	fmt.Fprintf(&rep, "| small GETs failed | %d |\n", len(readFailures))
