@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -102,6 +103,9 @@ func (l *lanes) all() []*admission.Lane { return []*admission.Lane{l.read, l.wri
 // or refuses it with 429 and Retry-After: nothing of it is read, checked
 // or written.
 func (c *call) admit() error {
+	if c.r.ContentLength > c.s.Limits().BodyLimit {
+		return nil // readBody answers 413 without reading it, however busy the lane
+	}
 	lane := c.s.lanes.laneFor(c.r, c.op)
 	t, ok := lane.Admit()
 	if !ok {
@@ -121,6 +125,9 @@ func (c *call) admit() error {
 // runSlot waits for a slot in the request's lane before the engine and the
 // store work on it.
 func (c *call) runSlot() error {
+	if c.ticket == nil {
+		return errors.New("api: a request without an admission ticket reached the engine")
+	}
 	if err := c.ticket.Run(c.r.Context()); err != nil {
 		return newError(c.svc, kindUnavailable, "the request was canceled while it waited for its turn")
 	}

@@ -106,6 +106,9 @@ func TestBulkLaneFullSmallRequestsServed(t *testing.T) {
 			require.NoError(t, err, "Retry-After in seconds")
 			assert.GreaterOrEqual(t, secs, 1)
 
+			tooLarge := e.batchCreate(enosOrgA, e.bare, strings.Repeat(" ", api.DefaultBodyLimit+1))
+			assert.Equal(t, http.StatusRequestEntityTooLarge, tooLarge.status, "over the body limit: 413 whatever the lane, %s", tooLarge.raw)
+
 			list := e.do("GET", agentsPath, "tok-a", nil)
 			assert.Equal(t, http.StatusOK, list.status, string(list.raw))
 			create := e.do("POST", agentsPath, "tok-a", agentBody("agent-during-flood", "10.0.0.7"))
