@@ -156,3 +156,27 @@ func TestWarmCacheColdStart(t *testing.T) {
 	require.NoError(t, err)
 	t.Logf("cold start to first call with a warm cache: %s", time.Since(start))
 }
+
+// A caller whose deadline has passed when the pool starts an instance for
+// it (a busy machine, a short-lived request) gets its context's error;
+// the start-up is not killed with it, and the instance serves the next
+// callers. Before, the start-up ran under that deadline: "host:
+// instantiate engine: module closed with context deadline exceeded", the
+// flake of the hook tests under `make test`.
+func TestStartUpIsNotTheCallersDeadline(t *testing.T) {
+	r := newRuntime(t, host.WithMaxInstances(2))
+	release, err := host.HoldInstance(r) // the load-time instance is busy
+	require.NoError(t, err)
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	_, err = r.Call(ctx, nil, abi.OpEcho, nil, []byte("x"))
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.NotContains(t, err.Error(), "instantiate")
+	release()
+	require.Eventually(t, func() bool { st := r.Stats(); return st.Live == 2 && st.Idle == 2 }, 30*time.Second, 10*time.Millisecond,
+		"the instance started for the caller that gave up joins the pool")
+	out, err := r.Call(context.Background(), nil, abi.OpEcho, nil, []byte("y"))
+	require.NoError(t, err)
+	assert.Equal(t, "y", string(out))
+	assert.Equal(t, int64(2), r.Stats().Instantiated, "no start-up was lost")
+}
