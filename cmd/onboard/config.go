@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/onboardhq/onboard/host/api"
 	"github.com/onboardhq/onboard/host/store"
 	"github.com/onboardhq/onboard/host/store/stores"
 )
@@ -31,13 +32,41 @@ type config struct {
 	// IdempotencyLease: how long a request holds an Idempotency-Key
 	// without renewing it (Go duration, e.g. "10s"); ONBOARD_IDEMPOTENCY_LEASE.
 	IdempotencyLease string `json:"idempotency_lease"`
+	// Admission sizes the lanes requests are admitted into (api.Admission);
+	// read at start only.
+	Admission *admissionConfig `json:"admission,omitempty"`
+}
+
+// admissionConfig is the config file's "admission": each lane's slots
+// and queue, and the body size above which a request is a batch. Zero or
+// absent means onboard's default.
+type admissionConfig struct {
+	Read      laneConfig `json:"read"`
+	Write     laneConfig `json:"write"`
+	Bulk      laneConfig `json:"bulk"`
+	BulkBytes int64      `json:"bulk_bytes"`
+}
+
+type laneConfig struct {
+	Slots int `json:"slots"`
+	Queue int `json:"queue"`
+}
+
+// admission is the api's sizing of the lanes.
+func (c *config) admission() api.Admission {
+	a := c.Admission
+	if a == nil {
+		return api.Admission{}
+	}
+	lane := func(l laneConfig) api.LaneLimits { return api.LaneLimits{Slots: l.Slots, Queue: l.Queue} }
+	return api.Admission{Read: lane(a.Read), Write: lane(a.Write), Bulk: lane(a.Bulk), BulkBytes: a.BulkBytes}
 }
 
 func (c *config) flags(fs *flag.FlagSet) *string {
 	fs.StringVar(&c.Addr, "addr", "", "listen address HOST:PORT (env ONBOARD_ADDR; default 127.0.0.1:8080)")
 	fs.StringVar(&c.DataDir, "data-dir", "", "directory for the SQLite database and the generated encryption key (env ONBOARD_DATA_DIR)")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "postgres://… or a SQLite file path (env ONBOARD_DATABASE_URL; default DATA_DIR/onboard.db)")
-	return fs.String("config", "", "optional JSON config file with the same settings (addr, data_dir, database_url, encryption_key, body_limit, enos_batch_limit, idempotency_lease)")
+	return fs.String("config", "", "optional JSON config file with the same settings (addr, data_dir, database_url, encryption_key, body_limit, enos_batch_limit, idempotency_lease, admission)")
 }
 
 // resolve fills unset fields from the environment, the config file and
@@ -56,6 +85,14 @@ func (c *config) resolve(file string) error {
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&fromFile); err != nil {
 			return fmt.Errorf("config file %s: %w", file, err)
+		}
+		if a := fromFile.Admission; a != nil {
+			for _, v := range []int64{int64(a.Read.Slots), int64(a.Read.Queue), int64(a.Write.Slots), int64(a.Write.Queue),
+				int64(a.Bulk.Slots), int64(a.Bulk.Queue), a.BulkBytes} {
+				if v < 0 {
+					return fmt.Errorf("config file %s: admission: slots, queue and bulk_bytes must not be negative (0 means the default)", file)
+				}
+			}
 		}
 		c.fillFrom(fromFile)
 	}
@@ -96,6 +133,9 @@ func (c *config) fillFrom(o config) {
 	}
 	if c.EnOSBatch == 0 {
 		c.EnOSBatch = o.EnOSBatch
+	}
+	if c.Admission == nil {
+		c.Admission = o.Admission
 	}
 }
 

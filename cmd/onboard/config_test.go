@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -47,4 +49,28 @@ func TestEncryptionKeyIsValidated(t *testing.T) {
 func TestDescribeStoreHidesPassword(t *testing.T) {
 	c := config{DatabaseURL: "postgres://app:s3cret@db:5432/onboard"}
 	assert.NotContains(t, c.describeStore(), "s3cret")
+}
+
+// The config file's "admission" sizes serve's lanes; a negative size is
+// refused.
+func TestAdmissionFromConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "onboard.json")
+	require.NoError(t, os.WriteFile(file, []byte(`{"admission":{"bulk":{"slots":1,"queue":2},"read":{"slots":8},"bulk_bytes":32768}}`), 0o600))
+	lines := startServe(t, dir, "--config", file)
+	base := listening(t, lines)
+	drain(lines)
+	resp, err := http.Get(base + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	for _, series := range []string{`onboard_admission_slots{lane="bulk"} 1`, `onboard_admission_queue{lane="bulk"} 2`,
+		`onboard_admission_slots{lane="read"} 8`, `onboard_admission_queue{lane="read"} 512`} {
+		assert.Contains(t, string(b), series+"\n", "the file's sizes, defaults for the rest")
+	}
+
+	require.NoError(t, os.WriteFile(file, []byte(`{"admission":{"write":{"queue":-1}}}`), 0o600))
+	var c config
+	assert.ErrorContains(t, c.resolve(file), "must not be negative")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -96,6 +97,7 @@ func (r *reloader) reload(ctx context.Context) {
 		{"data_dir", r.running.DataDir, next.DataDir},
 		{"database_url", r.running.describeStore(), next.describeStore()},
 		{"encryption_key", r.running.EncryptionKey, next.EncryptionKey}, // compared, never logged
+		{"admission", fmt.Sprint(r.running.admission()), fmt.Sprint(next.admission())},
 	} {
 		if s.was != s.will {
 			r.log.Warn("SIGHUP: config setting changed but needs a restart; not applied", "file", r.cfgFile, "setting", s.name)
