@@ -273,6 +273,10 @@ func operation(op schemas.Operation, components map[string]any) (map[string]any,
 	if op.RequestSchema != "" {
 		o["responses"].(map[string]any)["415"] = errResp("the body is not application/json in UTF-8")
 	}
+	busy := errResp("the request's admission lane (read, write or bulk) is full; nothing of the request was read or written")
+	busy["headers"] = map[string]any{"Retry-After": map[string]any{"description": "seconds to wait before retrying",
+		"schema": map[string]any{"type": "integer", "minimum": 1}}}
+	o["responses"].(map[string]any)["429"] = busy
 	return o, nil
 }
 

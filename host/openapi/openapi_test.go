@@ -32,6 +32,10 @@ func TestOpenAPI(t *testing.T) {
 			om := o.(map[string]any)
 			id := om["operationId"].(string)
 			assert.False(t, seen[id], "operationId %s twice", id)
+			busy, ok := om["responses"].(map[string]any)["429"].(map[string]any)
+			if assert.True(t, ok, "%s: every operation may be refused by its admission lane", id) {
+				assert.Contains(t, busy["headers"], "Retry-After", id)
+			}
 			seen[id] = true
 			// Operations that share a path and method are described
 			// one by one in x-onboard-operations.
