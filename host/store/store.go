@@ -169,9 +169,9 @@ type Credentials interface {
 	DeleteAccessKey(ctx context.Context, id string) error
 	CreateServiceAccount(ctx context.Context, a *ServiceAccount) error
 	GetServiceAccount(ctx context.Context, orgID, accountID string) (*ServiceAccount, error)
-	ListServiceAccounts(ctx context.Context, orgID string) ([]ServiceAccount, error) // orgID "": every org; ordered by org, account
+	ListServiceAccounts(ctx context.Context, orgID string) ([]ServiceAccount, error)          // orgID "": every org; ordered by org, account
 	UpdateServiceAccountKey(ctx context.Context, orgID, accountID, publicKeyPEM string) error // key rotation
-	DeleteServiceAccount(ctx context.Context, orgID, accountID string) error // revokes the account's tokens too
+	DeleteServiceAccount(ctx context.Context, orgID, accountID string) error                  // revokes the account's tokens too
 }
 
 // Idempotency holds retry keys, so that a request retried with its key
