@@ -157,16 +157,22 @@ func (s *Server) batchCreateDevices(c *call) error {
 		if p.generatedKey {
 			p.dev.DeviceKey = randomAlnum(deviceKeyLen)
 		}
-		if seal != nil {
+		todo = append(todo, p)
+	}
+	todo, err := s.knownProducts(c, todo, items)
+	if err != nil {
+		return err
+	}
+	if seal != nil {
+		for _, p := range todo {
 			// Sealed before the write: a failure here must not leave devices
 			// whose secrets the caller never received.
 			sealed, err := seal.seal(p.dev.DeviceSecret)
 			if err != nil {
-				return fmt.Errorf("seal secrets of deviceList/%d: %w", i, err)
+				return fmt.Errorf("seal secrets of deviceList/%d: %w", p.item, err)
 			}
 			p.sealed = sealed
 		}
-		todo = append(todo, p)
 	}
 	if err := s.writeDevices(c, todo, items); err != nil {
 		return err
@@ -190,6 +196,43 @@ func (s *Server) batchCreateDevices(c *call) error {
 		SuccessSize int `json:"successSize"`
 		TotalSize   int `json:"totalSize"`
 	}{c.enosOK(items), success, len(items)})
+}
+
+// knownProducts keeps the devices whose product exists in the org (the
+// document's prerequisite) and fails the others' items with 11404, in one
+// store read. A product deleted between this read and the write is not
+// seen: onboard deletes only products without devices, so the race needs
+// a delete and the product's first devices at the same moment.
+func (s *Server) knownProducts(c *call, todo []*pendingWrite, items []batchItem) ([]*pendingWrite, error) {
+	if len(todo) == 0 {
+		return todo, nil
+	}
+	seen := map[string]bool{}
+	var keys []string
+	for _, p := range todo {
+		if !seen[p.dev.ProductKey] {
+			seen[p.dev.ProductKey] = true
+			keys = append(keys, p.dev.ProductKey)
+		}
+	}
+	found, _, err := s.cfg.Store.ListEnOSProducts(c.r.Context(), store.EnosProductFilter{OrgID: c.org, ProductKeys: keys})
+	if err != nil {
+		return nil, storeError(c.svc, err, "products")
+	}
+	exists := make(map[string]bool, len(found))
+	for _, p := range found {
+		exists[p.ProductKey] = true
+	}
+	kept := todo[:0]
+	for _, p := range todo {
+		if exists[p.dev.ProductKey] {
+			kept = append(kept, p)
+			continue
+		}
+		items[p.item] = batchItem{Code: enosProductNotFound, Msg: fmt.Sprintf(
+			"Product cannot be found: productKey %s is not a product of organization %s; create it first (onboard enos-product create)", quoteValue(p.dev.ProductKey), c.org)}
+	}
+	return kept, nil
 }
 
 // writeDevices stores the valid devices in one BatchCreateDevices call (one

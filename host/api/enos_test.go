@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -98,7 +99,25 @@ func enosAccount(t *testing.T, st store.Store, org, account, publicKeyPEM string
 	require.NoError(t, st.CreateServiceAccount(ctx, &store.ServiceAccount{OrgID: org, AccountID: account, PublicKeyPEM: publicKeyPEM, CreatedAt: now}))
 	tok := "tok-" + org + "-" + account
 	require.NoError(t, st.CreateToken(ctx, tok, &store.Token{OrgID: org, AccountID: account, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
+	enosProducts(t, st, org, testProductKeys...)
 	return tok
+}
+
+// testProductKeys are the products the tests' devices name: the corpus's
+// (pk00…pk06 and the seed sample's) and the handlers tests'. Every org a
+// test account belongs to has them.
+var testProductKeys = []string{"pk", "pk1", "pk2", "pk3", "pk-a", "pk-b", "pk-idem",
+	"pk00", "pk01", "pk02", "pk03", "pk04", "pk05", "pk06", "yourProductKey", "yourProductKey2"}
+
+// enosProducts registers product keys in org; keys it has already stay.
+func enosProducts(t testing.TB, st store.Store, org string, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		err := st.CreateEnOSProduct(context.Background(), &store.EnosProduct{OrgID: org, ProductKey: k})
+		if !errors.Is(err, store.ErrConflict) {
+			require.NoError(t, err)
+		}
+	}
 }
 
 // enos sends an EnOS request with a bearer token ("" sends none).
@@ -548,4 +567,27 @@ func enosBatchJSON(t *testing.T, n int) []byte {
 	b, err := json.Marshal(enosBatch(devs...))
 	require.NoError(t, err)
 	return b
+}
+
+// A device names a product of its org or fails on its own with 11404 (the
+// EnOS Connection Service's "Product cannot be found"); the others are
+// created, and a product of another org does not count.
+func TestEnOSBatchCreateUnknownProduct(t *testing.T) {
+	forEachEnOSStore(t, 0, func(t *testing.T, e *enosEnv) {
+		enosProducts(t, e.store, enosOrgB, "pk-only-b")
+		r := e.batchCreate(enosOrgA, e.keyed, map[string]any{"requireSecret": true, "deviceList": []map[string]any{
+			enosDevice("pk", "known-1"), enosDevice("no-such-product", "unknown-1"),
+			enosDevice("pk-only-b", "other-org-1"), enosDevice("pk1", "")}})
+		its := enosItems(t, r)
+		assert.Equal(t, []float64{0, 11404, 11404, 0}, enosCodes(its))
+		assert.EqualValues(t, 2, r.body["successSize"])
+		assert.Contains(t, its[1]["msg"], "Product cannot be found")
+		assert.Contains(t, its[1]["msg"], `"no-such-product"`)
+		assert.Contains(t, its[1]["msg"], "onboard enos-product create", "the message says how to fix it")
+		assert.Nil(t, its[1]["data"])
+		assert.NotEmpty(t, its[3]["data"].(map[string]any)["deviceSecret"])
+		assert.Equal(t, 2, e.deviceCount(enosOrgA), "nothing written for the unknown products")
+		_, err := e.store.GetDeviceByKey(context.Background(), enosOrgA, "unknown-1")
+		require.ErrorIs(t, err, store.ErrNotFound)
+	})
 }
