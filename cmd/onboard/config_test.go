@@ -48,3 +48,22 @@ func TestDescribeStoreHidesPassword(t *testing.T) {
 	c := config{DatabaseURL: "postgres://app:s3cret@db:5432/onboard"}
 	assert.NotContains(t, c.describeStore(), "s3cret")
 }
+
+// enos_batch_limits sets the batch limit per org beside the global
+// enos_batch_limit; a limit that is not positive is refused, naming it.
+func TestConfigPerOrgBatchLimits(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "onboard.json")
+	require.NoError(t, os.WriteFile(file, []byte(`{"enos_batch_limit":500,"enos_batch_limits":{"o1":20,"o2":2000}}`), 0o600))
+	var c config
+	require.NoError(t, c.resolve(file))
+	assert.Equal(t, 500, c.EnOSBatch)
+	assert.Equal(t, map[string]int{"o1": 20, "o2": 2000}, c.EnOSBatchLimits)
+
+	for _, bad := range []string{`{"enos_batch_limits":{"o1":0}}`, `{"enos_batch_limits":{"o1":-5}}`, `{"enos_batch_limits":{"":10}}`} {
+		require.NoError(t, os.WriteFile(file, []byte(bad), 0o600))
+		var d config
+		err := d.resolve(file)
+		assert.ErrorContains(t, err, "enos_batch_limits", bad)
+		assert.ErrorContains(t, err, "positive number of devices per batch", bad)
+	}
+}

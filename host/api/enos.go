@@ -92,10 +92,11 @@ type pendingWrite struct {
 }
 
 func (s *Server) enosBatchLimit(org string) int {
-	if n := s.cfg.EnOSBatchLimits[org]; n > 0 {
+	l := s.Limits()
+	if n := l.EnOSBatchLimits[org]; n > 0 {
 		return n
 	}
-	return s.Limits().EnOSBatchLimit
+	return l.EnOSBatchLimit
 }
 
 // batchWithinLimit refuses a batch of n devices over the org's limit.

@@ -55,6 +55,7 @@ var enosKey = sync.OnceValue(func() *rsa.PrivateKey {
 // one bare account each.
 type enosEnv struct {
 	*env
+	srv                         *api.Server
 	keyed, bare, tokB, tokSmall string
 }
 
@@ -78,7 +79,7 @@ func newEnOSEnv(t *testing.T, kind string, devicesPerProduct int, mutate ...func
 	require.NoError(t, err)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
-	e := &enosEnv{env: &env{t: t, url: ts.URL, store: st}}
+	e := &enosEnv{env: &env{t: t, url: ts.URL, store: st}, srv: srv}
 
 	pub, err := x509.MarshalPKIXPublicKey(&enosKey().PublicKey)
 	require.NoError(t, err)
