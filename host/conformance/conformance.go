@@ -65,10 +65,12 @@ type Target struct {
 	EnOSTokenNoKey string
 	// EnOSProduct and EnOSQuotaProduct are product keys that exist in
 	// EnOSOrg, for a server that creates devices only under existing
-	// products. The checks' devices go under EnOSProduct (a run adds
-	// about 1,100); the 10,000-devices-per-product check (11739) fills
-	// EnOSQuotaProduct up to 10,000, so give a product of its own. Empty:
-	// the kit makes up fresh product keys each run.
+	// products, as onboard does. The checks' devices go under EnOSProduct
+	// (a run adds about 1,100); the 10,000-devices-per-product check
+	// (11739) fills EnOSQuotaProduct up to 10,000, so give a product of
+	// its own; a device under a product that does not exist must get
+	// 11404. Empty: the kit makes up fresh product keys each run (a server
+	// that needs products refuses them).
 	EnOSProduct, EnOSQuotaProduct string
 	// EnOSBatchLimit is the org's limit of devices per batch; 0: the
 	// documented default, 1,000.
