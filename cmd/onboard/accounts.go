@@ -10,6 +10,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -106,8 +107,9 @@ func failed(stderr io.Writer, name string, err error, hint string) int {
 }
 
 var accountSubs = []subcommand{
-	{"create", "--org ORG --account ACCOUNT [--public-key FILE.pem]", accountCreate},
+	{"create", "--org ORG --account ACCOUNT [--public-key FILE.pem] [--device-access=false]", accountCreate},
 	{"rotate-key", "--org ORG --account ACCOUNT --public-key FILE.pem", accountRotateKey},
+	{"set-access", "--org ORG --account ACCOUNT --device-access=true|false", accountSetAccess},
 	{"list", "[--org ORG] [--json]", accountList},
 	{"delete", "--org ORG --account ACCOUNT", accountDelete},
 }
@@ -134,15 +136,16 @@ func readPublicKey(name, file string, stderr io.Writer) (string, bool) {
 }
 
 func accountCreate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	const usage = "--org ORG --account ACCOUNT [--public-key FILE.pem]"
+	const usage = "--org ORG --account ACCOUNT [--public-key FILE.pem] [--device-access=false]"
 	f := newStoreFlags("account create", stderr)
 	org := f.fs.String("org", "", "EnOS organization of the service account")
 	account := f.fs.String("account", "", "service account id (what `token create --account` names)")
 	keyFile := f.fs.String("public-key", "", "RSA public key (PEM) that requireSecret secrets are sealed with; without it requireSecret gets 11858")
+	access := f.fs.Bool("device-access", true, "authorized the Device Management Service policy the EnOS device APIs need (false: they answer 99403)")
 	if !f.parse(args, stderr, usage, map[string]*string{"org": org, "account": account}) {
 		return exitUsage
 	}
-	a := &store.ServiceAccount{OrgID: *org, AccountID: *account}
+	a := &store.ServiceAccount{OrgID: *org, AccountID: *account, DeviceAccessDenied: !*access}
 	if *keyFile != "" {
 		pem, ok := readPublicKey(f.name, *keyFile, stderr)
 		if !ok {
@@ -163,10 +166,44 @@ func accountCreate(ctx context.Context, args []string, stdout, stderr io.Writer)
 }
 
 func keyState(a *store.ServiceAccount) string {
+	key := "RSA public key set " + a.KeyUpdatedAt.UTC().Format(time.RFC3339)
 	if a.PublicKeyPEM == "" {
-		return "no RSA public key: requireSecret gets 11858"
+		key = "no RSA public key: requireSecret gets 11858"
 	}
-	return "RSA public key set " + a.KeyUpdatedAt.UTC().Format(time.RFC3339)
+	if a.DeviceAccessDenied {
+		key += "; no device access: the EnOS device APIs answer 99403"
+	}
+	return key
+}
+
+func accountSetAccess(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	const usage = "--org ORG --account ACCOUNT --device-access=true|false"
+	f := newStoreFlags("account set-access", stderr)
+	org := f.fs.String("org", "", "EnOS organization of the service account")
+	account := f.fs.String("account", "", "service account id")
+	access := f.fs.String("device-access", "", "true: authorize the Device Management Service policy; false: withdraw it (99403)")
+	if !f.parse(args, stderr, usage, map[string]*string{"org": org, "account": account, "device-access": access}) {
+		return exitUsage
+	}
+	grant, err := strconv.ParseBool(*access)
+	if err != nil {
+		fmt.Fprintf(stderr, "onboard %s: --device-access %q: give true or false\n", f.name, *access)
+		return exitUsage
+	}
+	st, ok := f.open(ctx, stderr)
+	if !ok {
+		return exitUsage
+	}
+	defer st.Close(ctx)
+	if err := st.SetServiceAccountDeviceAccess(ctx, *org, *account, !grant); err != nil {
+		return failed(stderr, f.name, err, fmt.Sprintf("no service account %s in org %s", *account, *org))
+	}
+	state := "authorized"
+	if !grant {
+		state = "no longer authorized"
+	}
+	fmt.Fprintf(stdout, "service account %s of org %s is %s the Device Management Service policy\n", *account, *org, state)
+	return exitOK
 }
 
 func accountRotateKey(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -197,7 +234,7 @@ func accountRotateKey(ctx context.Context, args []string, stdout, stderr io.Writ
 func accountList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f := newStoreFlags("account list", stderr)
 	org := f.fs.String("org", "", "only this organization's accounts")
-	asJSON := f.fs.Bool("json", false, `print [{"org":…,"account":…,"public_key":bool,"created_at":…,"key_updated_at":…}]`)
+	asJSON := f.fs.Bool("json", false, `print [{"org":…,"account":…,"public_key":bool,"created_at":…,"key_updated_at":…,"device_access":bool}]`)
 	if !f.parse(args, stderr, "[--org ORG] [--json]", nil) {
 		return exitUsage
 	}
@@ -216,10 +253,12 @@ func accountList(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		PublicKey    bool   `json:"public_key"`
 		CreatedAt    string `json:"created_at"`
 		KeyUpdatedAt string `json:"key_updated_at,omitempty"`
+		DeviceAccess bool   `json:"device_access"`
 	}
 	rows := make([]row, 0, len(accts))
 	for _, a := range accts {
-		r := row{Org: a.OrgID, Account: a.AccountID, PublicKey: a.PublicKeyPEM != "", CreatedAt: a.CreatedAt.UTC().Format(time.RFC3339)}
+		r := row{Org: a.OrgID, Account: a.AccountID, PublicKey: a.PublicKeyPEM != "", CreatedAt: a.CreatedAt.UTC().Format(time.RFC3339),
+			DeviceAccess: !a.DeviceAccessDenied}
 		if !a.KeyUpdatedAt.IsZero() {
 			r.KeyUpdatedAt = a.KeyUpdatedAt.UTC().Format(time.RFC3339)
 		}
@@ -230,13 +269,17 @@ func accountList(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ORG\tACCOUNT\tPUBLIC KEY\tCREATED")
+	fmt.Fprintln(tw, "ORG\tACCOUNT\tPUBLIC KEY\tDEVICE ACCESS\tCREATED")
 	for _, r := range rows {
 		key := "none (requireSecret: 11858)"
 		if r.PublicKey {
 			key = "set " + r.KeyUpdatedAt
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Org, r.Account, key, r.CreatedAt)
+		access := "yes"
+		if !r.DeviceAccess {
+			access = "no (99403)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Org, r.Account, key, access, r.CreatedAt)
 	}
 	_ = tw.Flush()
 	return exitOK

@@ -146,15 +146,23 @@ func TestAccountKeyEndToEnd(t *testing.T) {
 	_, errOut := cli(t, dataDir, exitInvalid, "enos-product", "delete", "--org", "o1", "--product-key", "meterPK")
 	assert.Contains(t, errOut, "product meterPK of org o1 still has devices")
 
+	status := func() int {
+		req, err := http.NewRequest("POST", base+"/connect-service/v2.4/devices?action=search&orgId=o1", bytes.NewBufferString(`{}`))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	cli(t, dataDir, exitOK, "account", "set-access", "--org", "o1", "--account", "sa1", "--device-access=false")
+	assert.Equal(t, http.StatusForbidden, status(), "no Device Management Service policy, no device calls")
+	cli(t, dataDir, exitOK, "account", "set-access", "--org", "o1", "--account", "sa1", "--device-access=true")
+	assert.Equal(t, http.StatusOK, status())
+
 	cli(t, dataDir, exitOK, "account", "delete", "--org", "o1", "--account", "sa1")
-	req, err := http.NewRequest("POST", base+"/connect-service/v2.4/devices?action=batchCreate&orgId=o1", bytes.NewBufferString(`{"deviceList":[]}`))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the deleted account's token is revoked")
+	assert.Equal(t, http.StatusUnauthorized, status(), "the deleted account's token is revoked")
 }
 
 // What the commands refuse, and how they say it.
@@ -184,7 +192,17 @@ func TestAccountAndProductErrors(t *testing.T) {
 	_, errOut = cli(t, dataDir, exitInvalid, "account", "delete", "--org", "o1", "--account", "ghost")
 	assert.Contains(t, errOut, "no service account ghost in org o1")
 	out, _ = cli(t, dataDir, exitOK, "account", "list")
-	assert.Regexp(t, `o1\s+nokey\s+none \(requireSecret: 11858\)`, out)
+	assert.Regexp(t, `o1\s+nokey\s+none \(requireSecret: 11858\)\s+yes`, out)
+	out, _ = cli(t, dataDir, exitOK, "account", "set-access", "--org", "o1", "--account", "nokey", "--device-access=false")
+	assert.Contains(t, out, "is no longer authorized the Device Management Service policy")
+	out, _ = cli(t, dataDir, exitOK, "account", "list", "--org", "o1")
+	assert.Regexp(t, `o1\s+nokey\s+none \(requireSecret: 11858\)\s+no \(99403\)`, out)
+	_, errOut = cli(t, dataDir, exitUsage, "account", "set-access", "--org", "o1", "--account", "nokey", "--device-access", "maybe")
+	assert.Contains(t, errOut, "give true or false")
+	_, errOut = cli(t, dataDir, exitInvalid, "account", "set-access", "--org", "o1", "--account", "ghost", "--device-access", "true")
+	assert.Contains(t, errOut, "no service account ghost in org o1")
+	out, _ = cli(t, dataDir, exitOK, "account", "create", "--org", "o1", "--account", "locked", "--device-access=false")
+	assert.Contains(t, out, "no device access: the EnOS device APIs answer 99403")
 
 	_, errOut = cli(t, dataDir, exitUsage, "enos-product", "create", "--org", "o1", "--product-key", "has space")
 	assert.Contains(t, errOut, "a product key is 1 to 64 letters, digits, underscores and hyphens")

@@ -41,7 +41,7 @@ var commands = []command{
 	{"serve", "serve the registration APIs over HTTP", runServe},
 	{"openapi", "print the OpenAPI 3.1 description (also served at /openapi.json)", runOpenAPI},
 	{"token", "issue an API token (token create --project ID | --org ORG --account ACCOUNT)", runToken},
-	{"account", "register EnOS service accounts and their RSA public keys (account create|rotate-key|list|delete)", runAccount},
+	{"account", "register EnOS service accounts and their RSA public keys (account create|rotate-key|set-access|list|delete)", runAccount},
 	{"enos-product", "register the EnOS products devices are created under (enos-product create|list|delete)", runEnOSProduct},
 	{"key", "issue an access key and secret key for AK/SK signing (key create --project ID)", runKey},
 	{"conform", "run the conformance kit against a server (conform --target URL …)", runConform},

@@ -300,19 +300,36 @@ func itemViolations(c *call, pointer string) map[int]string {
 	return out
 }
 
-// accountSealer loads the calling service account's RSA public key.
+// enosDeviceAccess is the document's "Operation Permissions": the calling
+// service account is registered in the org and authorized the Device
+// Management Service policy, which every EnOS device operation needs.
+// A token issued before onboard required accounts may name an account
+// that was never registered: it is refused until the account is.
+func (c *call) enosDeviceAccess() error {
+	acct, err := c.s.cfg.Store.GetServiceAccount(c.r.Context(), c.org, c.account)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return newError(c.svc, kindForbidden, "service account %s is not registered in organization %s: register it (onboard account create)", quoteValue(c.account), c.org)
+	case err != nil:
+		return storeError(c.svc, err, "service account")
+	case acct.DeviceAccessDenied:
+		return newError(c.svc, kindForbidden, "service account %s is not authorized the Device Management Service policy: grant it (onboard account set-access --device-access=true)", quoteValue(c.account))
+	}
+	c.enosAcct = acct
+	return nil
+}
+
+// accountSealer reads the calling service account's RSA public key.
 func (s *Server) accountSealer(c *call) (*secretSealer, error) {
 	noKey := func(why string) error {
 		return &Error{Status: http.StatusBadRequest, EnOS: enosNoPublicKey,
 			Message: "Unable to find public key: " + why + "; create an RSA key pair for the service account, or send requireSecret false"}
 	}
-	acct, err := s.cfg.Store.GetServiceAccount(c.r.Context(), c.org, c.account)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil, noKey(fmt.Sprintf("service account %q is not registered in organization %s", c.account, c.org))
-	case err != nil:
-		return nil, storeError(c.svc, err, "service account")
-	case strings.TrimSpace(acct.PublicKeyPEM) == "":
+	acct := c.enosAcct // loaded by authentication
+	if acct == nil {
+		return nil, errors.New("api: the service account was not loaded by authentication")
+	}
+	if strings.TrimSpace(acct.PublicKeyPEM) == "" {
 		return nil, noKey(fmt.Sprintf("service account %q has no RSA public key", c.account))
 	}
 	seal, err := newSecretSealer(acct.PublicKeyPEM)

@@ -592,3 +592,36 @@ func TestEnOSBatchCreateUnknownProduct(t *testing.T) {
 		require.ErrorIs(t, err, store.ErrNotFound)
 	})
 }
+
+// The document's Operation Permissions: every EnOS device operation needs
+// a registered service account authorized the Device Management Service
+// policy; without it 99403, and nothing is written.
+func TestEnOSDeviceAccessPolicy(t *testing.T) {
+	e := newEnOSEnv(t, "sqlite", 0)
+	ctx := context.Background()
+	calls := map[string]func() response{
+		"batchCreate": func() response { return e.batchCreate(enosOrgA, e.bare, enosBatch(enosDevice("pk", "acl-0001"))) },
+		"get":         func() response { return e.enos("GET", "action=get&orgId="+enosOrgA+"&assetId=none0001", e.bare, nil) },
+		"search":      func() response { return e.enos("POST", "action=search&orgId="+enosOrgA, e.bare, map[string]any{}) },
+	}
+	require.NoError(t, e.store.SetServiceAccountDeviceAccess(ctx, enosOrgA, "sa-bare", true))
+	for name, call := range calls {
+		r := call()
+		assert.Equal(t, http.StatusForbidden, r.status, "%s: %s", name, r.raw)
+		assert.EqualValues(t, 99403, r.body["code"], name)
+		assert.Contains(t, r.body["msg"], "not authorized the Device Management Service policy", name)
+		assert.Contains(t, r.body["msg"], "onboard account set-access", name)
+	}
+	assert.Zero(t, e.deviceCount(enosOrgA))
+
+	require.NoError(t, e.store.SetServiceAccountDeviceAccess(ctx, enosOrgA, "sa-bare", false))
+	assert.Equal(t, []float64{0}, enosCodes(enosItems(t, calls["batchCreate"]())), "access granted again")
+
+	// A token whose account is not registered (issued before onboard
+	// required accounts) is refused too.
+	require.NoError(t, e.store.CreateToken(ctx, "tok-orphan", &store.Token{OrgID: enosOrgA, AccountID: "never-registered", ExpiresAt: time.Now().Add(time.Hour)}))
+	r := e.batchCreate(enosOrgA, "tok-orphan", enosBatch(enosDevice("pk", "acl-0002")))
+	assert.Equal(t, http.StatusForbidden, r.status, string(r.raw))
+	assert.Contains(t, r.body["msg"], `service account "never-registered" is not registered in organization `+enosOrgA)
+	assert.Equal(t, 1, e.deviceCount(enosOrgA))
+}

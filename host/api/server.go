@@ -426,9 +426,10 @@ type call struct {
 	op        schemas.Operation
 	svc       string
 	requestID string
-	project   string // Huawei: the authenticated project (= path project_id)
-	org       string // EnOS: the authenticated org (= orgId query)
-	account   string // EnOS: the authenticated service account
+	project   string                // Huawei: the authenticated project (= path project_id)
+	org       string                // EnOS: the authenticated org (= orgId query)
+	account   string                // EnOS: the authenticated service account
+	enosAcct  *store.ServiceAccount // EnOS: that account's record
 	body      []byte
 	headers   map[string]string // header parameters, as the engine validated them
 	result    *abi.Result       // the engine's verdict on params and body

@@ -171,7 +171,8 @@ type Credentials interface {
 	GetServiceAccount(ctx context.Context, orgID, accountID string) (*ServiceAccount, error)
 	ListServiceAccounts(ctx context.Context, orgID string) ([]ServiceAccount, error)          // orgID "": every org; ordered by org, account
 	UpdateServiceAccountKey(ctx context.Context, orgID, accountID, publicKeyPEM string) error // key rotation
-	DeleteServiceAccount(ctx context.Context, orgID, accountID string) error                  // revokes the account's tokens too
+	SetServiceAccountDeviceAccess(ctx context.Context, orgID, accountID string, denied bool) error
+	DeleteServiceAccount(ctx context.Context, orgID, accountID string) error // revokes the account's tokens too
 }
 
 // Idempotency holds retry keys, so that a request retried with its key

@@ -397,6 +397,10 @@ type ServiceAccount struct {
 	PublicKeyPEM string // "" when the account has no key (requireSecret gets 11858)
 	CreatedAt    time.Time
 	KeyUpdatedAt time.Time // when PublicKeyPEM was last set, by create or rotation; zero without a key
+	// DeviceAccessDenied: the account is not authorized the "Device
+	// Management Service Full Access" policy the EnOS device APIs require
+	// (they answer 99403). The zero value is authorized.
+	DeviceAccessDenied bool
 }
 
 // IdempotencyState is where a retry key stands.

@@ -140,6 +140,16 @@ func testServiceAccounts(t *testing.T, s store.Store) {
 	require.NoError(t, err)
 	assert.Empty(t, none)
 
+	require.NoError(t, s.SetServiceAccountDeviceAccess(ctx, org, "a-nokey", true))
+	denied, err := s.GetServiceAccount(ctx, org, "a-nokey")
+	require.NoError(t, err)
+	assert.True(t, denied.DeviceAccessDenied)
+	require.NoError(t, s.SetServiceAccountDeviceAccess(ctx, org, "a-nokey", false))
+	granted, err := s.GetServiceAccount(ctx, org, "a-nokey")
+	require.NoError(t, err)
+	assert.Equal(t, *noKey, *granted)
+	require.ErrorIs(t, s.SetServiceAccountDeviceAccess(ctx, org, "missing", true), store.ErrNotFound)
+
 	tok, keep := uniq("tok"), uniq("tok")
 	require.NoError(t, s.CreateToken(ctx, tok, &store.Token{OrgID: org, AccountID: "b-key"}))
 	require.NoError(t, s.CreateToken(ctx, keep, &store.Token{OrgID: org, AccountID: "a-nokey"}))

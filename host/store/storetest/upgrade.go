@@ -272,4 +272,5 @@ func upgradeFrom6(t *testing.T, open OpenAt) {
 	noKey, err := s.GetServiceAccount(ctx, "o", "nokey")
 	require.NoError(t, err)
 	assert.True(t, noKey.KeyUpdatedAt.IsZero())
+	assert.False(t, withKey.DeviceAccessDenied || noKey.DeviceAccessDenied, "accounts stored before keep their access")
 }

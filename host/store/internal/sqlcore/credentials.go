@@ -98,17 +98,17 @@ func (s *Store) CreateServiceAccount(ctx context.Context, a *store.ServiceAccoun
 	if a.PublicKeyPEM != "" {
 		a.KeyUpdatedAt = a.CreatedAt
 	}
-	_, err = s.exec(ctx, `INSERT INTO service_accounts (org_id, account_id, public_key_pem, created_at, key_updated_at) VALUES ($1,$2,$3,$4,$5)`,
-		a.OrgID, a.AccountID, a.PublicKeyPEM, toMicro(a.CreatedAt), toMicro(a.KeyUpdatedAt))
+	_, err = s.exec(ctx, `INSERT INTO service_accounts (org_id, account_id, public_key_pem, created_at, key_updated_at, device_access_denied) VALUES ($1,$2,$3,$4,$5,$6)`,
+		a.OrgID, a.AccountID, a.PublicKeyPEM, toMicro(a.CreatedAt), toMicro(a.KeyUpdatedAt), a.DeviceAccessDenied)
 	return s.writeErr(err)
 }
 
-const serviceAccountCols = `org_id, account_id, public_key_pem, created_at, key_updated_at`
+const serviceAccountCols = `org_id, account_id, public_key_pem, created_at, key_updated_at, device_access_denied`
 
 func scanServiceAccount(r Row) (store.ServiceAccount, error) {
 	var a store.ServiceAccount
 	var ct, kt int64
-	err := r.Scan(&a.OrgID, &a.AccountID, &a.PublicKeyPEM, &ct, &kt)
+	err := r.Scan(&a.OrgID, &a.AccountID, &a.PublicKeyPEM, &ct, &kt, &a.DeviceAccessDenied)
 	a.CreatedAt, a.KeyUpdatedAt = fromMicro(ct), fromMicro(kt)
 	return a, err
 }
@@ -142,6 +142,14 @@ func (s *Store) UpdateServiceAccountKey(ctx context.Context, orgID, accountID, p
 	defer s.observe(ctx, "UpdateServiceAccountKey", time.Now(), &err)
 	n, err := s.exec(ctx, `UPDATE service_accounts SET public_key_pem = $1, key_updated_at = $2 WHERE org_id = $3 AND account_id = $4`,
 		publicKeyPEM, toMicro(now()), orgID, accountID)
+	return mustAffect(n, err, "service account "+accountID)
+}
+
+// SetServiceAccountDeviceAccess grants (denied false) or withdraws the
+// account's access to the EnOS device APIs.
+func (s *Store) SetServiceAccountDeviceAccess(ctx context.Context, orgID, accountID string, denied bool) (err error) {
+	defer s.observe(ctx, "SetServiceAccountDeviceAccess", time.Now(), &err)
+	n, err := s.exec(ctx, `UPDATE service_accounts SET device_access_denied = $1 WHERE org_id = $2 AND account_id = $3`, denied, orgID, accountID)
 	return mustAffect(n, err, "service account "+accountID)
 }
 
