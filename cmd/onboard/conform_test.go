@@ -35,8 +35,8 @@ func TestConformUsage(t *testing.T) {
 
 // TestConformAgainstServe is the kit end to end through the CLI, as the
 // README's recipe runs it: `onboard serve`, set up with the CLI only
-// (tokens, an EnOS account with its RSA public key and one without,
-// products), then `onboard conform` over every operation. No check fails
+// (tokens, an EnOS account with its RSA public key, one without and one
+// without device access, products), then `onboard conform` over every operation. No check fails
 // or skips, the requireSecret ones included. The 10,000-device check is
 // skipped here: it is most of the run's time under -race, and
 // host/conformance's SQLite run passes it against the same server code.
@@ -49,15 +49,17 @@ func TestConformAgainstServe(t *testing.T) {
 	private, public := writeKeyPair(t, rsaKeys()[0])
 	cli(t, dataDir, exitOK, "account", "create", "--org", "o1", "--account", "sa1", "--public-key", public)
 	cli(t, dataDir, exitOK, "account", "create", "--org", "o1", "--account", "nokey")
+	cli(t, dataDir, exitOK, "account", "create", "--org", "o1", "--account", "noaccess", "--device-access=false")
 	cli(t, dataDir, exitOK, "enos-product", "create", "--org", "o1", "--product-key", "conformP")
 	cli(t, dataDir, exitOK, "enos-product", "create", "--org", "o1", "--product-key", "conformFull")
 	token := func(args ...string) string { return createToken(t, dataDir, args...) }
 	tokA, tokB := token("--project", "pa"), token("--project", "pb")
 	enos, enosNoKey := token("--org", "o1", "--account", "sa1"), token("--org", "o1", "--account", "nokey")
+	enosNoAccess := token("--org", "o1", "--account", "noaccess")
 	junit := filepath.Join(t.TempDir(), "conform.xml")
 	code, out, errOut := onboard(t, "", "conform", "--target", base, "--token", tokA, "--project", "pa",
 		"--project-b", "pb", "--project-b-token", tokB, "--enos-token", enos, "--enos-org", "o1",
-		"--enos-token-no-key", enosNoKey, "--enos-private-key", private,
+		"--enos-token-no-key", enosNoKey, "--enos-token-no-access", enosNoAccess, "--enos-private-key", private,
 		"--enos-product", "conformP", "--enos-quota-product", "conformFull", "--extensions", "--junit", junit,
 		"--skip", "enos.device.batch-create/quota-10000-per-product-11739")
 	assert.Equal(t, exitOK, code, "%s\n%s", out, errOut)
@@ -73,6 +75,7 @@ func TestConformAgainstServe(t *testing.T) {
 		"PASS enos.device.batch-create/ok-all-fields\n",
 		"PASS enos.device.batch-create/require-secret-decrypts\n",
 		"PASS enos.device.batch-create/unknown-product-11404\n",
+		"PASS enos.device.batch-create/no-device-access-99403\n",
 	} {
 		assert.Contains(t, out, want)
 	}

@@ -517,6 +517,28 @@ func (r *runner) enosSecrets() {
 		}
 		return r.enosBatchReply(body, p, nil) // decrypts each secret
 	})
+	r.check(enosCreate+"/no-device-access-99403", func() error {
+		if r.t.EnOSTokenNoAccess == "" {
+			return skipf("no token of a service account without the Device Management Service policy (Target.EnOSTokenNoAccess)")
+		}
+		body := r.devicesBody(r.product(), 1, false, false)
+		p, err := r.do(request{op: enosCreate, body: body, cred: asNoAccess})
+		if err != nil {
+			return err
+		}
+		if err := r.wantError(enosCreate, p, Forbidden); err != nil {
+			return fmt.Errorf("an account without the Operation Permissions: %w", err)
+		}
+		_, keys := enosKeys(body, nil)
+		g, err := r.do(request{op: enosGet, query: url.Values{"productKey": {r.productOf(body)}, "deviceKey": {keys[0]}}})
+		if err != nil {
+			return err
+		}
+		if err := r.wantError(enosGet, g, NotFound); err != nil {
+			return fmt.Errorf("after 99403 the device must not exist: %w", err)
+		}
+		return nil
+	})
 	r.check(enosCreate+"/require-secret-no-public-key-11858", func() error {
 		if r.t.EnOSTokenNoKey == "" {
 			return skipf("no token of a service account without an RSA public key (Target.EnOSTokenNoKey)")

@@ -94,6 +94,15 @@ var faults = []struct {
 		want: []string{"enos.device.batch-create/unknown-product-11404"}, exact: true, detail: "want code 11404, got 0",
 	},
 	{
+		name: "account without device access served", only: []string{"enos.device.batch-create/no-device-access-99403"},
+		inject: func(x *exchange) {
+			if x.status == http.StatusForbidden {
+				x.set("code", 99401) // the auth code, not the permission one
+			}
+		},
+		want: []string{"enos.device.batch-create/no-device-access-99403"}, exact: true, detail: "99403",
+	},
+	{
 		name: "missing per-item result", only: []string{"enos.device.batch-create", "ces.agent-invocation.batch-create"},
 		inject: func(x *exchange) {
 			for _, member := range []string{"data", "invocations"} {
