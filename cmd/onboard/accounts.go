@@ -139,8 +139,8 @@ func accountCreate(ctx context.Context, args []string, stdout, stderr io.Writer)
 	const usage = "--org ORG --account ACCOUNT [--public-key FILE.pem] [--device-access=false]"
 	f := newStoreFlags("account create", stderr)
 	org := f.fs.String("org", "", "EnOS organization of the service account")
-	account := f.fs.String("account", "", "service account id (what `token create --account` names)")
-	keyFile := f.fs.String("public-key", "", "RSA public key (PEM) that requireSecret secrets are sealed with; without it requireSecret gets 11858")
+	account := f.fs.String("account", "", "service account id (what token create --account names)")
+	keyFile := f.fs.String("public-key", "", "`FILE.pem` with the RSA public key that requireSecret secrets are sealed with; without it requireSecret gets 11858")
 	access := f.fs.Bool("device-access", true, "authorized the Device Management Service policy the EnOS device APIs need (false: they answer 99403)")
 	if !f.parse(args, stderr, usage, map[string]*string{"org": org, "account": account}) {
 		return exitUsage
@@ -211,7 +211,7 @@ func accountRotateKey(ctx context.Context, args []string, stdout, stderr io.Writ
 	f := newStoreFlags("account rotate-key", stderr)
 	org := f.fs.String("org", "", "EnOS organization of the service account")
 	account := f.fs.String("account", "", "service account id")
-	keyFile := f.fs.String("public-key", "", "the new RSA public key (PEM); secrets returned from now on are sealed with it")
+	keyFile := f.fs.String("public-key", "", "`FILE.pem` with the new RSA public key; secrets returned from now on are sealed with it")
 	if !f.parse(args, stderr, usage, map[string]*string{"org": org, "account": account, "public-key": keyFile}) {
 		return exitUsage
 	}
