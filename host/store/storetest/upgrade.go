@@ -250,6 +250,10 @@ func upgradeFrom6(t *testing.T, open OpenAt) {
 		`INSERT INTO devices (asset_id, org_id, product_key, device_key, created_at) VALUES ('a3', 'o2', 'pk', 'k3', 3000000)`,
 		`INSERT INTO service_accounts (org_id, account_id, public_key_pem, created_at) VALUES ('o', 'key', 'pem', 5000000)`,
 		`INSERT INTO service_accounts (org_id, account_id, created_at) VALUES ('o', 'nokey', 6000000)`,
+		`INSERT INTO tokens (token_hash, project_id, org_id, account_id, created_at, expires_at) VALUES ('h1', '', 'o', 'legacy', 7000000, 0)`,
+		`INSERT INTO tokens (token_hash, project_id, org_id, account_id, created_at, expires_at) VALUES ('h2', '', 'o', 'legacy', 8000000, 0)`,
+		`INSERT INTO tokens (token_hash, project_id, org_id, account_id, created_at, expires_at) VALUES ('h3', '', 'o', 'key', 9000000, 0)`,
+		`INSERT INTO tokens (token_hash, project_id, created_at, expires_at) VALUES ('h4', 'p', 9000000, 0)`,
 	} {
 		_, err := old.DB().Exec(ctx, q)
 		require.NoError(t, err, q)
@@ -273,4 +277,12 @@ func upgradeFrom6(t *testing.T, open OpenAt) {
 	require.NoError(t, err)
 	assert.True(t, noKey.KeyUpdatedAt.IsZero())
 	assert.False(t, withKey.DeviceAccessDenied || noKey.DeviceAccessDenied, "accounts stored before keep their access")
+	assert.Equal(t, "pem", withKey.PublicKeyPEM, "a registered account is left as it was")
+	legacy, err := s.GetServiceAccount(ctx, "o", "legacy")
+	require.NoError(t, err, "the account only tokens named is registered, so its tokens keep working")
+	assert.Equal(t, time.UnixMicro(7000000).UTC(), legacy.CreatedAt, "as old as its first token")
+	assert.Empty(t, legacy.PublicKeyPEM)
+	all, err := s.ListServiceAccounts(ctx, "")
+	require.NoError(t, err)
+	assert.Len(t, all, 3, "no account for project tokens")
 }
