@@ -61,6 +61,18 @@ type Operation struct {
 	// read as, for services whose tables make the header optional (CES);
 	// "" means the header is required.
 	DefaultContentType string `json:"default_content_type,omitempty"`
+	// BodyLimit is the largest body the operation's documented maximum
+	// needs, for operations where the host's default (1 MiB) is too small;
+	// nil for the others.
+	BodyLimit *BodyLimit `json:"body_limit,omitempty"`
+}
+
+// BodyLimit is an operation's body size limit and where it comes from.
+type BodyLimit struct {
+	Bytes int64 `json:"bytes"`
+	// Basis says which documented maximum the size is derived from, and
+	// how, so that the number can be checked against the document.
+	Basis string `json:"basis"`
 }
 
 var catalogue = sync.OnceValues(func() ([]Operation, error) {
@@ -87,6 +99,9 @@ func parseCatalogueFile(name string, b []byte) ([]Operation, error) {
 	for _, op := range part {
 		if op.Hook != "" && op.Hook != abi.BeforeCreate {
 			return nil, fmt.Errorf("schemas: %s: %s: hook %q is not a hook point of an operation (use %q or none)", name, op.ID, op.Hook, abi.BeforeCreate)
+		}
+		if l := op.BodyLimit; l != nil && (l.Bytes <= 0 || l.Basis == "") {
+			return nil, fmt.Errorf("schemas: %s: %s: body_limit needs positive bytes and the basis it comes from", name, op.ID)
 		}
 	}
 	return part, nil

@@ -29,6 +29,8 @@ type config struct {
 	EncryptionKey string `json:"encryption_key"` // base64 of 32 bytes, ONBOARD_ENCRYPTION_KEY
 	BodyLimit     int64  `json:"body_limit"`     // --body-limit
 	EnOSBatch     int    `json:"enos_batch_limit"`
+	// EnOSBatchLimits overrides enos_batch_limit per org: {"o1": 200}.
+	EnOSBatchLimits map[string]int `json:"enos_batch_limits"`
 	// IdempotencyLease: how long a request holds an Idempotency-Key
 	// without renewing it (Go duration, e.g. "10s"); ONBOARD_IDEMPOTENCY_LEASE.
 	IdempotencyLease string `json:"idempotency_lease"`
@@ -66,7 +68,7 @@ func (c *config) flags(fs *flag.FlagSet) *string {
 	fs.StringVar(&c.Addr, "addr", "", "listen address HOST:PORT (env ONBOARD_ADDR; default 127.0.0.1:8080)")
 	fs.StringVar(&c.DataDir, "data-dir", "", "directory for the SQLite database and the generated encryption key (env ONBOARD_DATA_DIR)")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "postgres://… or a SQLite file path (env ONBOARD_DATABASE_URL; default DATA_DIR/onboard.db)")
-	return fs.String("config", "", "optional JSON config file with the same settings (addr, data_dir, database_url, encryption_key, body_limit, enos_batch_limit, idempotency_lease, admission)")
+	return fs.String("config", "", "optional JSON config file with the same settings (addr, data_dir, database_url, encryption_key, body_limit, enos_batch_limit, enos_batch_limits, idempotency_lease, admission)")
 }
 
 // resolve fills unset fields from the environment, the config file and
@@ -92,6 +94,11 @@ func (c *config) resolve(file string) error {
 				if v < 0 {
 					return fmt.Errorf("config file %s: admission: slots, queue and bulk_bytes must not be negative (0 means the default)", file)
 				}
+			}
+		}
+		for org, n := range fromFile.EnOSBatchLimits {
+			if org == "" || n <= 0 {
+				return fmt.Errorf("config file %s: enos_batch_limits: %q: %d: give each org a positive number of devices per batch", file, org, n)
 			}
 		}
 		c.fillFrom(fromFile)
@@ -136,6 +143,9 @@ func (c *config) fillFrom(o config) {
 	}
 	if c.Admission == nil {
 		c.Admission = o.Admission
+	}
+	if c.EnOSBatchLimits == nil {
+		c.EnOSBatchLimits = o.EnOSBatchLimits
 	}
 }
 

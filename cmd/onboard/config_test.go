@@ -1,10 +1,13 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -73,4 +76,62 @@ func TestAdmissionFromConfigFile(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, []byte(`{"admission":{"write":{"queue":-1}}}`), 0o600))
 	var c config
 	assert.ErrorContains(t, c.resolve(file), "must not be negative")
+}
+
+// enos_batch_limits sets the batch limit per org beside the global
+// enos_batch_limit; a limit that is not positive is refused, naming it.
+func TestConfigPerOrgBatchLimits(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "onboard.json")
+	require.NoError(t, os.WriteFile(file, []byte(`{"enos_batch_limit":500,"enos_batch_limits":{"o1":20,"o2":2000}}`), 0o600))
+	var c config
+	require.NoError(t, c.resolve(file))
+	assert.Equal(t, 500, c.EnOSBatch)
+	assert.Equal(t, map[string]int{"o1": 20, "o2": 2000}, c.EnOSBatchLimits)
+
+	for _, bad := range []string{`{"enos_batch_limits":{"o1":0}}`, `{"enos_batch_limits":{"o1":-5}}`, `{"enos_batch_limits":{"":10}}`} {
+		require.NoError(t, os.WriteFile(file, []byte(bad), 0o600))
+		var d config
+		err := d.resolve(file)
+		assert.ErrorContains(t, err, "enos_batch_limits", bad)
+		assert.ErrorContains(t, err, "positive number of devices per batch", bad)
+	}
+}
+
+// serve applies enos_batch_limits from its config file at start: org o1
+// gets its own limit, another org the global one.
+func TestServeAppliesPerOrgBatchLimits(t *testing.T) {
+	dataDir := t.TempDir()
+	file := filepath.Join(t.TempDir(), "onboard.json")
+	require.NoError(t, os.WriteFile(file, []byte(`{"enos_batch_limit":3,"enos_batch_limits":{"o1":1}}`), 0o600))
+	tokens := map[string]string{}
+	for _, org := range []string{"o1", "o2"} {
+		cli(t, dataDir, exitOK, "account", "create", "--org", org, "--account", "sa")
+		cli(t, dataDir, exitOK, "enos-product", "create", "--org", org, "--product-key", "pk")
+		tokens[org] = createToken(t, dataDir, "--org", org, "--account", "sa")
+	}
+	lines := startServe(t, dataDir, "--config", file)
+	base := listening(t, lines)
+	drain(lines)
+
+	code := func(org string, n int) any {
+		var devs []string
+		for i := range n {
+			devs = append(devs, device("pk", fmt.Sprintf("dev-%s-%d-%d", org, n, i)))
+		}
+		req, err := http.NewRequest("POST", base+"/connect-service/v2.4/devices?action=batchCreate&orgId="+org,
+			strings.NewReader(`{"deviceList":[`+strings.Join(devs, ",")+`]}`))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tokens[org])
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var out struct{ Code any }
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+		return out.Code
+	}
+	assert.EqualValues(t, 99400, code("o1", 2), "o1's own limit is 1")
+	assert.EqualValues(t, 0, code("o1", 1))
+	assert.EqualValues(t, 0, code("o2", 3), "o2 gets enos_batch_limit")
+	assert.EqualValues(t, 99400, code("o2", 4))
 }

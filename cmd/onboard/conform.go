@@ -33,6 +33,7 @@ func runConform(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	fs.StringVar(&t.EnOSOrg, "enos-org", "", "EnOS org id of --enos-token")
 	privateKey := fs.String("enos-private-key", "", "PEM `FILE` with the RSA private key of --enos-token's service account: requireSecret secrets must decrypt with it")
 	fs.StringVar(&t.EnOSTokenNoKey, "enos-token-no-key", "", "token of another service account of --enos-org, one without an RSA public key (requireSecret must get 11858)")
+	fs.StringVar(&t.EnOSTokenNoAccess, "enos-token-no-access", "", "token of a service account of --enos-org without device access (onboard account create --device-access=false): batchCreate must get 99403")
 	fs.StringVar(&t.EnOSProduct, "enos-product", "", "an existing EnOS product for the checks' devices, for a server that needs products to exist (with --enos-quota-product)")
 	fs.StringVar(&t.EnOSQuotaProduct, "enos-quota-product", "", "an existing EnOS product of its own, which the 11739 check fills to 10,000 devices")
 	fs.IntVar(&t.EnOSBatchLimit, "enos-batch-limit", 0, "the org's devices per batch, if not the documented 1,000")
@@ -44,7 +45,8 @@ func runConform(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: onboard conform --target URL [--token T | --ak AK --sk SK] --project ID [--project-b ID --project-b-token T]\n"+
-			"                       [--enos-token T --enos-org ORG [--enos-private-key FILE] [--enos-token-no-key T]]\n"+
+			"                       [--enos-token T --enos-org ORG [--enos-private-key FILE] [--enos-token-no-key T] [--enos-token-no-access T]\n"+
+			"                        [--enos-product KEY --enos-quota-product KEY]]\n"+
 			"                       [--codes onboard|none|FILE] [--only OP|CHECK,...] [--skip CHECK,...] [--junit FILE]")
 		fs.PrintDefaults()
 	}

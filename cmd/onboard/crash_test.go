@@ -120,6 +120,9 @@ func seedCrashStore(t *testing.T, st store.Store) {
 	now := time.Now()
 	require.NoError(t, st.CreateServiceAccount(ctx, &store.ServiceAccount{OrgID: crashOrg, AccountID: crashAccount, CreatedAt: now}))
 	require.NoError(t, st.CreateToken(ctx, crashToken, &store.Token{OrgID: crashOrg, AccountID: crashAccount, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
+	for _, pk := range []string{crashProduct, quotaProduct} {
+		require.NoError(t, st.CreateEnOSProduct(ctx, &store.EnosProduct{OrgID: crashOrg, ProductKey: pk}))
+	}
 	for start := 0; start < quotaPrefill; start += 1000 {
 		var devs []store.EnosDevice
 		for i := start; i < min(start+1000, quotaPrefill); i++ {

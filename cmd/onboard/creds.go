@@ -63,6 +63,14 @@ func runToken(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return exitUsage
 	}
 	defer st.Close(ctx)
+	if *org != "" {
+		// A token of an account that does not exist would authenticate
+		// nobody the operator registered: create the account first.
+		if _, err := st.GetServiceAccount(ctx, *org, *account); err != nil {
+			return failed(stderr, "token create", err, fmt.Sprintf("no service account %s in org %s: create it first with `onboard account create --org %s --account %s [--public-key FILE.pem]`",
+				*account, *org, *org, *account))
+		}
+	}
 	token := "onb_" + randomString(32)
 	now := time.Now()
 	t := &store.Token{ProjectID: *project, OrgID: *org, AccountID: *account, CreatedAt: now, ExpiresAt: now.Add(*ttl)}

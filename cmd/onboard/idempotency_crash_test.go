@@ -70,7 +70,7 @@ func TestCrashIdempotentBatch(t *testing.T) {
 			st, err := stores.Open(context.Background(), store.Config{URL: url, EncryptionKey: key})
 			require.NoError(t, err)
 			defer st.Close(context.Background())
-			seedIdemCrash(t, st)
+			seedIdemCrash(t, st, kills)
 
 			srv := proctest.Start(t, bin, env...)
 			// The kill moments spread over one batch's time, measured here.
@@ -143,13 +143,20 @@ func TestCrashIdempotentBatch(t *testing.T) {
 	}
 }
 
-func seedIdemCrash(t *testing.T, st store.Store) {
+func seedIdemCrash(t *testing.T, st store.Store, kills int) {
 	t.Helper()
 	ctx := context.Background()
 	now := time.Now()
 	require.NoError(t, st.CreateServiceAccount(ctx, &store.ServiceAccount{OrgID: idemCrashOrg, AccountID: idemCrashAccount, CreatedAt: now}))
 	require.NoError(t, st.CreateToken(ctx, idemCrashToken, &store.Token{OrgID: idemCrashOrg, AccountID: idemCrashAccount, CreatedAt: now,
 		ExpiresAt: now.Add(24 * time.Hour)}))
+	products := []string{"pk-warm-up"}
+	for round := range kills {
+		products = append(products, fmt.Sprintf("pk-round-%d", round))
+	}
+	for _, pk := range products {
+		require.NoError(t, st.CreateEnOSProduct(ctx, &store.EnosProduct{OrgID: idemCrashOrg, ProductKey: pk}))
+	}
 }
 
 // idemCrashScope is the scope host/api gives the test's keys.

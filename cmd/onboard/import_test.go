@@ -24,6 +24,8 @@ func TestImportCommand(t *testing.T) {
 	base := listening(t, lines)
 	drain(lines)
 
+	cli(t, dataDir, exitOK, "account", "create", "--org", "o1", "--account", "importer")
+	cli(t, dataDir, exitOK, "enos-product", "create", "--org", "o1", "--product-key", "meterPK")
 	code, out, errOut := onboard(t, "", "token", "create", "--org", "o1", "--account", "importer", "--json", "--data-dir", dataDir)
 	require.Equal(t, exitOK, code, errOut)
 	var tok struct{ Token string }

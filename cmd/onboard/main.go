@@ -41,6 +41,8 @@ var commands = []command{
 	{"serve", "serve the registration APIs over HTTP", runServe},
 	{"openapi", "print the OpenAPI 3.1 description (also served at /openapi.json)", runOpenAPI},
 	{"token", "issue an API token (token create --project ID | --org ORG --account ACCOUNT)", runToken},
+	{"account", "register EnOS service accounts and their RSA public keys (account create|rotate-key|set-access|list|delete)", runAccount},
+	{"enos-product", "register the EnOS products devices are created under (enos-product create|list|delete)", runEnOSProduct},
 	{"key", "issue an access key and secret key for AK/SK signing (key create --project ID)", runKey},
 	{"conform", "run the conformance kit against a server (conform --target URL …)", runConform},
 	{"import", "create EnOS devices in bulk from a CSV or NDJSON file, resumable (import --org ORG --product KEY FILE)", runImport},
@@ -67,7 +69,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: onboard COMMAND [flags]\n\ncommands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'onboard COMMAND -h' for a command's flags.")
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
@@ -171,7 +173,7 @@ func checkReadmeCommand(t *testing.T, c readmeCommand) error {
 	}
 	rest := c.args[1:]
 	var sub []string
-	for len(rest) > 0 && !strings.HasPrefix(rest[0], "-") && (name == "token" || name == "key") {
+	for len(rest) > 0 && !strings.HasPrefix(rest[0], "-") && (name == "token" || name == "key" || name == "account" || name == "enos-product") {
 		sub, rest = append(sub, rest[0]), rest[1:]
 	}
 	fs := commandFlags(t, name, sub)
@@ -219,7 +221,7 @@ func TestReadmeCommands(t *testing.T) {
 	// Run the commands that need no server: credentials against a fresh
 	// data dir, and the engine commands on files that exist. Exit 2 (a
 	// usage error) fails; validate may answer 1 (the sample is invalid).
-	t.Chdir(root)
+	t.Chdir(readmeWorkDir(t, root, cmds))
 	t.Setenv("ONBOARD_DATA_DIR", t.TempDir())
 	t.Setenv("ONBOARD_DATABASE_URL", "")
 	t.Setenv("ONBOARD_ENCRYPTION_KEY", "")
@@ -242,7 +244,7 @@ func TestReadmeCommands(t *testing.T) {
 // (upper-case words, $VARS) and every file it names exists.
 func runnable(args []string) bool {
 	switch args[0] {
-	case "ops", "openapi", "token", "key", "validate", "resolve":
+	case "ops", "openapi", "token", "key", "account", "enos-product", "validate", "resolve":
 	default:
 		return false // serve blocks; conform and import need a server
 	}
@@ -250,7 +252,7 @@ func runnable(args []string) bool {
 		if strings.Contains(a, "$") || a == strings.ToUpper(a) && strings.IndexFunc(a, func(r rune) bool { return r >= 'A' && r <= 'Z' }) >= 0 {
 			return false
 		}
-		if strings.HasSuffix(a, ".json") {
+		if strings.HasSuffix(a, ".json") || strings.HasSuffix(a, ".pem") {
 			if _, err := os.Stat(a); err != nil {
 				return false
 			}
@@ -286,4 +288,31 @@ func TestReadmeCheckCatchesRot(t *testing.T) {
 	assert.Contains(t, errs[5], "openapi takes no flags")
 	assert.Equal(t, "<nil>", errs[6])
 	assert.Equal(t, []string{"token", "create", "--project", "p1", "--json"}, cmds[6].args)
+}
+
+// readmeWorkDir is a directory that mirrors the repository (a symlink per
+// entry) plus the key files the README makes with openssl before `onboard
+// account` names them, so those commands run as written.
+func readmeWorkDir(t *testing.T, root string, cmds []readmeCommand) string {
+	t.Helper()
+	work := t.TempDir()
+	entries, err := os.ReadDir(root)
+	require.NoError(t, err)
+	for _, e := range entries {
+		require.NoError(t, os.Symlink(filepath.Join(root, e.Name()), filepath.Join(work, e.Name())))
+	}
+	for _, c := range cmds {
+		for _, a := range c.args {
+			if !strings.HasSuffix(a, ".pub.pem") || strings.Contains(a, "/") {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(work, a)); err == nil {
+				continue
+			}
+			der, err := x509.MarshalPKIXPublicKey(&rsaKeys()[0].PublicKey)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join(work, a), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644))
+		}
+	}
+	return work
 }

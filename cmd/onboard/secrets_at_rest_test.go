@@ -131,6 +131,7 @@ func seedSecrets(t *testing.T, st store.Store) *secretsEnv {
 	require.NoError(t, st.CreateServiceAccount(ctx, &store.ServiceAccount{OrgID: s.org, AccountID: "sa-secrets",
 		PublicKeyPEM: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})), CreatedAt: now}))
 	require.NoError(t, st.CreateToken(ctx, s.enosToken, &store.Token{OrgID: s.org, AccountID: "sa-secrets", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
+	require.NoError(t, st.CreateEnOSProduct(ctx, &store.EnosProduct{OrgID: s.org, ProductKey: "pk"}))
 	sk := "sk-at-rest-" + rand.Text()
 	require.NoError(t, st.CreateAccessKey(ctx, &store.AccessKey{AccessKeyID: "AKSECRETS", SecretKey: sk, ProjectID: s.project, CreatedAt: now}))
 	s.add("API token", []byte(s.token))

@@ -76,7 +76,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if hookRunner != nil {
 		defer hookRunner.Close(context.Background())
 	}
-	srv, err := api.New(api.Config{Engine: rt, Store: st, BodyLimit: cfg.BodyLimit, EnOSBatchLimit: cfg.EnOSBatch, Logger: log,
+	srv, err := api.New(api.Config{Engine: rt, Store: st, BodyLimit: cfg.BodyLimit, EnOSBatchLimit: cfg.EnOSBatch, EnOSBatchLimits: cfg.EnOSBatchLimits, Logger: log,
 		Hooks: asHookRunner(hookRunner), IdempotencyLease: lease, Admission: cfg.admission()})
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard serve: %v\n", err)

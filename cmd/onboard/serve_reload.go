@@ -20,8 +20,8 @@ import (
 //   - the engine, when --engine names a file (a broken file keeps the
 //     running engine);
 //   - the hooks file (--hooks), also reloaded when it changes;
-//   - the config file (--config): body_limit and enos_batch_limit apply to
-//     the requests that start after the reload. addr, data_dir,
+//   - the config file (--config): body_limit, enos_batch_limit and
+//     enos_batch_limits apply to the requests that start after the reload. addr, data_dir,
 //     database_url and encryption_key need a restart: a change to them is
 //     logged and not applied. Flags and the environment still win over
 //     the file, as at start.
@@ -103,8 +103,9 @@ func (r *reloader) reload(ctx context.Context) {
 			r.log.Warn("SIGHUP: config setting changed but needs a restart; not applied", "file", r.cfgFile, "setting", s.name)
 		}
 	}
-	r.running.BodyLimit, r.running.EnOSBatch = next.BodyLimit, next.EnOSBatch
-	r.srv.SetLimits(api.Limits{BodyLimit: next.BodyLimit, EnOSBatchLimit: next.EnOSBatch})
+	r.running.BodyLimit, r.running.EnOSBatch, r.running.EnOSBatchLimits = next.BodyLimit, next.EnOSBatch, next.EnOSBatchLimits
+	r.srv.SetLimits(api.Limits{BodyLimit: next.BodyLimit, EnOSBatchLimit: next.EnOSBatch, EnOSBatchLimits: next.EnOSBatchLimits})
 	l := r.srv.Limits()
-	r.log.Info("SIGHUP: config reloaded", "file", r.cfgFile, "body_limit", l.BodyLimit, "enos_batch_limit", l.EnOSBatchLimit)
+	r.log.Info("SIGHUP: config reloaded", "file", r.cfgFile, "body_limit", l.BodyLimit, "enos_batch_limit", l.EnOSBatchLimit,
+		"enos_batch_limits", fmt.Sprint(l.EnOSBatchLimits))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -79,11 +80,15 @@ func TestSIGHUPReloadsAndKeepsServing(t *testing.T) {
 		}
 		assert.Equal(t, http.StatusRequestEntityTooLarge, post())
 
-		require.NoError(t, os.WriteFile(cfgFile, []byte(`{"body_limit": 1048576, "enos_batch_limit": 10}`), 0o600))
+		enosToken := issueEnOSToken(t, dir, env)
+		assert.EqualValues(t, 0, enosBatch(t, srv.URL, enosToken, 3), "3 devices fit the default batch limit")
+
+		require.NoError(t, os.WriteFile(cfgFile, []byte(`{"body_limit": 1048576, "enos_batch_limit": 10, "enos_batch_limits": {"o1": 2}}`), 0o600))
 		require.NoError(t, srv.Signal(syscall.SIGHUP))
 		waitForLog(t, srv, "SIGHUP: config reloaded", 1)
-		assert.Contains(t, srv.Log(), "body_limit=1048576 enos_batch_limit=10")
+		assert.Contains(t, srv.Log(), "body_limit=1048576 enos_batch_limit=10 enos_batch_limits=map[o1:2]")
 		assert.Equal(t, http.StatusOK, post(), "the new body limit applies")
+		assert.EqualValues(t, 99400, enosBatch(t, srv.URL, enosToken, 3), "org o1's own batch limit applies")
 
 		// Settings that need a restart are named, not applied; flags and
 		// the environment still win over the file (--addr is a flag here).
@@ -123,6 +128,44 @@ func issueToken(t *testing.T, dir string, env []string) string {
 	defer st.Close(ctx)
 	require.NoError(t, st.CreateToken(ctx, "tok-hup", &store.Token{ProjectID: "p1", CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}))
 	return "tok-hup"
+}
+
+// issueEnOSToken writes a service account of org o1, its token and the
+// product "pk" into the store serve uses.
+func issueEnOSToken(t *testing.T, dir string, env []string) string {
+	t.Helper()
+	key, _ := strings.CutPrefix(env[1], "ONBOARD_ENCRYPTION_KEY=")
+	k, err := base64.StdEncoding.DecodeString(key)
+	require.NoError(t, err)
+	ctx := context.Background()
+	st, err := stores.Open(ctx, store.Config{URL: filepath.Join(dir, "onboard.db"), EncryptionKey: k})
+	require.NoError(t, err)
+	defer st.Close(ctx)
+	require.NoError(t, st.CreateServiceAccount(ctx, &store.ServiceAccount{OrgID: "o1", AccountID: "sa"}))
+	require.NoError(t, st.CreateEnOSProduct(ctx, &store.EnosProduct{OrgID: "o1", ProductKey: "pk"}))
+	require.NoError(t, st.CreateToken(ctx, "tok-hup-enos", &store.Token{OrgID: "o1", AccountID: "sa", ExpiresAt: time.Now().Add(time.Hour)}))
+	return "tok-hup-enos"
+}
+
+// enosBatch posts a batch of n devices for org o1 and returns the
+// envelope's code.
+func enosBatch(t *testing.T, base, token string, n int) any {
+	t.Helper()
+	var devs []string
+	for range n {
+		devs = append(devs, `{"productKey":"pk","deviceName":{"defaultValue":"d"},"timezone":"+08:00"}`)
+	}
+	req, err := http.NewRequest("POST", base+"/connect-service/v2.4/devices?action=batchCreate&orgId=o1",
+		strings.NewReader(`{"deviceList":[`+strings.Join(devs, ",")+`]}`))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out struct{ Code any }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	return out.Code
 }
 
 // waitForLog waits until the server's log holds line n times: SIGHUP is

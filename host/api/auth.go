@@ -152,5 +152,5 @@ func (c *call) authenticateEnOS() error {
 		return newError(c.svc, kindForbidden, "the token is for another organization than orgId %s", quoteValue(org))
 	}
 	c.org, c.account = tok.OrgID, tok.AccountID
-	return nil
+	return c.enosDeviceAccess()
 }

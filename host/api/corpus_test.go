@@ -89,6 +89,7 @@ func TestCorpusOverHTTP(t *testing.T) {
 					if op.Service == "enos" {
 						org := fmt.Sprintf("o-corpus-%d", n)
 						tok := enosAccount(t, e.store, org, "sa", pubPEM)
+						enosProducts(t, e.store, org, caseProductKeys(c.Body)...)
 						r = e.enos("POST", "action=batchCreate&orgId="+org, tok, c.Body)
 					} else {
 						project := fmt.Sprintf("corpus-%d", n)
@@ -165,4 +166,22 @@ func goldenHTTP(t *testing.T, c corpus.Case, r response) {
 	if !bytes.Equal(want, got) {
 		assert.Equal(t, string(want), string(got), "golden %s differs (-update to accept)", path)
 	}
+}
+
+// caseProductKeys are the productKeys a batch case names, so that its
+// devices go under products that exist ("" when the body is not JSON).
+func caseProductKeys(body []byte) []string {
+	var req struct {
+		DeviceList []struct {
+			ProductKey any `json:"productKey"`
+		} `json:"deviceList"`
+	}
+	_ = json.Unmarshal(body, &req)
+	var keys []string
+	for _, d := range req.DeviceList {
+		if k, ok := d.ProductKey.(string); ok && k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }

@@ -92,10 +92,11 @@ type pendingWrite struct {
 }
 
 func (s *Server) enosBatchLimit(org string) int {
-	if n := s.cfg.EnOSBatchLimits[org]; n > 0 {
+	l := s.Limits()
+	if n := l.EnOSBatchLimits[org]; n > 0 {
 		return n
 	}
-	return s.Limits().EnOSBatchLimit
+	return l.EnOSBatchLimit
 }
 
 // batchWithinLimit refuses a batch of n devices over the org's limit.
@@ -157,16 +158,22 @@ func (s *Server) batchCreateDevices(c *call) error {
 		if p.generatedKey {
 			p.dev.DeviceKey = randomAlnum(deviceKeyLen)
 		}
-		if seal != nil {
+		todo = append(todo, p)
+	}
+	todo, err := s.knownProducts(c, todo, items)
+	if err != nil {
+		return err
+	}
+	if seal != nil {
+		for _, p := range todo {
 			// Sealed before the write: a failure here must not leave devices
 			// whose secrets the caller never received.
 			sealed, err := seal.seal(p.dev.DeviceSecret)
 			if err != nil {
-				return fmt.Errorf("seal secrets of deviceList/%d: %w", i, err)
+				return fmt.Errorf("seal secrets of deviceList/%d: %w", p.item, err)
 			}
 			p.sealed = sealed
 		}
-		todo = append(todo, p)
 	}
 	if err := s.writeDevices(c, todo, items); err != nil {
 		return err
@@ -190,6 +197,43 @@ func (s *Server) batchCreateDevices(c *call) error {
 		SuccessSize int `json:"successSize"`
 		TotalSize   int `json:"totalSize"`
 	}{c.enosOK(items), success, len(items)})
+}
+
+// knownProducts keeps the devices whose product exists in the org (the
+// document's prerequisite) and fails the others' items with 11404, in one
+// store read. A product deleted between this read and the write is not
+// seen: onboard deletes only products without devices, so the race needs
+// a delete and the product's first devices at the same moment.
+func (s *Server) knownProducts(c *call, todo []*pendingWrite, items []batchItem) ([]*pendingWrite, error) {
+	if len(todo) == 0 {
+		return todo, nil
+	}
+	seen := map[string]bool{}
+	var keys []string
+	for _, p := range todo {
+		if !seen[p.dev.ProductKey] {
+			seen[p.dev.ProductKey] = true
+			keys = append(keys, p.dev.ProductKey)
+		}
+	}
+	found, _, err := s.cfg.Store.ListEnOSProducts(c.r.Context(), store.EnosProductFilter{OrgID: c.org, ProductKeys: keys})
+	if err != nil {
+		return nil, storeError(c.svc, err, "products")
+	}
+	exists := make(map[string]bool, len(found))
+	for _, p := range found {
+		exists[p.ProductKey] = true
+	}
+	kept := todo[:0]
+	for _, p := range todo {
+		if exists[p.dev.ProductKey] {
+			kept = append(kept, p)
+			continue
+		}
+		items[p.item] = batchItem{Code: enosProductNotFound, Msg: fmt.Sprintf(
+			"Product cannot be found: productKey %s is not a product of organization %s; create it first (onboard enos-product create)", quoteValue(p.dev.ProductKey), c.org)}
+	}
+	return kept, nil
 }
 
 // writeDevices stores the valid devices in one BatchCreateDevices call (one
@@ -256,19 +300,36 @@ func itemViolations(c *call, pointer string) map[int]string {
 	return out
 }
 
-// accountSealer loads the calling service account's RSA public key.
+// enosDeviceAccess is the document's "Operation Permissions": the calling
+// service account is registered in the org and authorized the Device
+// Management Service policy, which every EnOS device operation needs.
+// A token issued before onboard required accounts may name an account
+// that was never registered: it is refused until the account is.
+func (c *call) enosDeviceAccess() error {
+	acct, err := c.s.cfg.Store.GetServiceAccount(c.r.Context(), c.org, c.account)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return newError(c.svc, kindForbidden, "service account %s is not registered in organization %s: register it (onboard account create)", quoteValue(c.account), c.org)
+	case err != nil:
+		return storeError(c.svc, err, "service account")
+	case acct.DeviceAccessDenied:
+		return newError(c.svc, kindForbidden, "service account %s is not authorized the Device Management Service policy: grant it (onboard account set-access --device-access=true)", quoteValue(c.account))
+	}
+	c.enosAcct = acct
+	return nil
+}
+
+// accountSealer reads the calling service account's RSA public key.
 func (s *Server) accountSealer(c *call) (*secretSealer, error) {
 	noKey := func(why string) error {
 		return &Error{Status: http.StatusBadRequest, EnOS: enosNoPublicKey,
 			Message: "Unable to find public key: " + why + "; create an RSA key pair for the service account, or send requireSecret false"}
 	}
-	acct, err := s.cfg.Store.GetServiceAccount(c.r.Context(), c.org, c.account)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil, noKey(fmt.Sprintf("service account %q is not registered in organization %s", c.account, c.org))
-	case err != nil:
-		return nil, storeError(c.svc, err, "service account")
-	case strings.TrimSpace(acct.PublicKeyPEM) == "":
+	acct := c.enosAcct // loaded by authentication
+	if acct == nil {
+		return nil, errors.New("api: the service account was not loaded by authentication")
+	}
+	if strings.TrimSpace(acct.PublicKeyPEM) == "" {
 		return nil, noKey(fmt.Sprintf("service account %q has no RSA public key", c.account))
 	}
 	seal, err := newSecretSealer(acct.PublicKeyPEM)

@@ -96,3 +96,11 @@ func (s *secretSealer) encrypt(msg []byte) (string, error) {
 // mustRead fills b from crypto/rand, which never fails on supported
 // platforms (Go 1.24+ crashes the program rather than return an error).
 func mustRead(b []byte) { _, _ = rand.Read(b) }
+
+// CheckServiceAccountKey says why publicKeyPEM cannot seal requireSecret
+// secrets, or nil: `onboard account` refuses such a key when it is given,
+// not at the first batch that needs it.
+func CheckServiceAccountKey(publicKeyPEM string) error {
+	_, err := newSecretSealer(publicKeyPEM)
+	return err
+}

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -54,6 +55,7 @@ var enosKey = sync.OnceValue(func() *rsa.PrivateKey {
 // one bare account each.
 type enosEnv struct {
 	*env
+	srv                         *api.Server
 	keyed, bare, tokB, tokSmall string
 }
 
@@ -77,7 +79,7 @@ func newEnOSEnv(t *testing.T, kind string, devicesPerProduct int, mutate ...func
 	require.NoError(t, err)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
-	e := &enosEnv{env: &env{t: t, url: ts.URL, store: st}}
+	e := &enosEnv{env: &env{t: t, url: ts.URL, store: st}, srv: srv}
 
 	pub, err := x509.MarshalPKIXPublicKey(&enosKey().PublicKey)
 	require.NoError(t, err)
@@ -98,7 +100,25 @@ func enosAccount(t *testing.T, st store.Store, org, account, publicKeyPEM string
 	require.NoError(t, st.CreateServiceAccount(ctx, &store.ServiceAccount{OrgID: org, AccountID: account, PublicKeyPEM: publicKeyPEM, CreatedAt: now}))
 	tok := "tok-" + org + "-" + account
 	require.NoError(t, st.CreateToken(ctx, tok, &store.Token{OrgID: org, AccountID: account, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
+	enosProducts(t, st, org, testProductKeys...)
 	return tok
+}
+
+// testProductKeys are the products the tests' devices name: the corpus's
+// (pk00…pk06 and the seed sample's) and the handlers tests'. Every org a
+// test account belongs to has them.
+var testProductKeys = []string{"pk", "pk1", "pk2", "pk3", "pk-a", "pk-b", "pk-idem",
+	"pk00", "pk01", "pk02", "pk03", "pk04", "pk05", "pk06", "yourProductKey", "yourProductKey2"}
+
+// enosProducts registers product keys in org; keys it has already stay.
+func enosProducts(t testing.TB, st store.Store, org string, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		err := st.CreateEnOSProduct(context.Background(), &store.EnosProduct{OrgID: org, ProductKey: k})
+		if !errors.Is(err, store.ErrConflict) {
+			require.NoError(t, err)
+		}
+	}
 }
 
 // enos sends an EnOS request with a bearer token ("" sends none).
@@ -548,4 +568,60 @@ func enosBatchJSON(t *testing.T, n int) []byte {
 	b, err := json.Marshal(enosBatch(devs...))
 	require.NoError(t, err)
 	return b
+}
+
+// A device names a product of its org or fails on its own with 11404 (the
+// EnOS Connection Service's "Product cannot be found"); the others are
+// created, and a product of another org does not count.
+func TestEnOSBatchCreateUnknownProduct(t *testing.T) {
+	forEachEnOSStore(t, 0, func(t *testing.T, e *enosEnv) {
+		enosProducts(t, e.store, enosOrgB, "pk-only-b")
+		r := e.batchCreate(enosOrgA, e.keyed, map[string]any{"requireSecret": true, "deviceList": []map[string]any{
+			enosDevice("pk", "known-1"), enosDevice("no-such-product", "unknown-1"),
+			enosDevice("pk-only-b", "other-org-1"), enosDevice("pk1", "")}})
+		its := enosItems(t, r)
+		assert.Equal(t, []float64{0, 11404, 11404, 0}, enosCodes(its))
+		assert.EqualValues(t, 2, r.body["successSize"])
+		assert.Contains(t, its[1]["msg"], "Product cannot be found")
+		assert.Contains(t, its[1]["msg"], `"no-such-product"`)
+		assert.Contains(t, its[1]["msg"], "onboard enos-product create", "the message says how to fix it")
+		assert.Nil(t, its[1]["data"])
+		assert.NotEmpty(t, its[3]["data"].(map[string]any)["deviceSecret"])
+		assert.Equal(t, 2, e.deviceCount(enosOrgA), "nothing written for the unknown products")
+		_, err := e.store.GetDeviceByKey(context.Background(), enosOrgA, "unknown-1")
+		require.ErrorIs(t, err, store.ErrNotFound)
+	})
+}
+
+// The document's Operation Permissions: every EnOS device operation needs
+// a registered service account authorized the Device Management Service
+// policy; without it 99403, and nothing is written.
+func TestEnOSDeviceAccessPolicy(t *testing.T) {
+	e := newEnOSEnv(t, "sqlite", 0)
+	ctx := context.Background()
+	calls := map[string]func() response{
+		"batchCreate": func() response { return e.batchCreate(enosOrgA, e.bare, enosBatch(enosDevice("pk", "acl-0001"))) },
+		"get":         func() response { return e.enos("GET", "action=get&orgId="+enosOrgA+"&assetId=none0001", e.bare, nil) },
+		"search":      func() response { return e.enos("POST", "action=search&orgId="+enosOrgA, e.bare, map[string]any{}) },
+	}
+	require.NoError(t, e.store.SetServiceAccountDeviceAccess(ctx, enosOrgA, "sa-bare", true))
+	for name, call := range calls {
+		r := call()
+		assert.Equal(t, http.StatusForbidden, r.status, "%s: %s", name, r.raw)
+		assert.EqualValues(t, 99403, r.body["code"], name)
+		assert.Contains(t, r.body["msg"], "not authorized the Device Management Service policy", name)
+		assert.Contains(t, r.body["msg"], "onboard account set-access", name)
+	}
+	assert.Zero(t, e.deviceCount(enosOrgA))
+
+	require.NoError(t, e.store.SetServiceAccountDeviceAccess(ctx, enosOrgA, "sa-bare", false))
+	assert.Equal(t, []float64{0}, enosCodes(enosItems(t, calls["batchCreate"]())), "access granted again")
+
+	// A token whose account is not registered (issued before onboard
+	// required accounts) is refused too.
+	require.NoError(t, e.store.CreateToken(ctx, "tok-orphan", &store.Token{OrgID: enosOrgA, AccountID: "never-registered", ExpiresAt: time.Now().Add(time.Hour)}))
+	r := e.batchCreate(enosOrgA, "tok-orphan", enosBatch(enosDevice("pk", "acl-0002")))
+	assert.Equal(t, http.StatusForbidden, r.status, string(r.raw))
+	assert.Contains(t, r.body["msg"], `service account "never-registered" is not registered in organization `+enosOrgA)
+	assert.Equal(t, 1, e.deviceCount(enosOrgA))
 }

@@ -88,22 +88,27 @@ var codes = map[string]map[kind]string{
 }
 
 // EnOS codes from the seed (11702, 11714, 11739, 11858, 99400) and the
-// gateway's usual ones for auth.
+// gateway's usual ones for auth. 11404 is not in the seed: it is the code
+// EnOS documents for "Product cannot be found" in its Connection Service
+// API (V2.1 Delete Product, https://support.enos-iot.com/docs/connection-api/zh_CN/2.4.4/oldversion/delete_product.html),
+// the same service as batchCreate; onboard answers it per item for a
+// device whose productKey is not a product of the org.
 const (
-	enosOK             = 0
-	enosDeviceKeyTaken = 11702
-	enosKeyGenFailed   = 11714
-	enosProductFull    = 11739
-	enosNoPublicKey    = 11858
-	enosInvalid        = 99400
-	enosAuth           = 99401
-	enosForbidden      = 99403
-	enosNotFound       = 99404
-	enosMethod         = 99405
-	enosBusy           = 99409
-	enosMediaType      = 99415
-	enosOverloaded     = 99429
-	enosInternal       = 99500
+	enosOK              = 0
+	enosProductNotFound = 11404
+	enosDeviceKeyTaken  = 11702
+	enosKeyGenFailed    = 11714
+	enosProductFull     = 11739
+	enosNoPublicKey     = 11858
+	enosInvalid         = 99400
+	enosAuth            = 99401
+	enosForbidden       = 99403
+	enosNotFound        = 99404
+	enosMethod          = 99405
+	enosBusy            = 99409
+	enosMediaType       = 99415
+	enosOverloaded      = 99429
+	enosInternal        = 99500
 )
 
 var enosKind = map[kind]int{

@@ -260,11 +260,12 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// TestHostileDefaultLimitRefusesMillionArrays: with the default 1 MiB
-// limit a 10^6-item array never reaches the engine.
+// TestHostileDefaultLimitRefusesMillionArrays: with batchCreate's default
+// limit (4 MiB, from the catalogue) a 2.2·10^6-item array never reaches
+// the engine.
 func TestHostileDefaultLimitRefusesMillionArrays(t *testing.T) {
 	e := hostileEnv(t, "sqlite") // the body never reaches the store
-	body := `{"deviceList":[` + strings.Repeat("1,", 999_999) + `1]}`
+	body := `{"deviceList":[` + strings.Repeat("1,", 2_199_999) + `1]}`
 	r := e.do("POST", enosBatchPath, "", body, "Authorization", "Bearer "+e.bare)
 	assert.Equal(t, http.StatusRequestEntityTooLarge, r.status, string(r.raw))
 	assert.EqualValues(t, 99400, r.body["code"])

@@ -52,9 +52,13 @@ type Validator = host.Validator
 
 // Config configures the service. Engine and Store are required.
 type Config struct {
-	Engine    Validator
-	Store     store.Store
-	BodyLimit int64 // bytes; larger bodies get 413 (SetLimits changes it live)
+	Engine Validator
+	Store  store.Store
+	// BodyLimit is the body size limit in bytes (larger bodies get 413) of
+	// operations whose catalogue entry gives none; an operation with a
+	// catalogue body_limit gets the larger of the two. SetLimits changes
+	// it live.
+	BodyLimit int64
 	// EnOSBatchLimit is the default number of devices one batch may create;
 	// EnOSBatchLimits overrides it per org.
 	EnOSBatchLimit  int
@@ -102,11 +106,14 @@ type Server struct {
 }
 
 // Limits are the Config settings a running server can change: `onboard
-// serve` applies a changed config file's body_limit and enos_batch_limit
-// on SIGHUP. A zero field means the default.
+// serve` applies a changed config file's body_limit, enos_batch_limit and
+// enos_batch_limits on SIGHUP. A zero field means the default.
 type Limits struct {
 	BodyLimit      int64
 	EnOSBatchLimit int
+	// EnOSBatchLimits are per-org batch limits; an org not in it, or with
+	// 0, gets EnOSBatchLimit. Not modified after SetLimits.
+	EnOSBatchLimits map[string]int
 }
 
 // SetLimits changes the limits for the requests that start after it.
@@ -171,7 +178,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, metrics: cfg.Metrics, storeObs: cfg.Metrics.storeObserver(),
 		lanes: newLanes(cfg.Admission, cfg.Engine)}
 	cfg.Metrics.watchLanes(s.lanes.all())
-	s.SetLimits(Limits{BodyLimit: cfg.BodyLimit, EnOSBatchLimit: cfg.EnOSBatchLimit})
+	s.SetLimits(Limits{BodyLimit: cfg.BodyLimit, EnOSBatchLimit: cfg.EnOSBatchLimit, EnOSBatchLimits: cfg.EnOSBatchLimits})
 	ops, err := schemas.Catalogue()
 	if err != nil {
 		return nil, err
@@ -427,9 +434,10 @@ type call struct {
 	op        schemas.Operation
 	svc       string
 	requestID string
-	project   string // Huawei: the authenticated project (= path project_id)
-	org       string // EnOS: the authenticated org (= orgId query)
-	account   string // EnOS: the authenticated service account
+	project   string                // Huawei: the authenticated project (= path project_id)
+	org       string                // EnOS: the authenticated org (= orgId query)
+	account   string                // EnOS: the authenticated service account
+	enosAcct  *store.ServiceAccount // EnOS: that account's record
 	body      []byte
 	headers   map[string]string // header parameters, as the engine validated them
 	result    *abi.Result       // the engine's verdict on params and body
@@ -625,7 +633,7 @@ func (c *call) singleHeaders() error {
 // readBody enforces the size limit without buffering more than it, and the
 // content type for operations that take a body.
 func (c *call) readBody() error {
-	limit := c.s.Limits().BodyLimit
+	limit := bodyLimit(c.op, c.s.Limits())
 	if c.r.ContentLength > limit {
 		return newError(c.svc, kindTooLarge, "request body of %d bytes exceeds the limit of %d bytes", c.r.ContentLength, limit)
 	}
@@ -641,6 +649,17 @@ func (c *call) readBody() error {
 		return nil
 	}
 	return checkContentType(c.svc, c.r.Header.Get("Content-Type"), c.op.DefaultContentType)
+}
+
+// bodyLimit is op's body size limit: the configured one, or the
+// catalogue's for an operation whose documented maximum needs more. The
+// configured limit can raise an operation's, never lower it below what
+// the document allows.
+func bodyLimit(op schemas.Operation, l Limits) int64 {
+	if op.BodyLimit != nil {
+		return max(op.BodyLimit.Bytes, l.BodyLimit)
+	}
+	return l.BodyLimit
 }
 
 // checkContentType accepts JSON in UTF-8 only (RFC 8259 §8.1): a body in

@@ -149,7 +149,8 @@ http://127.0.0.1:%d {
 	t.Run("conformance", func(t *testing.T) {
 		conformance.Run(t, conformance.Target{BaseURL: base,
 			Project: "proj-a", Token: creds.tokenA, ProjectB: "proj-b", ProjectBToken: creds.tokenB,
-			EnOSOrg: "org-a", EnOSToken: creds.enosToken, Extensions: true})
+			EnOSOrg: "org-a", EnOSToken: creds.enosToken, EnOSProduct: caddyProduct, EnOSQuotaProduct: caddyQuotaProduct,
+			Extensions: true})
 	})
 
 	t.Run("reloads leak nothing", func(t *testing.T) {
@@ -216,6 +217,10 @@ func buildCaddy(t *testing.T, dir string) string {
 
 type credentials struct{ tokenA, tokenB, enosToken string }
 
+// The EnOS org's products: onboard creates devices only under products
+// that exist.
+const caddyProduct, caddyQuotaProduct = "caddyP", "caddyFull"
+
 func seedStore(t *testing.T, db string, key []byte) credentials {
 	t.Helper()
 	ctx := context.Background()
@@ -234,6 +239,9 @@ func seedStore(t *testing.T, db string, key []byte) credentials {
 	pubPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}))
 	require.NoError(t, st.CreateServiceAccount(ctx, &store.ServiceAccount{OrgID: "org-a", AccountID: "sa-a", PublicKeyPEM: pubPEM, CreatedAt: now}))
 	require.NoError(t, st.CreateToken(ctx, c.enosToken, &store.Token{OrgID: "org-a", AccountID: "sa-a", CreatedAt: now, ExpiresAt: exp}))
+	for _, pk := range []string{caddyProduct, caddyQuotaProduct} {
+		require.NoError(t, st.CreateEnOSProduct(ctx, &store.EnosProduct{OrgID: "org-a", ProductKey: pk}))
+	}
 	return c
 }
 

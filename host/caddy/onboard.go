@@ -60,7 +60,9 @@ type Handler struct {
 	// (not needed for memory:). Default: $ONBOARD_ENCRYPTION_KEY. Every
 	// host sharing a database must use the same key.
 	EncryptionKey string `json:"encryption_key,omitempty"`
-	// BodyLimit caps request bodies in bytes (413 beyond); 0: 1 MiB.
+	// BodyLimit caps request bodies in bytes (413 beyond); 0: 1 MiB. An
+	// operation with a catalogue body_limit (EnOS batchCreate: 4 MiB)
+	// gets the larger of the two.
 	BodyLimit int64 `json:"body_limit,omitempty"`
 	// MaxInstances bounds the engine's instance pool; 0: host's default.
 	MaxInstances int `json:"max_instances,omitempty"`

@@ -38,6 +38,7 @@ func failedAt(v *abi.Result, pointer string) map[int]bool {
 // The EnOS per-item codes the documentation fixes.
 const (
 	enosOK             = 0
+	enosNoProduct      = 11404 // "Product cannot be found" (EnOS Connection Service docs, not the seed)
 	enosDeviceKeyTaken = 11702 // the deviceKey exists in the org
 	enosKeyGenFailed   = 11714 // a generated deviceKey could not be assigned (try again)
 	enosProductFull    = 11739 // 10,000 devices under the product

@@ -153,11 +153,12 @@ func (r *runner) skipAll(ops []string, reason string) {
 type cred int
 
 const (
-	asA     cred = iota // the target's credential (project A, or the EnOS org)
-	asB                 // project B's
-	asNone              // none
-	asBad               // an invalid one (unknown token, or a signature with a wrong SK)
-	asNoKey             // EnOS: the token of the service account without an RSA public key
+	asA        cred = iota // the target's credential (project A, or the EnOS org)
+	asB                    // project B's
+	asNone                 // none
+	asBad                  // an invalid one (unknown token, or a signature with a wrong SK)
+	asNoKey                // EnOS: the token of the service account without an RSA public key
+	asNoAccess             // EnOS: the token of the service account without device access
 )
 
 // request is one call of an operation.
@@ -248,6 +249,8 @@ func (r *runner) do(q request) (*reply, error) {
 			req.Header.Set("Authorization", "Bearer "+r.t.EnOSToken)
 		case asNoKey:
 			req.Header.Set("Authorization", "Bearer "+r.t.EnOSTokenNoKey)
+		case asNoAccess:
+			req.Header.Set("Authorization", "Bearer "+r.t.EnOSTokenNoAccess)
 		case asBad:
 			req.Header.Set("Authorization", "Bearer "+bogus)
 		}

@@ -63,12 +63,19 @@ type Target struct {
 	// EnOSTokenNoKey is a token of another service account of EnOSOrg,
 	// one with no RSA public key: requireSecret must then get 11858.
 	EnOSTokenNoKey string
+	// EnOSTokenNoAccess is a token of a service account of EnOSOrg that is
+	// not authorized the Device Management Service policy the document's
+	// Operation Permissions require: batchCreate must get 99403 and write
+	// nothing.
+	EnOSTokenNoAccess string
 	// EnOSProduct and EnOSQuotaProduct are product keys that exist in
 	// EnOSOrg, for a server that creates devices only under existing
-	// products. The checks' devices go under EnOSProduct (a run adds
-	// about 1,100); the 10,000-devices-per-product check (11739) fills
-	// EnOSQuotaProduct up to 10,000, so give a product of its own. Empty:
-	// the kit makes up fresh product keys each run.
+	// products, as onboard does. The checks' devices go under EnOSProduct
+	// (a run adds about 1,100); the 10,000-devices-per-product check
+	// (11739) fills EnOSQuotaProduct up to 10,000, so give a product of
+	// its own; a device under a product that does not exist must get
+	// 11404. Empty: the kit makes up fresh product keys each run (a server
+	// that needs products refuses them).
 	EnOSProduct, EnOSQuotaProduct string
 	// EnOSBatchLimit is the org's limit of devices per batch; 0: the
 	// documented default, 1,000.
@@ -123,11 +130,14 @@ func (t Target) Validate() error {
 	if (t.EnOSOrg == "") != (t.EnOSToken == "") {
 		errs = append(errs, errors.New("EnOSOrg and EnOSToken go together"))
 	}
-	if t.EnOSToken == "" && (t.EnOSPrivateKey != nil || t.EnOSTokenNoKey != "" || t.EnOSProduct != "" || t.EnOSQuotaProduct != "") {
+	if t.EnOSToken == "" && (t.EnOSPrivateKey != nil || t.EnOSTokenNoKey != "" || t.EnOSTokenNoAccess != "" || t.EnOSProduct != "" || t.EnOSQuotaProduct != "") {
 		errs = append(errs, errors.New("the EnOS settings need EnOSToken and EnOSOrg"))
 	}
 	if t.EnOSTokenNoKey != "" && t.EnOSTokenNoKey == t.EnOSToken {
 		errs = append(errs, errors.New("EnOSTokenNoKey must be another service account's token than EnOSToken"))
+	}
+	if t.EnOSTokenNoAccess != "" && (t.EnOSTokenNoAccess == t.EnOSToken || t.EnOSTokenNoAccess == t.EnOSTokenNoKey) {
+		errs = append(errs, errors.New("EnOSTokenNoAccess must be the token of an account of its own"))
 	}
 	if t.EnOSQuotaProduct != "" && t.EnOSQuotaProduct == t.EnOSProduct {
 		errs = append(errs, errors.New("EnOSQuotaProduct must differ from EnOSProduct: the 11739 check fills it to 10,000 devices"))

@@ -241,12 +241,19 @@ func (r *runner) enos() {
 		if err != nil {
 			return err
 		}
-		p, err := r.search(d.productKey)
-		if err != nil {
-			return err
-		}
-		if !slices.Contains(idsOf(p.obj, "assetId", "data"), d.assetID) {
-			return fmt.Errorf("search by productKey %s does not find device %s: %s", d.productKey, d.assetID, p)
+		// A shared product (Target.EnOSProduct) holds more devices than a
+		// page: look through the pages.
+		var p *reply
+		for page := 1; ; page++ {
+			if p, err = r.searchPage(d.productKey, page); err != nil {
+				return err
+			}
+			if slices.Contains(idsOf(p.obj, "assetId", "data"), d.assetID) {
+				break
+			}
+			if n, _ := num(p.obj, "pagination", "totalSize"); page*searchPageSize >= n {
+				return fmt.Errorf("search by productKey %s does not find device %s: %s", d.productKey, d.assetID, p)
+			}
 		}
 		if n, _ := num(p.obj, "pagination", "totalSize"); n != 1 && r.t.EnOSProduct == "" {
 			return fmt.Errorf("search by productKey %s: totalSize %d, want 1: %s", d.productKey, n, p)
@@ -385,8 +392,13 @@ func (r *runner) enos() {
 }
 
 // search is a search by productKey, first page of 1,000.
-func (r *runner) search(productKey string) (*reply, error) {
-	body := fmt.Appendf(nil, `{"expression":"productKey = '%s'","pagination":{"pageNo":1,"pageSize":1000}}`, productKey)
+func (r *runner) search(productKey string) (*reply, error) { return r.searchPage(productKey, 1) }
+
+// searchPageSize is the page size of the kit's searches.
+const searchPageSize = 1000
+
+func (r *runner) searchPage(productKey string, pageNo int) (*reply, error) {
+	body := fmt.Appendf(nil, `{"expression":"productKey = '%s'","pagination":{"pageNo":%d,"pageSize":%d}}`, productKey, pageNo, searchPageSize)
 	p, err := r.do(request{op: enosSearch, body: body})
 	if err != nil {
 		return nil, err
@@ -413,6 +425,27 @@ func (r *runner) enosPerItem() {
 		}
 		if n, _ := num(p.obj, "successSize"); n != 2 {
 			return fmt.Errorf("successSize %d, want 2: %s", n, p)
+		}
+		return nil
+	})
+	// The document's prerequisite: "the product to create this device
+	// under exists". Only a target that names its products can say which
+	// product does not exist.
+	r.check(enosCreate+"/unknown-product-11404", func() error {
+		if r.t.EnOSProduct == "" {
+			return skipf("no existing product (Target.EnOSProduct): give one, and a device under a product that does not exist must get 11404")
+		}
+		missing := "conform" + r.run + "none" + randomID(6)
+		body := fmt.Appendf(nil, `{"deviceList":[
+ {"productKey":%q,"deviceName":{"defaultValue":"d1"},"timezone":"+08:00","deviceKey":%q},
+ {"productKey":%q,"deviceName":{"defaultValue":"d2"},"timezone":"+08:00","deviceKey":%q}]}`,
+			missing, "c"+randomID(15), r.product(), "c"+randomID(15))
+		p, err := r.do(request{op: enosCreate, body: body})
+		if err != nil {
+			return err
+		}
+		if err := r.enosBatchReply(body, p, map[int]int{0: enosNoProduct}); err != nil {
+			return fmt.Errorf("device 0 names product %s, which does not exist: %w", missing, err)
 		}
 		return nil
 	})
@@ -483,6 +516,28 @@ func (r *runner) enosSecrets() {
 			return err
 		}
 		return r.enosBatchReply(body, p, nil) // decrypts each secret
+	})
+	r.check(enosCreate+"/no-device-access-99403", func() error {
+		if r.t.EnOSTokenNoAccess == "" {
+			return skipf("no token of a service account without the Device Management Service policy (Target.EnOSTokenNoAccess)")
+		}
+		body := r.devicesBody(r.product(), 1, false, false)
+		p, err := r.do(request{op: enosCreate, body: body, cred: asNoAccess})
+		if err != nil {
+			return err
+		}
+		if err := r.wantError(enosCreate, p, Forbidden); err != nil {
+			return fmt.Errorf("an account without the Operation Permissions: %w", err)
+		}
+		_, keys := enosKeys(body, nil)
+		g, err := r.do(request{op: enosGet, query: url.Values{"productKey": {r.productOf(body)}, "deviceKey": {keys[0]}}})
+		if err != nil {
+			return err
+		}
+		if err := r.wantError(enosGet, g, NotFound); err != nil {
+			return fmt.Errorf("after 99403 the device must not exist: %w", err)
+		}
+		return nil
 	})
 	r.check(enosCreate+"/require-secret-no-public-key-11858", func() error {
 		if r.t.EnOSTokenNoKey == "" {

@@ -82,6 +82,27 @@ var faults = []struct {
 		detail: "want code",
 	},
 	{
+		name: "unknown product created anyway", only: []string{"enos.device.batch-create/unknown-product-11404"},
+		inject: func(x *exchange) {
+			x.items("data", func(_ int, it map[string]any) {
+				if it["code"] == json.Number("11404") {
+					it["code"], it["msg"] = 0, "OK"
+					it["data"] = map[string]any{"assetId": "fake0001", "productKey": "p", "deviceKey": "k"}
+				}
+			})
+		},
+		want: []string{"enos.device.batch-create/unknown-product-11404"}, exact: true, detail: "want code 11404, got 0",
+	},
+	{
+		name: "account without device access served", only: []string{"enos.device.batch-create/no-device-access-99403"},
+		inject: func(x *exchange) {
+			if x.status == http.StatusForbidden {
+				x.set("code", 99401) // the auth code, not the permission one
+			}
+		},
+		want: []string{"enos.device.batch-create/no-device-access-99403"}, exact: true, detail: "99403",
+	},
+	{
 		name: "missing per-item result", only: []string{"enos.device.batch-create", "ces.agent-invocation.batch-create"},
 		inject: func(x *exchange) {
 			for _, member := range []string{"data", "invocations"} {
@@ -217,7 +238,6 @@ var faults = []struct {
 		// A product filled through the store (over HTTP it takes seconds),
 		// named as a real EnOS product would be.
 		prepare: func(t *testing.T, s *server, target *conformance.Target) {
-			target.EnOSProduct, target.EnOSQuotaProduct = "conformFaults", "conformFull"
 			devs := make([]store.EnosDevice, 10000)
 			for i := range devs {
 				devs[i] = store.EnosDevice{ProductKey: target.EnOSQuotaProduct, DeviceKey: fmt.Sprintf("full%05d", i),

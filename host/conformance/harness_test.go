@@ -62,6 +62,12 @@ const (
 	// A second service account of the org, with no RSA public key.
 	accountNoKey = "sa-no-key"
 	enosNoKey    = "tok-enos-no-key"
+	// A third, not authorized the Device Management Service policy.
+	accountNoAccess = "sa-no-access"
+	enosNoAccess    = "tok-enos-no-access"
+	// The org's products, as `onboard enos-product create` makes them:
+	// onboard creates devices only under products that exist.
+	enosProduct, enosQuotaProduct = "conformP", "conformFull"
 )
 
 func startOnboard(t *testing.T, kind string) *server {
@@ -79,6 +85,11 @@ func startOnboard(t *testing.T, kind string) *server {
 	require.NoError(t, st.CreateToken(ctx, enosToken, &store.Token{OrgID: org, AccountID: account, CreatedAt: now, ExpiresAt: exp}))
 	require.NoError(t, st.CreateServiceAccount(ctx, &store.ServiceAccount{OrgID: org, AccountID: accountNoKey, CreatedAt: now}))
 	require.NoError(t, st.CreateToken(ctx, enosNoKey, &store.Token{OrgID: org, AccountID: accountNoKey, CreatedAt: now, ExpiresAt: exp}))
+	require.NoError(t, st.CreateServiceAccount(ctx, &store.ServiceAccount{OrgID: org, AccountID: accountNoAccess, DeviceAccessDenied: true}))
+	require.NoError(t, st.CreateToken(ctx, enosNoAccess, &store.Token{OrgID: org, AccountID: accountNoAccess, CreatedAt: now, ExpiresAt: exp}))
+	for _, pk := range []string{enosProduct, enosQuotaProduct} {
+		require.NoError(t, st.CreateEnOSProduct(ctx, &store.EnosProduct{OrgID: org, ProductKey: pk}))
+	}
 	srv, err := api.New(api.Config{Engine: rt, Store: st})
 	require.NoError(t, err)
 	ts := httptest.NewServer(srv)
@@ -90,12 +101,14 @@ func startOnboard(t *testing.T, kind string) *server {
 func (s *server) tokenTarget() conformance.Target {
 	return conformance.Target{BaseURL: s.url, Project: projA, Token: tokenA, ProjectB: projB, ProjectBToken: tokenB,
 		EnOSOrg: org, EnOSToken: enosToken, EnOSPrivateKey: shared.key, EnOSTokenNoKey: enosNoKey,
+		EnOSTokenNoAccess: enosNoAccess, EnOSProduct: enosProduct, EnOSQuotaProduct: enosQuotaProduct,
 		Skip: maps.Clone(knownDeviations), Extensions: true}
 }
 
 func (s *server) akskTarget() conformance.Target {
 	return conformance.Target{BaseURL: s.url, Project: projA, AK: akA, SK: skA, ProjectB: projB, ProjectBAK: akB, ProjectBSK: skB,
 		EnOSOrg: org, EnOSToken: enosToken, EnOSPrivateKey: shared.key, EnOSTokenNoKey: enosNoKey,
+		EnOSTokenNoAccess: enosNoAccess, EnOSProduct: enosProduct, EnOSQuotaProduct: enosQuotaProduct,
 		Skip: maps.Clone(knownDeviations), Extensions: true}
 }
 

@@ -72,7 +72,8 @@ func WithEngineOptions(opts ...host.Option) Option {
 }
 
 // WithBodyLimit caps request bodies in bytes (larger ones get 413); 0
-// keeps api.DefaultBodyLimit.
+// keeps api.DefaultBodyLimit. An operation with a catalogue body_limit
+// (EnOS batchCreate) gets the larger of the two.
 func WithBodyLimit(n int64) Option { return func(c *config) { c.bodyLimit = n } }
 
 // WithLogger receives the service's logs (default: discarded).

@@ -54,6 +54,7 @@ func newServer(t *testing.T, wrap func(http.Handler) http.Handler) *server {
 	now := time.Now()
 	require.NoError(t, st.CreateServiceAccount(ctx, &store.ServiceAccount{OrgID: org, AccountID: "importer", CreatedAt: now}))
 	require.NoError(t, st.CreateToken(ctx, "tok-import", &store.Token{OrgID: org, AccountID: "importer", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
+	require.NoError(t, st.CreateEnOSProduct(ctx, &store.EnosProduct{OrgID: org, ProductKey: product}))
 	return &server{url: ts.URL, token: "tok-import", st: st}
 }
 

@@ -84,6 +84,9 @@ func TestLoad(t *testing.T) {
 	require.NoError(t, st.CreateToken(ctx, loadToken, &store.Token{ProjectID: loadProject, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
 	require.NoError(t, st.CreateServiceAccount(ctx, &store.ServiceAccount{OrgID: loadOrg, AccountID: "sa", CreatedAt: now}))
 	require.NoError(t, st.CreateToken(ctx, loadBearer, &store.Token{OrgID: loadOrg, AccountID: "sa", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
+	for p := range products {
+		require.NoError(t, st.CreateEnOSProduct(ctx, &store.EnosProduct{OrgID: loadOrg, ProductKey: productKey(p)}))
+	}
 
 	env := []string{"ONBOARD_DATA_DIR=" + t.TempDir(), "ONBOARD_DATABASE_URL=" + url,
 		"ONBOARD_ENCRYPTION_KEY=" + base64.StdEncoding.EncodeToString(key)}

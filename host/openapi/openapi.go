@@ -266,10 +266,17 @@ func operation(op schemas.Operation, components map[string]any) (map[string]any,
 	errResp := func(text string) map[string]any {
 		return map[string]any{"description": text, "content": map[string]any{"application/json": map[string]any{"schema": errBody}}}
 	}
+	forbidden, tooLarge := "the credential is for another project or org", "the body exceeds the configured limit"
+	if op.Service == "enos" {
+		forbidden += ", or its service account is not registered or lacks the Device Management Service policy (99403)"
+	}
+	if l := op.BodyLimit; l != nil {
+		tooLarge = fmt.Sprintf("the body exceeds %d bytes, or the configured limit if larger. %s", l.Bytes, l.Basis)
+	}
 	o["responses"] = map[string]any{status: success,
 		"400": errResp("the request breaks a documented rule; the message lists every violation with its JSON pointer"),
-		"401": errResp("missing or bad credentials"), "403": errResp("the credential is for another project or org"),
-		"413": errResp("the body exceeds the configured limit")}
+		"401": errResp("missing or bad credentials"), "403": errResp(forbidden),
+		"413": errResp(tooLarge)}
 	if op.RequestSchema != "" {
 		o["responses"].(map[string]any)["415"] = errResp("the body is not application/json in UTF-8")
 	}

@@ -42,6 +42,7 @@ type Store interface {
 	Templates
 	DeviceCAs
 	EnOSDevices
+	EnOSProducts
 	IoTDADevices
 	Invocations
 	Agents
@@ -108,6 +109,18 @@ type EnOSDevices interface {
 	DeleteDevice(ctx context.Context, orgID, assetID string) error
 }
 
+// EnOSProducts are EnOS products, the prerequisite of creating devices:
+// ProductKey unique per org (ErrConflict). DeleteEnOSProduct refuses a
+// product that still has devices (ErrConflict; EnOS 11619 "Existing Device
+// Restrictions"). The store does not check BatchCreateDevices against them:
+// the service refuses devices of unknown products before it writes.
+type EnOSProducts interface {
+	CreateEnOSProduct(ctx context.Context, p *EnosProduct) error
+	GetEnOSProduct(ctx context.Context, orgID, productKey string) (*EnosProduct, error)
+	ListEnOSProducts(ctx context.Context, f EnosProductFilter) ([]EnosProduct, int, error)
+	DeleteEnOSProduct(ctx context.Context, orgID, productKey string) error
+}
+
 // IoTDADevices are devices registered by IoTDA pre-provisioning: node id
 // unique per (project, instance).
 type IoTDADevices interface {
@@ -156,8 +169,10 @@ type Credentials interface {
 	DeleteAccessKey(ctx context.Context, id string) error
 	CreateServiceAccount(ctx context.Context, a *ServiceAccount) error
 	GetServiceAccount(ctx context.Context, orgID, accountID string) (*ServiceAccount, error)
+	ListServiceAccounts(ctx context.Context, orgID string) ([]ServiceAccount, error)          // orgID "": every org; ordered by org, account
 	UpdateServiceAccountKey(ctx context.Context, orgID, accountID, publicKeyPEM string) error // key rotation
-	DeleteServiceAccount(ctx context.Context, orgID, accountID string) error
+	SetServiceAccountDeviceAccess(ctx context.Context, orgID, accountID string, denied bool) error
+	DeleteServiceAccount(ctx context.Context, orgID, accountID string) error // revokes the account's tokens too
 }
 
 // Idempotency holds retry keys, so that a request retried with its key

@@ -179,6 +179,23 @@ type EnosDevice struct {
 	UpdatedAt    time.Time // zero until the first update
 }
 
+// EnosProduct is an EnOS product: devices are created only under a
+// product of their org. ProductKey is unique per org.
+type EnosProduct struct {
+	OrgID      string
+	ProductKey string
+	Name       string // free text for operators; "" when not given
+	CreatedAt  time.Time
+}
+
+// EnosProductFilter selects EnOS products of one org, in product key
+// order.
+type EnosProductFilter struct {
+	OrgID       string
+	ProductKeys []string // optional: only these keys
+	Page
+}
+
 // DeviceFilter selects EnOS devices of one org.
 type DeviceFilter struct {
 	OrgID      string
@@ -377,8 +394,13 @@ type AccessKey struct {
 type ServiceAccount struct {
 	OrgID        string
 	AccountID    string
-	PublicKeyPEM string
+	PublicKeyPEM string // "" when the account has no key (requireSecret gets 11858)
 	CreatedAt    time.Time
+	KeyUpdatedAt time.Time // when PublicKeyPEM was last set, by create or rotation; zero without a key
+	// DeviceAccessDenied: the account is not authorized the "Device
+	// Management Service Full Access" policy the EnOS device APIs require
+	// (they answer 99403). The zero value is authorized.
+	DeviceAccessDenied bool
 }
 
 // IdempotencyState is where a retry key stands.

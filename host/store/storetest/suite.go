@@ -50,6 +50,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"TokenScopes", testTokenScopes},
 		{"TokenExpiry", testTokenExpiry},
 		{"ServiceAccountKey", testServiceAccountKey},
+		{"ServiceAccounts", testServiceAccounts},
+		{"EnOSProducts", testEnOSProducts},
 		{"ProjectCA", testProjectCA},
 		{"ProjectCARace", testProjectCARace},
 		{"ConcurrentQuotas", testConcurrentQuotas},

@@ -23,7 +23,7 @@ type SQLStore interface {
 type OpenAt func(migrateTo int) (SQLStore, error)
 
 // allMigrations is what a current binary leaves a database at.
-var allMigrations = map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true}
+var allMigrations = map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true}
 
 // Upgrades proves on an SQL adapter that a newer binary upgrades a
 // database an older one left behind, and that rows written then survive
@@ -35,6 +35,7 @@ func Upgrades(t *testing.T, newDB func(t *testing.T) OpenAt) {
 	t.Run("from3", func(t *testing.T) { upgradeFrom3(t, newDB(t)) })
 	t.Run("from4", func(t *testing.T) { upgradeFrom4(t, newDB(t)) })
 	t.Run("from5", func(t *testing.T) { upgradeFrom5(t, newDB(t)) })
+	t.Run("from6", func(t *testing.T) { upgradeFrom6(t, newDB(t)) })
 }
 
 func openAt(t *testing.T, open OpenAt, migrateTo int) SQLStore {
@@ -235,4 +236,53 @@ func requireMigration3(t *testing.T, db sqlcore.DB) {
 		_, err := db.Exec(ctx, q)
 		require.NoError(t, err, q)
 	}
+}
+
+// upgradeFrom6: migration 7 registers the products that devices already
+// name, so they keep taking devices; migration 8 gives an account with a
+// key its creation time as key time, and none to an account without.
+func upgradeFrom6(t *testing.T, open OpenAt) {
+	ctx := context.Background()
+	old := openAt(t, open, 6)
+	for _, q := range []string{
+		`INSERT INTO devices (asset_id, org_id, product_key, device_key, created_at) VALUES ('a1', 'o', 'pk', 'k1', 2000000)`,
+		`INSERT INTO devices (asset_id, org_id, product_key, device_key, created_at) VALUES ('a2', 'o', 'pk', 'k2', 1000000)`,
+		`INSERT INTO devices (asset_id, org_id, product_key, device_key, created_at) VALUES ('a3', 'o2', 'pk', 'k3', 3000000)`,
+		`INSERT INTO service_accounts (org_id, account_id, public_key_pem, created_at) VALUES ('o', 'key', 'pem', 5000000)`,
+		`INSERT INTO service_accounts (org_id, account_id, created_at) VALUES ('o', 'nokey', 6000000)`,
+		`INSERT INTO tokens (token_hash, project_id, org_id, account_id, created_at, expires_at) VALUES ('h1', '', 'o', 'legacy', 7000000, 0)`,
+		`INSERT INTO tokens (token_hash, project_id, org_id, account_id, created_at, expires_at) VALUES ('h2', '', 'o', 'legacy', 8000000, 0)`,
+		`INSERT INTO tokens (token_hash, project_id, org_id, account_id, created_at, expires_at) VALUES ('h3', '', 'o', 'key', 9000000, 0)`,
+		`INSERT INTO tokens (token_hash, project_id, created_at, expires_at) VALUES ('h4', 'p', 9000000, 0)`,
+	} {
+		_, err := old.DB().Exec(ctx, q)
+		require.NoError(t, err, q)
+	}
+	require.NoError(t, old.Close(ctx))
+
+	s := openAt(t, open, 0)
+	v, err := sqlcore.AppliedVersions(ctx, s.DB())
+	require.NoError(t, err)
+	require.Equal(t, allMigrations, v)
+	p, err := s.GetEnOSProduct(ctx, "o", "pk")
+	require.NoError(t, err)
+	assert.Equal(t, time.UnixMicro(1000000).UTC(), p.CreatedAt, "the product dates from its first device")
+	_, total, err := s.ListEnOSProducts(ctx, store.EnosProductFilter{OrgID: "o2"})
+	require.NoError(t, err)
+	assert.Equal(t, 1, total)
+	withKey, err := s.GetServiceAccount(ctx, "o", "key")
+	require.NoError(t, err)
+	assert.Equal(t, withKey.CreatedAt, withKey.KeyUpdatedAt)
+	noKey, err := s.GetServiceAccount(ctx, "o", "nokey")
+	require.NoError(t, err)
+	assert.True(t, noKey.KeyUpdatedAt.IsZero())
+	assert.False(t, withKey.DeviceAccessDenied || noKey.DeviceAccessDenied, "accounts stored before keep their access")
+	assert.Equal(t, "pem", withKey.PublicKeyPEM, "a registered account is left as it was")
+	legacy, err := s.GetServiceAccount(ctx, "o", "legacy")
+	require.NoError(t, err, "the account only tokens named is registered, so its tokens keep working")
+	assert.Equal(t, time.UnixMicro(7000000).UTC(), legacy.CreatedAt, "as old as its first token")
+	assert.Empty(t, legacy.PublicKeyPEM)
+	all, err := s.ListServiceAccounts(ctx, "")
+	require.NoError(t, err)
+	assert.Len(t, all, 3, "no account for project tokens")
 }

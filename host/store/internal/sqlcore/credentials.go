@@ -94,24 +94,45 @@ func (s *Store) CreateServiceAccount(ctx context.Context, a *store.ServiceAccoun
 	if a.CreatedAt.IsZero() {
 		a.CreatedAt = now()
 	}
-	a.CreatedAt = norm(a.CreatedAt)
-	_, err = s.exec(ctx, `INSERT INTO service_accounts (org_id, account_id, public_key_pem, created_at) VALUES ($1,$2,$3,$4)`,
-		a.OrgID, a.AccountID, a.PublicKeyPEM, toMicro(a.CreatedAt))
+	a.CreatedAt, a.KeyUpdatedAt = norm(a.CreatedAt), time.Time{}
+	if a.PublicKeyPEM != "" {
+		a.KeyUpdatedAt = a.CreatedAt
+	}
+	_, err = s.exec(ctx, `INSERT INTO service_accounts (org_id, account_id, public_key_pem, created_at, key_updated_at, device_access_denied) VALUES ($1,$2,$3,$4,$5,$6)`,
+		a.OrgID, a.AccountID, a.PublicKeyPEM, toMicro(a.CreatedAt), toMicro(a.KeyUpdatedAt), a.DeviceAccessDenied)
 	return s.writeErr(err)
+}
+
+const serviceAccountCols = `org_id, account_id, public_key_pem, created_at, key_updated_at, device_access_denied`
+
+func scanServiceAccount(r Row) (store.ServiceAccount, error) {
+	var a store.ServiceAccount
+	var ct, kt int64
+	err := r.Scan(&a.OrgID, &a.AccountID, &a.PublicKeyPEM, &ct, &kt, &a.DeviceAccessDenied)
+	a.CreatedAt, a.KeyUpdatedAt = fromMicro(ct), fromMicro(kt)
+	return a, err
 }
 
 // GetServiceAccount returns one service account of the org.
 func (s *Store) GetServiceAccount(ctx context.Context, orgID, accountID string) (_ *store.ServiceAccount, err error) {
 	defer s.observe(ctx, "GetServiceAccount", time.Now(), &err)
-	var a store.ServiceAccount
-	var ct int64
-	err = s.q(ctx).QueryRow(ctx, `SELECT org_id, account_id, public_key_pem, created_at FROM service_accounts WHERE org_id = $1 AND account_id = $2`,
-		orgID, accountID).Scan(&a.OrgID, &a.AccountID, &a.PublicKeyPEM, &ct)
+	a, err := scanServiceAccount(s.q(ctx).QueryRow(ctx, `SELECT `+serviceAccountCols+` FROM service_accounts WHERE org_id = $1 AND account_id = $2`,
+		orgID, accountID))
 	if err != nil {
 		return nil, notFound(err, "service account "+accountID)
 	}
-	a.CreatedAt = fromMicro(ct)
 	return &a, nil
+}
+
+// ListServiceAccounts returns the accounts of one org, or of every org.
+func (s *Store) ListServiceAccounts(ctx context.Context, orgID string) (_ []store.ServiceAccount, err error) {
+	defer s.observe(ctx, "ListServiceAccounts", time.Now(), &err)
+	var a args
+	sql := `SELECT ` + serviceAccountCols + ` FROM service_accounts`
+	if orgID != "" {
+		sql += ` WHERE org_id = ` + a.add(orgID)
+	}
+	return list(ctx, s.q(ctx), sql+` ORDER BY org_id, account_id`, a, scanServiceAccount)
 }
 
 // UpdateServiceAccountKey replaces the RSA public key of a service account
@@ -119,14 +140,29 @@ func (s *Store) GetServiceAccount(ctx context.Context, orgID, accountID string) 
 // encrypted with the new key.
 func (s *Store) UpdateServiceAccountKey(ctx context.Context, orgID, accountID, publicKeyPEM string) (err error) {
 	defer s.observe(ctx, "UpdateServiceAccountKey", time.Now(), &err)
-	n, err := s.exec(ctx, `UPDATE service_accounts SET public_key_pem = $1 WHERE org_id = $2 AND account_id = $3`,
-		publicKeyPEM, orgID, accountID)
+	n, err := s.exec(ctx, `UPDATE service_accounts SET public_key_pem = $1, key_updated_at = $2 WHERE org_id = $3 AND account_id = $4`,
+		publicKeyPEM, toMicro(now()), orgID, accountID)
 	return mustAffect(n, err, "service account "+accountID)
 }
 
-// DeleteServiceAccount removes one service account.
+// SetServiceAccountDeviceAccess grants (denied false) or withdraws the
+// account's access to the EnOS device APIs.
+func (s *Store) SetServiceAccountDeviceAccess(ctx context.Context, orgID, accountID string, denied bool) (err error) {
+	defer s.observe(ctx, "SetServiceAccountDeviceAccess", time.Now(), &err)
+	n, err := s.exec(ctx, `UPDATE service_accounts SET device_access_denied = $1 WHERE org_id = $2 AND account_id = $3`, denied, orgID, accountID)
+	return mustAffect(n, err, "service account "+accountID)
+}
+
+// DeleteServiceAccount removes one service account and revokes its
+// tokens, in one transaction: a token must not outlive its account.
 func (s *Store) DeleteServiceAccount(ctx context.Context, orgID, accountID string) (err error) {
 	defer s.observe(ctx, "DeleteServiceAccount", time.Now(), &err)
-	n, err := s.exec(ctx, `DELETE FROM service_accounts WHERE org_id = $1 AND account_id = $2`, orgID, accountID)
-	return mustAffect(n, err, "service account "+accountID)
+	return s.tx(ctx, nil, func(q Querier) error {
+		n, err := q.Exec(ctx, `DELETE FROM service_accounts WHERE org_id = $1 AND account_id = $2`, orgID, accountID)
+		if err := mustAffect(n, err, "service account "+accountID); err != nil {
+			return err
+		}
+		_, err = q.Exec(ctx, `DELETE FROM tokens WHERE org_id = $1 AND account_id = $2`, orgID, accountID)
+		return err
+	})
 }
