@@ -44,6 +44,11 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fmt.Fprintf(stderr, "onboard serve: %v\n", err)
 		return exitUsage
 	}
+	taskTimeout, err := cfg.invocationTimeout()
+	if err != nil {
+		fmt.Fprintf(stderr, "onboard serve: %v\n", err)
+		return exitUsage
+	}
 	var logHandler slog.Handler = slog.NewTextHandler(stderr, nil)
 	if *jsonLogs {
 		logHandler = slog.NewJSONHandler(stderr, nil)
@@ -85,6 +90,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	rl := &reloader{log: log, engineFile: *engineFile, rt: rt, srv: srv, hooks: hookRunner, hooksFile: *hooksFile,
 		cfgFile: *cfgFile, fromFlags: fromFlags, running: cfg}
 	go rl.watchSIGHUP(ctx, hup)
+	go api.SweepInvocations(ctx, st, taskTimeout, log)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard serve: %v\n", err)

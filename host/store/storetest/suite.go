@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentQuotas", testConcurrentQuotas},
 		{"InstallInProgress", testInstallInProgress},
 		{"InstallRace", testInstallRace},
+		{"ReportInvocation", testReportInvocation},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
