@@ -66,7 +66,13 @@ func runValidate(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return exitUsage
 	}
 	defer rt.Close(ctx)
-	out, err := rt.Call(ctx, nil, *op, []byte(*params), body)
+	return validateBody(ctx, rt, *op, *params, fs.Arg(0), body, *asJSON, stdout, stderr)
+}
+
+// validateBody is validate once the engine runs: its verdict, report and
+// exit status.
+func validateBody(ctx context.Context, rt *host.Runtime, op, params, name string, body []byte, asJSON bool, stdout, stderr io.Writer) int {
+	out, err := rt.Call(ctx, nil, op, []byte(params), body)
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard validate: %v\n", err)
 		return exitUsage
@@ -76,14 +82,14 @@ func runValidate(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		fmt.Fprintf(stderr, "onboard validate: %v\n", err)
 		return exitUsage
 	}
-	if *asJSON {
+	if asJSON {
 		var pretty map[string]any
 		_ = json.Unmarshal(out, &pretty)
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(pretty)
 	} else {
-		report(stdout, fs.Arg(0), res)
+		report(stdout, name, res)
 	}
 	if !res.Valid {
 		return exitInvalid

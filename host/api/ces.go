@@ -163,10 +163,9 @@ func (s *Server) batchCreateInvocations(c *call) error {
 	if err := c.request(&req); err != nil {
 		return err
 	}
-	// Which array drives the batch depends on the type. The engine makes
-	// instance_ids mandatory for INSTALL/UPDATE and invocation_ids for
-	// ROLLBACK/RETRY; the doc makes nothing mandatory for the remote types,
-	// so an absent list is refused here with what to send.
+	// Which array drives the batch depends on the type; the schema makes
+	// that array mandatory for every type (its if/then rules), so the
+	// engine has refused a request without it.
 	var items []json.RawMessage
 	var field string
 	switch req.InvocationType {
@@ -178,7 +177,7 @@ func (s *Server) batchCreateInvocations(c *call) error {
 		items, field = req.RemoteInstallMeta, "remote_install_meta"
 	}
 	if items == nil {
-		return newError(c.svc, kindInvalid, "invocation_type %s needs %s: list the items the tasks are for", req.InvocationType, field)
+		return fmt.Errorf("the engine accepted invocation_type %s without %s: the schema and this handler disagree", req.InvocationType, field)
 	}
 	failed := failedItems(c.result, field)
 	seen := map[string]bool{}
