@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,4 +137,39 @@ func TestCESTimeoutSweep(t *testing.T) {
 		assert.Contains(t, r.body["error_msg"], "TIMEOUT, a final status")
 		cesOK(t, cesBatch(t, e, map[string]any{"invocation_type": "RETRY", "invocation_ids": []string{ids[0]}})[0])
 	})
+}
+
+// Error items name the id they are about whenever it is within the
+// response table's range (1 to 64 letters, digits and hyphens); an id
+// outside it cannot be echoed without breaking that range, so its item
+// says which member it was instead.
+func TestCESErrorItemsEchoTheirIDs(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	items := cesBatch(t, e, `{"invocation_type":"UPDATE","instance_ids":["ecs-echo","bad!",5,"ecs-echo"]}`)
+	require.Len(t, items, 4)
+	cesItemError(t, items[0], "invocationmgr.0404", "install the agent first")
+	assert.Equal(t, "ecs-echo", items[0]["instance_id"])
+	cesItemError(t, items[1], "invocationmgr.0400", "instance_ids[1]")
+	assert.NotContains(t, items[1], "instance_id")
+	cesItemError(t, items[2], "invocationmgr.0400", "instance_ids[2]")
+	cesItemError(t, items[3], "invocationmgr.0409", "listed twice")
+	assert.Equal(t, "ecs-echo", items[3]["instance_id"])
+
+	items = cesBatch(t, e, `{"invocation_type":"RETRY","invocation_ids":["no-such-task","bad!"]}`)
+	cesItemError(t, items[0], "invocationmgr.0404", "does not exist")
+	assert.Equal(t, "no-such-task", items[0]["invocation_id"])
+	cesItemError(t, items[1], "invocationmgr.0400", "invocation_ids[1]")
+}
+
+// The report route, like every CES route, takes a body without
+// Content-Type as the table's default, application/json; charset=UTF-8.
+func TestCESReportWithoutContentType(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	id := cesInstall(t, e, "ecs-ct")[0]
+	req, err := http.NewRequest("POST", e.url+cesListPath+"/"+id+"/onboard-report", strings.NewReader(`{"invocation_status":"RUNNING"}`))
+	require.NoError(t, err)
+	req.Header.Set("X-Auth-Token", e.tokenA)
+	r := e.send(req)
+	require.Equal(t, http.StatusOK, r.status, string(r.raw))
+	assert.Equal(t, "RUNNING", r.body["invocation"].(map[string]any)["invocation_status"])
 }
