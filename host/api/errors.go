@@ -152,9 +152,6 @@ func violationText(v abi.Violation) string {
 		segs[i] = shortText(escapeControls(seg))
 	}
 	v.Pointer = strings.Join(segs, "/")
-	if v.Pointer == "" && strings.HasPrefix(v.Rule, "params") {
-		return v.Rule + ": " + v.Message // about a parameter, not the body
-	}
 	return v.String()
 }
 

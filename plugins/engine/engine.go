@@ -232,7 +232,11 @@ func (e *Engine) Run(op string, params, body []byte) []byte {
 		}
 		for _, pv := range e.v.Violations {
 			pv.Rule = "params." + pv.Rule
-			pv.Message = "parameter " + strings.TrimPrefix(pv.Pointer, "/") + ": " + pv.Message
+			if pv.Pointer == "" { // about the parameters as a whole: a missing one
+				pv.Message = "parameters: " + pv.Message
+			} else {
+				pv.Message = "parameter " + strings.TrimPrefix(pv.Pointer, "/") + ": " + pv.Message
+			}
 			pv.Pointer = ""
 			e.violations = append(e.violations, pv)
 		}
