@@ -267,7 +267,8 @@ func (e *Engine) Run(op string, params, body []byte) []byte {
 	e.violations = append(e.violations, e.v.Violations...)
 	if len(e.violations) > 0 && c.hint && !response {
 		if hint, ok := extensionHint(body); ok {
-			e.violations = append(e.violations, hint)
+			// First: it explains the "unknown member" violations after it.
+			e.violations = append([]schema.Violation{hint}, e.violations...)
 		}
 	}
 	if len(e.violations) == 0 && c.semantic != nil && !response && !batchFailed(e.v.Batches) {
