@@ -173,3 +173,24 @@ func TestCESReportWithoutContentType(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.status, string(r.raw))
 	assert.Equal(t, "RUNNING", r.body["invocation"].(map[string]any)["invocation_status"])
 }
+
+// An UPDATE starts from the version the last successful task left, not
+// the install's: two updates in a row, then a rollback of the second.
+func TestCESUpdateStartsFromTheRunningVersion(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	install := cesInstall(t, e, "ecs-v")[0]
+	cesReported(t, e, install, "SUCCEEDED") // runs 3.0.0
+	update := func(version string) string {
+		return cesOK(t, cesBatch(t, e, map[string]any{"invocation_type": "UPDATE", "instance_ids": []string{"ecs-v"}, "version": version})[0])
+	}
+	first := update("3.1.0")
+	cesReported(t, e, first, "SUCCEEDED")
+	second := update("3.2.0")
+	v, err := e.store.GetInvocation(context.Background(), projA, second)
+	require.NoError(t, err)
+	assert.Equal(t, "3.1.0", v.CurrentVersion, "the first update's version runs now")
+	cesReported(t, e, second, "SUCCEEDED")
+	rollback := cesOK(t, cesBatch(t, e, map[string]any{"invocation_type": "ROLLBACK", "invocation_ids": []string{second}})[0])
+	inv := cesReported(t, e, rollback, "SUCCEEDED")
+	assert.Equal(t, "3.1.0", inv["current_version"], "back to the version the second update started from")
+}
