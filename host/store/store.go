@@ -120,13 +120,12 @@ type IoTDADevices interface {
 // Invocations are CES agent invocations. The batch is one statement in one
 // transaction. Lists are newest first. At most one INSTALL per (project,
 // instance) is PENDING or RUNNING, also across processes: another is
-// reported as ItemConflict (UpdateInvocation: an error) matching
+// reported as ItemConflict (ReportInvocation: an error) matching
 // ErrInstallInProgress.
 type Invocations interface {
 	BatchCreateInvocations(ctx context.Context, projectID string, invs []AgentInvocation) ([]ItemResult, error)
 	GetInvocation(ctx context.Context, projectID, invocationID string) (*AgentInvocation, error)
 	ListInvocations(ctx context.Context, f InvocationFilter) ([]AgentInvocation, int, error)
-	UpdateInvocation(ctx context.Context, v *AgentInvocation) error // status, versions
 	// ReportInvocation is a compare-and-set of a task's progress: it sets
 	// v.InvocationStatus and v.CurrentVersion only if the stored status is
 	// still from, and fills v with the stored task. Another status is
