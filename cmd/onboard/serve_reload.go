@@ -95,7 +95,8 @@ func (r *reloader) reload(ctx context.Context) {
 		{"addr", r.running.Addr, next.Addr},
 		{"data_dir", r.running.DataDir, next.DataDir},
 		{"database_url", r.running.describeStore(), next.describeStore()},
-		{"encryption_key", r.running.EncryptionKey, next.EncryptionKey}, // compared, never logged
+		{"encryption_key", r.running.EncryptionKey, next.EncryptionKey},             // compared, never logged
+		{"invocation_timeout", r.running.InvocationTimeout, next.InvocationTimeout}, // the sweep starts with serve
 	} {
 		if s.was != s.will {
 			r.log.Warn("SIGHUP: config setting changed but needs a restart; not applied", "file", r.cfgFile, "setting", s.name)
