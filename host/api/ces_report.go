@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/onboardhq/onboard/host/store"
@@ -39,41 +40,41 @@ func (s *Server) reportInvocation(c *call) error {
 		return err
 	}
 	id := c.r.PathValue("invocation_id")
-	orig, err := s.cfg.Store.GetInvocation(c.r.Context(), c.project, id)
-	if err != nil {
-		return storeError(c.svc, err, "invocation "+id)
-	}
-	if !slices.Contains(reportsFrom[orig.InvocationStatus], req.InvocationStatus) {
-		return illegalReport(c.svc, orig, req.InvocationStatus)
-	}
-	v := &store.AgentInvocation{ProjectID: c.project, InvocationID: id, InvocationStatus: req.InvocationStatus,
-		CurrentVersion: req.CurrentVersion}
-	if v.CurrentVersion == "" {
-		v.CurrentVersion = orig.CurrentVersion
-		if req.InvocationStatus == invSucceeded && orig.TargetVersion != "" {
-			v.CurrentVersion = orig.TargetVersion // done: the target is what runs now
+	// A compare-and-set on the status read: when another report, or the
+	// sweep, gets there first, judge the report again on the new status.
+	for range 3 {
+		orig, err := s.cfg.Store.GetInvocation(c.r.Context(), c.project, id)
+		if err != nil {
+			return storeError(c.svc, err, "invocation "+id)
 		}
-	}
-	err = s.cfg.Store.ReportInvocation(c.r.Context(), v, orig.InvocationStatus)
-	if errors.Is(err, store.ErrStatusChanged) {
-		// Another report, or the sweep, got there first.
-		now, gerr := s.cfg.Store.GetInvocation(c.r.Context(), c.project, id)
-		if gerr != nil {
-			return storeError(c.svc, gerr, "invocation "+id)
+		if !slices.Contains(reportsFrom[orig.InvocationStatus], req.InvocationStatus) {
+			return illegalReport(c.svc, orig, req.InvocationStatus)
 		}
-		return illegalReport(c.svc, now, req.InvocationStatus)
+		v := &store.AgentInvocation{ProjectID: c.project, InvocationID: id, InvocationStatus: req.InvocationStatus,
+			CurrentVersion: req.CurrentVersion}
+		if v.CurrentVersion == "" {
+			v.CurrentVersion = orig.CurrentVersion
+			if req.InvocationStatus == invSucceeded && orig.TargetVersion != "" {
+				v.CurrentVersion = orig.TargetVersion // done: the target is what runs now
+			}
+		}
+		err = s.cfg.Store.ReportInvocation(c.r.Context(), v, orig.InvocationStatus)
+		if errors.Is(err, store.ErrStatusChanged) {
+			continue
+		}
+		if err != nil {
+			return storeError(c.svc, err, "invocation "+id)
+		}
+		return c.reply(http.StatusOK, map[string]any{"invocation": invocationOut(v)})
 	}
-	if err != nil {
-		return storeError(c.svc, err, "invocation "+id)
-	}
-	return c.reply(http.StatusOK, map[string]any{"invocation": invocationOut(v)})
+	return newError(c.svc, kindConflict, "invocation %s changed while this report was applied: send it again", id)
 }
 
 // illegalReport is the 409 of a report the task's status does not allow.
 func illegalReport(svc string, v *store.AgentInvocation, to string) error {
 	if allowed := reportsFrom[v.InvocationStatus]; allowed != nil {
-		return newError(svc, kindConflict, "invocation %s is %s: it can be reported %v, not %s",
-			v.InvocationID, v.InvocationStatus, allowed, to)
+		return newError(svc, kindConflict, "invocation %s is %s: report %s, not %s",
+			v.InvocationID, v.InvocationStatus, strings.Join(allowed, ", "), to)
 	}
 	return newError(svc, kindConflict, "invocation %s is %s, a final status: reports move only PENDING or RUNNING tasks (create a RETRY task to run a FAILED or TIMEOUT one again)",
 		v.InvocationID, v.InvocationStatus)

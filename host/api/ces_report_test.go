@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -193,4 +194,41 @@ func TestCESUpdateStartsFromTheRunningVersion(t *testing.T) {
 	rollback := cesOK(t, cesBatch(t, e, map[string]any{"invocation_type": "ROLLBACK", "invocation_ids": []string{second}})[0])
 	inv := cesReported(t, e, rollback, "SUCCEEDED")
 	assert.Equal(t, "3.1.0", inv["current_version"], "back to the version the second update started from")
+}
+
+// Reports racing on one task: exactly one final report wins, the others
+// get 409, and the task holds the winner's status.
+func TestCESConcurrentReports(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		id := cesInstall(t, e, "ecs-race")[0]
+		const n = 8
+		statuses := make([]int, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				status := "SUCCEEDED"
+				if i%2 == 1 {
+					status = "FAILED"
+				}
+				statuses[i] = cesReport(e, id, map[string]any{"invocation_status": status}).status
+			}()
+		}
+		wg.Wait()
+		won := -1
+		for i, st := range statuses {
+			if st == http.StatusOK {
+				require.Equal(t, -1, won, "two final reports won: %v", statuses)
+				won = i
+				continue
+			}
+			assert.Equal(t, http.StatusConflict, st, "%v", statuses)
+		}
+		require.NotEqual(t, -1, won, "no report won: %v", statuses)
+		want := map[bool]string{true: "FAILED", false: "SUCCEEDED"}[won%2 == 1]
+		v, err := e.store.GetInvocation(context.Background(), projA, id)
+		require.NoError(t, err)
+		assert.Equal(t, want, v.InvocationStatus)
+	})
 }
