@@ -11,13 +11,13 @@ STATICCHECK_VERSION := v0.8.2
 # Nested modules keep heavy dependencies (the Huawei Cloud SDK, Caddy) out of the core module.
 NESTED    := host/api/sdkcompat host/caddy
 
-.PHONY: help build examples wasm wasm-check test test-short sdk-test fuzz fuzz-all vulncheck lint tidy-check check bench flood clean caddy-test node-deps
+.PHONY: help build examples wasm wasm-check test test-deps test-short sdk-test fuzz fuzz-all vulncheck lint tidy-check check bench flood clean caddy-test node-deps
 
 help:
 	@echo "make build       build bin/onboard and the example hook plug-ins"
 	@echo "make examples    build plugins/examples/<name>/<name>.wasm"
 	@echo "make wasm        rebuild $(WASM) from plugins/engine"
-	@echo "make test        all tests with -race (needs PostgreSQL, see README)"
+	@echo "make test        all tests with -race (needs PostgreSQL, see README); installs Chromium and npm deps first (test-deps)"
 	@echo "make sdk-test    the official Huawei Cloud Go SDK against onboard (nested module)"
 	@echo "make check       gofmt, vet, staticcheck, tidy diff, wasm diff, tests"
 	@echo "make fuzz        fuzz the engine for FUZZTIME (default 30s)"
@@ -49,8 +49,18 @@ wasm-check:
 	if cmp -s $$tmp/engine.wasm $(WASM); then echo "wasm-check: $(WASM) is reproducible"; rm -rf $$tmp; \
 	else echo "wasm-check: $(WASM) differs from a rebuild of the source: run 'make wasm' and commit it"; rm -rf $$tmp; exit 1; fi
 
-test: node-deps
+test: test-deps
 	$(GO) test -race -count=1 ./...
+
+# What the tests need beyond Go, installed when missing: headless Chromium
+# for the /docs page test (apt-get, as root or with sudo; about 150 MB) and
+# the Node.js Extism host (npm ci). ONBOARD_SKIP_BROWSER=1 skips the browser.
+test-deps: node-deps
+	@if [ "$${ONBOARD_SKIP_BROWSER:-}" != 1 ] && ! command -v chromium >/dev/null; then \
+	sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	echo "test-deps: installing chromium for TestDocsPageInChromium (ONBOARD_SKIP_BROWSER=1 skips it)"; \
+	$$sudo apt-get update -q && $$sudo apt-get install -y -q chromium || \
+	{ echo "test-deps: could not install chromium: install it, or set ONBOARD_SKIP_BROWSER=1"; exit 1; }; fi
 
 test-short:
 	$(GO) test ./...

@@ -3,6 +3,7 @@ package abi
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // Engine-only operations (not HTTP routes, so not in the catalogue).
@@ -41,11 +42,14 @@ type Violation struct {
 }
 
 func (v Violation) String() string {
-	ptr := v.Pointer
-	if ptr == "" {
-		ptr = "(body)"
+	switch {
+	case v.Pointer == "" && strings.HasPrefix(v.Rule, "params"):
+		// about a path, query or header parameter, which the message names
+		return v.Rule + ": " + v.Message
+	case v.Pointer == "":
+		return fmt.Sprintf("(body): %s: %s", v.Rule, v.Message)
 	}
-	return fmt.Sprintf("%s: %s: %s", ptr, v.Rule, v.Message)
+	return fmt.Sprintf("%s: %s: %s", v.Pointer, v.Rule, v.Message)
 }
 
 // Batch is the per-item verdict of one batch array (EnOS deviceList, CES

@@ -59,6 +59,7 @@ var operationIDs = []string{
 	"cbr.agent.update",
 	"ces.agent-invocation.batch-create",
 	"ces.agent-invocation.list",
+	"ces.agent-invocation.onboard-report",
 	"enos.device.batch-create",
 	"enos.device.get",
 	"enos.device.list",
@@ -122,7 +123,7 @@ func schemaFiles(t *testing.T) []string {
 		return err
 	})
 	require.NoError(t, err)
-	require.Len(t, files, 35)
+	require.Len(t, files, 37)
 	return files
 }
 

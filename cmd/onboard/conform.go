@@ -44,14 +44,14 @@ func runConform(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	junit := fs.String("junit", "", "also write the report as JUnit XML to FILE")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: onboard conform --target URL [--token T | --ak AK --sk SK] --project ID [--project-b ID --project-b-token T]\n"+
+		fmt.Fprintln(fs.Output(), "usage: onboard conform --target URL [--token T | --ak AK --sk SK] --project ID [--project-b ID --project-b-token T]\n"+
 			"                       [--enos-token T --enos-org ORG [--enos-private-key FILE] [--enos-token-no-key T] [--enos-token-no-access T]\n"+
 			"                        [--enos-product KEY --enos-quota-product KEY]]\n"+
 			"                       [--codes onboard|none|FILE] [--only OP|CHECK,...] [--skip CHECK,...] [--junit FILE]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stdout); !ok {
+		return code
 	}
 	if fs.NArg() != 0 {
 		fmt.Fprintf(stderr, "onboard conform: unexpected argument %q\n", fs.Arg(0))

@@ -45,7 +45,11 @@ func runToken(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	account := fs.String("account", "", "EnOS service account the token belongs to (with --org)")
 	ttl := fs.Duration("ttl", 24*time.Hour, "lifetime of the token")
 	asJSON := fs.Bool("json", false, `print {"token":…}`)
-	if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 0 {
+	if code, ok := parseFlags(fs, args[1:], stdout); !ok {
+		return code
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "onboard %s: unexpected argument %q: it takes flags only\n", fs.Name()[len("onboard "):], fs.Arg(0))
 		return exitUsage
 	}
 	if (*project == "") == (*org == "") || (*org != "" && *account == "") {
@@ -92,7 +96,10 @@ func runKey(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	cfgFile := cfg.flags(fs)
 	project := fs.String("project", "", "project the access key may act on")
 	asJSON := fs.Bool("json", false, `print {"access_key":…,"secret_key":…,"project_id":…}`)
-	if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 0 || *project == "" {
+	if code, ok := parseFlags(fs, args[1:], stdout); !ok {
+		return code
+	}
+	if fs.NArg() != 0 || *project == "" {
 		fmt.Fprintln(stderr, "usage: onboard key create --project ID [--json]")
 		return exitUsage
 	}

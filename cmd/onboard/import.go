@@ -17,7 +17,7 @@ import (
 func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlags("import", stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: onboard import --org ORG --product KEY [flags] devices.csv|devices.ndjson\n\n"+
+		fmt.Fprintln(fs.Output(), "usage: onboard import --org ORG --product KEY [flags] devices.csv|devices.ndjson\n\n"+
 			"Creates EnOS devices in batches through a running server's batchCreate API. Interrupted\n"+
 			"imports resume where they stopped when run again with the same file and --result.\n\nflags:")
 		fs.PrintDefaults()
@@ -32,8 +32,8 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	fs.StringVar(&o.Result, "result", "", "per-row result file (NDJSON; default FILE.result.ndjson); its resume state is RESULT.state")
 	format := fs.String("format", "", "csv or ndjson (default: from the file extension)")
 	plain := fs.Bool("plain", false, "print one progress line per batch even on a terminal")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stdout); !ok {
+		return code
 	}
 	if fs.NArg() != 1 || o.Org == "" || o.Product == "" {
 		fs.Usage()

@@ -11,11 +11,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 )
 
 // Exit codes shared by every subcommand.
@@ -49,11 +53,12 @@ var commands = []command{
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stderr)
-		if len(args) == 0 {
-			return exitUsage
-		}
+	if len(args) == 0 {
+		usage(stderr) // a usage error: say how, where errors go
+		return exitUsage
+	}
+	if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout) // asked for: the answer, not an error
 		return exitOK
 	}
 	for _, c := range commands {
@@ -84,4 +89,37 @@ func readInput(name string, stdin io.Reader) ([]byte, error) {
 		return nil, fmt.Errorf("%s: no such file", name)
 	}
 	return b, err
+}
+
+// parseFlags parses a command's flags. -h or --help prints the command's
+// usage to stdout and exits 0: it was asked for. A bad flag prints the
+// error and the usage to stderr (exit 2). Go's flag package stops at the
+// first argument that is not a flag, so a flag written after the file
+// would be taken for a second file: that is named, with the fix.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (int, bool) {
+	stderr := fs.Output()
+	var out bytes.Buffer
+	fs.SetOutput(&out)
+	err := fs.Parse(args)
+	fs.SetOutput(stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		_, _ = stdout.Write(out.Bytes())
+		return exitOK, false
+	case err != nil:
+		_, _ = stderr.Write(out.Bytes())
+		return exitUsage, false
+	}
+	if slices.Contains(args, "--") {
+		return exitOK, true // the caller ended the flags on purpose
+	}
+	for i, a := range fs.Args() {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if i > 0 && strings.HasPrefix(a, "-") && fs.Lookup(name) != nil {
+			fmt.Fprintf(stderr, "%s: flag %s comes after the argument %q: put the flags before it (%s [flags] %s)\n",
+				fs.Name(), a, fs.Arg(0), fs.Name(), fs.Arg(0))
+			return exitUsage, false
+		}
+	}
+	return exitOK, true
 }

@@ -285,7 +285,7 @@ func TestReadmeCheckCatchesRot(t *testing.T) {
 	assert.Contains(t, errs[2], "flag provided but not defined: -colour")
 	assert.Contains(t, errs[3], `invalid value "many"`)
 	assert.Contains(t, errs[4], "flag --json comes after an argument")
-	assert.Contains(t, errs[5], "openapi takes no flags")
+	assert.Contains(t, errs[5], "flag provided but not defined: -yaml", "openapi takes no flags")
 	assert.Equal(t, "<nil>", errs[6])
 	assert.Equal(t, []string{"token", "create", "--project", "p1", "--json"}, cmds[6].args)
 }

@@ -15,11 +15,11 @@ func runResolve(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	tmpl := fs.String("template", "", "file (or - for stdin) holding a template: a create request, a template as returned by the API, or a bare template_body")
 	subject := fs.String("subject", "", `device certificate subject, e.g. 'C=CN,O=acme,OU=meters,CN=dev-1,serialNumber=42' (escape a comma in a value as \,)`)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: onboard resolve --template FILE|- --subject 'C=..,O=..,CN=..'")
+		fmt.Fprintln(fs.Output(), "usage: onboard resolve --template FILE|- --subject 'C=..,O=..,CN=..'")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stdout); !ok {
+		return code
 	}
 	if *tmpl == "" || *subject == "" || fs.NArg() != 0 {
 		fs.Usage()

@@ -31,7 +31,11 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	prov := provisionFlags(fs)
 	engineFile := fs.String("engine", os.Getenv("ONBOARD_ENGINE"), "engine.wasm to run instead of the built-in one (env ONBOARD_ENGINE); reloaded on SIGHUP without dropping requests")
 	hooksFile := fs.String("hooks", "", "registration hooks file (JSON array of hook plug-ins; env ONBOARD_HOOKS); reloaded on change and on SIGHUP")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+	if code, ok := parseFlags(fs, args, stdout); !ok {
+		return code
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "onboard serve: unexpected argument %q: serve takes flags only\n", fs.Arg(0))
 		return exitUsage
 	}
 	fromFlags := cfg
@@ -40,6 +44,11 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return exitUsage
 	}
 	lease, err := cfg.idempotencyLease()
+	if err != nil {
+		fmt.Fprintf(stderr, "onboard serve: %v\n", err)
+		return exitUsage
+	}
+	taskTimeout, err := cfg.invocationTimeout()
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard serve: %v\n", err)
 		return exitUsage
@@ -85,6 +94,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	rl := &reloader{log: log, engineFile: *engineFile, rt: rt, srv: srv, hooks: hookRunner, hooksFile: *hooksFile,
 		cfgFile: *cfgFile, fromFlags: fromFlags, running: cfg}
 	go rl.watchSIGHUP(ctx, hup)
+	go api.SweepInvocations(ctx, st, taskTimeout, log)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard serve: %v\n", err)

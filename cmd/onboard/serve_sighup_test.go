@@ -92,12 +92,13 @@ func TestSIGHUPReloadsAndKeepsServing(t *testing.T) {
 
 		// Settings that need a restart are named, not applied; flags and
 		// the environment still win over the file (--addr is a flag here).
-		require.NoError(t, os.WriteFile(cfgFile, []byte(`{"body_limit": 1048576, "addr": "127.0.0.1:1", "database_url": "postgres://elsewhere/db", "admission": {"bulk": {"slots": 3}}}`), 0o600))
+		require.NoError(t, os.WriteFile(cfgFile, []byte(`{"body_limit": 1048576, "addr": "127.0.0.1:1", "database_url": "postgres://elsewhere/db", "admission": {"bulk": {"slots": 3}}, "invocation_timeout": "5m"}`), 0o600))
 		require.NoError(t, srv.Signal(syscall.SIGHUP))
 		waitForLog(t, srv, "SIGHUP: config reloaded", 2)
 		assert.Contains(t, srv.Log(), "needs a restart; not applied")
 		assert.Contains(t, srv.Log(), "setting=database_url")
 		assert.Contains(t, srv.Log(), "setting=admission")
+		assert.Contains(t, srv.Log(), "setting=invocation_timeout")
 		assert.NotContains(t, srv.Log(), "setting=addr", "--addr wins over the file")
 
 		// A broken file keeps the running settings.

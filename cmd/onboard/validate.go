@@ -42,11 +42,11 @@ func runValidate(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	params := fs.String("params", "", `path and query parameters as a JSON object, e.g. '{"project_id":"p1"}'`)
 	asJSON := fs.Bool("json", false, "print the engine's result document instead of a report")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: onboard validate --op OPERATION [--params JSON] [--json] FILE|-")
+		fmt.Fprintln(fs.Output(), "usage: onboard validate --op OPERATION [--params JSON] [--json] FILE|-")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stdout); !ok {
+		return code
 	}
 	if *op == "" || fs.NArg() != 1 {
 		fs.Usage()
@@ -66,7 +66,13 @@ func runValidate(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return exitUsage
 	}
 	defer rt.Close(ctx)
-	out, err := rt.Call(ctx, nil, *op, []byte(*params), body)
+	return validateBody(ctx, rt, *op, *params, fs.Arg(0), body, *asJSON, stdout, stderr)
+}
+
+// validateBody is validate once the engine runs: its verdict, report and
+// exit status.
+func validateBody(ctx context.Context, rt *host.Runtime, op, params, name string, body []byte, asJSON bool, stdout, stderr io.Writer) int {
+	out, err := rt.Call(ctx, nil, op, []byte(params), body)
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard validate: %v\n", err)
 		return exitUsage
@@ -76,14 +82,14 @@ func runValidate(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		fmt.Fprintf(stderr, "onboard validate: %v\n", err)
 		return exitUsage
 	}
-	if *asJSON {
+	if asJSON {
 		var pretty map[string]any
 		_ = json.Unmarshal(out, &pretty)
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(pretty)
 	} else {
-		report(stdout, fs.Arg(0), res)
+		report(stdout, name, res)
 	}
 	if !res.Valid {
 		return exitInvalid
@@ -104,14 +110,18 @@ func knownOp(op string) bool {
 // report prints a verdict a person can act on: each violation with where
 // it is and what to fix, and per-item verdicts of batches.
 func report(w io.Writer, name string, res *abi.Result) {
+	op, what := res.Op, "request"
+	if base, ok := strings.CutSuffix(op, abi.ResponseSuffix); ok {
+		op, what = base, "response"
+	}
 	if res.Valid {
-		fmt.Fprintf(w, "%s: valid %s request\n", name, res.Op)
+		fmt.Fprintf(w, "%s: valid %s %s\n", name, op, what)
 		for _, b := range res.Batches {
 			fmt.Fprintf(w, "  %s: %d of %d items valid\n", b.Pointer, b.Total, b.Total)
 		}
 		return
 	}
-	fmt.Fprintf(w, "%s: invalid %s request\n", name, res.Op)
+	fmt.Fprintf(w, "%s: invalid %s %s\n", name, op, what)
 	for _, v := range res.Violations {
 		fmt.Fprintf(w, "  %s\n", v)
 	}
@@ -126,6 +136,17 @@ func report(w io.Writer, name string, res *abi.Result) {
 }
 
 func runOps(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlags("ops", stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: onboard ops   (lists the operation ids the engine knows; no flags)")
+	}
+	if code, ok := parseFlags(fs, args, stdout); !ok {
+		return code
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return exitUsage
+	}
 	for _, op := range engine.Operations() {
 		fmt.Fprintln(stdout, op)
 	}

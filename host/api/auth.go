@@ -144,11 +144,9 @@ func (c *call) authenticateEnOS() error {
 	if err != nil {
 		return storeError(c.svc, err, "token")
 	}
-	org := c.r.URL.Query().Get("orgId")
-	if org == "" {
-		return newError(c.svc, kindInvalid, "query parameter orgId is required")
-	}
-	if org != tok.OrgID {
+	// A missing orgId is the params schema's to refuse (the engine runs
+	// after authentication); a different one is another org's route.
+	if org := c.r.URL.Query().Get("orgId"); org != "" && org != tok.OrgID {
 		return newError(c.svc, kindForbidden, "the token is for another organization than orgId %s", quoteValue(org))
 	}
 	c.org, c.account = tok.OrgID, tok.AccountID

@@ -47,7 +47,7 @@ type agentJSON struct {
 	UpdatedAt      string     `json:"updated_at"`
 	AgentID        string     `json:"agent_id"`
 	AgentVersion   string     `json:"agent_version"`
-	AgentType      string     `json:"agent_type,omitempty"` // optional at registration; "" is not in its enum
+	AgentType      string     `json:"agent_type,omitempty"` // the schema defaults it at registration; empty only for agents registered before that
 	HostName       string     `json:"host_name"`
 	HostNickname   string     `json:"host_nickname"`
 	HostIP         string     `json:"host_ip"`

@@ -198,3 +198,23 @@ func TestCBRConcurrentPathEdits(t *testing.T) {
 		assert.Equal(t, 1, count("remove", "removed"), "one request removed /data")
 	})
 }
+
+// Table 6 always has agent_type: an agent registered without one gets the
+// schema's default, in the register, show and list answers alike.
+func TestCBRAgentTypeAlwaysAnswered(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	r := e.do("POST", agentsPath, e.tokenA, `{"agent":{"agent_id":"typeless","host_name":"h","host_ip":"10.0.0.1","host_os":"linux"}}`)
+	require.Equal(t, http.StatusOK, r.status, string(r.raw))
+	assert.Equal(t, "native", r.body["agent"].(map[string]any)["agent_type"], string(r.raw))
+	r = e.do("GET", agentsPath+"/typeless", e.tokenA, nil)
+	require.Equal(t, http.StatusOK, r.status, string(r.raw))
+	assert.Equal(t, "native", r.body["agent"].(map[string]any)["agent_type"], string(r.raw))
+	r = e.do("POST", agentsPath, e.tokenA, `{"agent":{"agent_id":"on-cloud","host_name":"h","host_ip":"10.0.0.2","host_os":"linux","agent_type":"cloud"}}`)
+	require.Equal(t, http.StatusOK, r.status, string(r.raw))
+	assert.Equal(t, "cloud", r.body["agent"].(map[string]any)["agent_type"])
+	r = e.do("GET", agentsPath, e.tokenA, nil)
+	require.Equal(t, http.StatusOK, r.status, string(r.raw))
+	for _, a := range r.body["agents"].([]any) {
+		assert.Contains(t, a.(map[string]any), "agent_type")
+	}
+}

@@ -19,9 +19,10 @@ import (
 // whole call fails only for request-level errors (400 ces.0014 from the
 // engine, auth, store outage).
 //
-// onboard runs no real Agent: a task stays PENDING until something calls
-// Store.UpdateInvocation. "The instance has an Agent" therefore means the
-// project has a SUCCEEDED INSTALL task for it.
+// onboard runs no real Agent: a task stays PENDING until the agent side
+// reports on it (onboard-report, ces_report.go) or the timeout sweep makes
+// it TIMEOUT. "The instance has an Agent" therefore means the project has
+// a SUCCEEDED INSTALL task for it.
 
 func init() {
 	register("ces.agent-invocation.batch-create", (*Server).batchCreateInvocations)
@@ -163,10 +164,9 @@ func (s *Server) batchCreateInvocations(c *call) error {
 	if err := c.request(&req); err != nil {
 		return err
 	}
-	// Which array drives the batch depends on the type. The engine makes
-	// instance_ids mandatory for INSTALL/UPDATE and invocation_ids for
-	// ROLLBACK/RETRY; the doc makes nothing mandatory for the remote types,
-	// so an absent list is refused here with what to send.
+	// Which array drives the batch depends on the type; the schema makes
+	// that array mandatory for every type (its if/then rules), so the
+	// engine has refused a request without it.
 	var items []json.RawMessage
 	var field string
 	switch req.InvocationType {
@@ -178,7 +178,7 @@ func (s *Server) batchCreateInvocations(c *call) error {
 		items, field = req.RemoteInstallMeta, "remote_install_meta"
 	}
 	if items == nil {
-		return newError(c.svc, kindInvalid, "invocation_type %s needs %s: list the items the tasks are for", req.InvocationType, field)
+		return fmt.Errorf("the engine accepted invocation_type %s without %s: the schema and this handler disagree", req.InvocationType, field)
 	}
 	failed := failedItems(c.result, field)
 	seen := map[string]bool{}
@@ -264,39 +264,40 @@ func (s *Server) planForInstance(c *call, req *invocationRequest, id string, see
 	if req.InvocationType == invSetRemoteInstaller {
 		return planned{inv: inv, res: invocationResult{InstanceID: id, RetStatus: "successful"}}, nil
 	}
-	installs, _, err := s.cfg.Store.ListInvocations(c.r.Context(), store.InvocationFilter{ProjectID: c.project,
-		InstanceID: id, InvocationType: invInstall})
+	tasks, _, err := s.cfg.Store.ListInvocations(c.r.Context(), store.InvocationFilter{ProjectID: c.project, InstanceID: id})
 	if err != nil {
-		return planned{}, fmt.Errorf("list installs of %s: %w", id, err)
+		return planned{}, fmt.Errorf("list tasks of %s: %w", id, err)
 	}
 	switch req.InvocationType {
 	case invInstall:
-		for _, v := range installs {
-			if v.InvocationStatus == invPending || v.InvocationStatus == invRunning {
+		for _, v := range tasks {
+			if v.InvocationType == invInstall && (v.InvocationStatus == invPending || v.InvocationStatus == invRunning) {
 				return planned{res: itemError(id, "", invItemConflict, "an install task for this instance is already in progress")}, nil
 			}
 		}
 	case invUpdate:
 		// Newest first: the latest successful install describes the host.
 		var agent *store.AgentInvocation
-		for i := range installs {
-			if installs[i].InvocationStatus == invSucceeded {
-				agent = &installs[i]
-				break
+		installs := 0
+		for i := range tasks {
+			v := &tasks[i]
+			if v.InvocationType != invInstall {
+				continue
+			}
+			installs++
+			if agent == nil && v.InvocationStatus == invSucceeded {
+				agent = v
 			}
 		}
 		switch {
-		case agent == nil && len(installs) > 0:
+		case agent == nil && installs > 0:
 			return planned{res: itemError(id, "", invItemNotFound, "unknown instance: install the agent first (no install task of it has succeeded yet)")}, nil
 		case agent == nil:
 			return planned{res: itemError(id, "", invItemNotFound, "unknown instance: install the agent first")}, nil
 		}
 		inv.InstanceName, inv.InstanceType = agent.InstanceName, agent.InstanceType
 		inv.IntranetIP, inv.ElasticIPs = agent.IntranetIP, agent.ElasticIPs
-		inv.CurrentVersion = agent.CurrentVersion
-		if inv.CurrentVersion == "" {
-			inv.CurrentVersion = agent.TargetVersion
-		}
+		inv.CurrentVersion = runningVersion(tasks, "")
 	}
 	return planned{inv: inv, res: invocationResult{InstanceID: id, RetStatus: "successful"}}, nil
 }
@@ -325,8 +326,17 @@ func (s *Server) planForInvocation(c *call, req *invocationRequest, id string, s
 			return planned{res: itemError(orig.InstanceID, id, invItemConflict,
 				"invocation %s has type %s: only UPDATE tasks can be rolled back", id, orig.InvocationType)}, nil
 		}
-		// Back to the version the update started from.
-		inv.CurrentVersion, inv.TargetVersion = orig.TargetVersion, orig.CurrentVersion
+		// From the version that runs now back to the one the update
+		// started from: what ran before it, by the task history (a
+		// successful update's own current_version is its target by now).
+		tasks, _, err := s.cfg.Store.ListInvocations(c.r.Context(), store.InvocationFilter{ProjectID: c.project, InstanceID: orig.InstanceID})
+		if err != nil {
+			return planned{}, fmt.Errorf("list tasks of %s: %w", orig.InstanceID, err)
+		}
+		inv.CurrentVersion, inv.TargetVersion = runningVersion(tasks, ""), runningVersion(tasks, id)
+		if inv.TargetVersion == "" {
+			inv.TargetVersion = orig.CurrentVersion
+		}
 	case invRetry:
 		if orig.InvocationStatus != invFailed && orig.InvocationStatus != invTimeout {
 			return planned{res: itemError(orig.InstanceID, id, invItemConflict,
@@ -337,6 +347,29 @@ func (s *Server) planForInvocation(c *call, req *invocationRequest, id string, s
 		inv.CurrentVersion, inv.TargetVersion, inv.RemoteInstall = orig.CurrentVersion, orig.TargetVersion, orig.RemoteInstall
 	}
 	return planned{inv: inv, res: invocationResult{InstanceID: orig.InstanceID, RetStatus: "successful"}}, nil
+}
+
+// runningVersion is the agent version an instance runs, from its tasks
+// (newest first): the version of the latest successful task that changed
+// the agent (an install, update, retry or rollback), its current_version
+// or else its target. With before set, only tasks older than that one
+// count: what ran before it. "" when no such task succeeded.
+func runningVersion(tasks []store.AgentInvocation, before string) string {
+	older := before == ""
+	for _, v := range tasks {
+		if !older {
+			older = v.InvocationID == before
+			continue
+		}
+		if v.InvocationStatus != invSucceeded || v.InvocationType == invSetRemoteInstaller || v.InvocationType == invRemoteInstall {
+			continue
+		}
+		if v.CurrentVersion != "" {
+			return v.CurrentVersion
+		}
+		return v.TargetVersion
+	}
+	return ""
 }
 
 // planRemoteInstall handles REMOTE_INSTALL: one task per host. The host has

@@ -82,8 +82,9 @@ func cesSetStatus(t *testing.T, e *env, id, status string) {
 	t.Helper()
 	v, err := e.store.GetInvocation(context.Background(), projA, id)
 	require.NoError(t, err)
+	from := v.InvocationStatus
 	v.InvocationStatus = status
-	require.NoError(t, e.store.UpdateInvocation(context.Background(), v))
+	require.NoError(t, e.store.ReportInvocation(context.Background(), v, from))
 }
 
 func cesInstall(t *testing.T, e *env, ids ...string) []string {

@@ -389,8 +389,8 @@ func (s *Server) getDevice(c *call) error {
 		if err == nil && d.ProductKey != pk {
 			err = store.ErrNotFound // the key is unique per org, not per product
 		}
-	default: // the params schema's anyOf already refuses this
-		return newError(c.svc, kindInvalid, "Invalid arguments: give assetId, or productKey and deviceKey")
+	default:
+		return errors.New("the engine accepted a get without assetId, or productKey and deviceKey: the params schema's anyOf and this handler disagree")
 	}
 	if err != nil {
 		what := "device with assetId " + assetID
@@ -402,10 +402,10 @@ func (s *Server) getDevice(c *call) error {
 	return c.reply(http.StatusOK, c.enosOK(deviceOut(d)))
 }
 
-// productKeyExpr is the one search expression onboard evaluates: the store
-// filters by product only. Anything else is refused, never ignored, so a
-// client cannot mistake an unfiltered page for its answer.
-var productKeyExpr = regexp.MustCompile(`^\s*productKey\s*=\s*'([A-Za-z0-9_-]+)'\s*$`)
+// productKeyExpr reads the product out of the one search expression
+// onboard evaluates (the store filters by product only). The schema's
+// pattern refuses any other expression, so none is ever ignored.
+var productKeyExpr = regexp.MustCompile(`^[ \t]*productKey[ \t]*=[ \t]*'([A-Za-z0-9_-]+)'[ \t]*$`)
 
 // searchDevices: action=search, paged by pageNo/pageSize in creation order.
 func (s *Server) searchDevices(c *call) error {
@@ -430,10 +430,7 @@ func (s *Server) searchDevices(c *call) error {
 	pageNo, desc := 1, false
 	if p := req.Pagination; p != nil {
 		pageNo, f.Limit = p.PageNo, p.PageSize
-		for _, so := range p.Sorters {
-			if so.Field != "createTime" {
-				return newError(c.svc, kindInvalid, "Invalid arguments: pagination.sorters: onboard sorts by createTime only, got %s", quoteValue(so.Field))
-			}
+		for _, so := range p.Sorters { // by createTime: the schema allows no other field
 			desc = so.Order == "DESC"
 		}
 	}
@@ -446,7 +443,7 @@ func (s *Server) searchDevices(c *call) error {
 	if req.Expression != "" {
 		m := productKeyExpr.FindStringSubmatch(req.Expression)
 		if m == nil {
-			return newError(c.svc, kindInvalid, "Invalid arguments: expression %s: onboard supports only productKey = '<productKey>'", quoteValue(req.Expression))
+			return fmt.Errorf("the engine accepted expression %s, which productKeyExpr does not read: the schema and this handler disagree", quoteValue(req.Expression))
 		}
 		f.ProductKey = m[1]
 	}

@@ -80,12 +80,19 @@ var codes = map[string]map[kind]string{
 		kindConflict: "ces.0009", kindQuota: "ces.0015", kindTooLarge: "ces.0016", kindInternal: "ces.0500",
 		kindUnavailable: "ces.0503", kindIdempotencyReuse: "ces.0422", kindMethodNotAllowed: "ces.0405",
 		kindIdempotencyBusy: "ces.0409", kindMediaType: "ces.0415", kindOverloaded: "ces.0429"},
+	// onboard's own paths (/healthz, /metrics, /openapi.json, /docs) and
+	// paths of no service: neutral codes in the Huawei shape.
+	neutralService: {kindNotFound: "onboard.0404", kindMethodNotAllowed: "onboard.0405", kindInternal: "onboard.0500",
+		kindUnavailable: "onboard.0503", kindOverloaded: "onboard.0429"},
 	"cbr": {kindInvalid: "BackupService.0001", kindForbidden: "BackupService.0003", kindNotFound: "BackupService.0004",
 		kindConflict: "BackupService.0009", kindQuota: "BackupService.0015", kindTooLarge: "BackupService.0016",
 		kindInternal: "BackupService.0500", kindUnavailable: "BackupService.0503", kindIdempotencyReuse: "BackupService.0422",
 		kindMethodNotAllowed: "BackupService.0405", kindIdempotencyBusy: "BackupService.0409",
 		kindMediaType: "BackupService.0415", kindOverloaded: "BackupService.0429"},
 }
+
+// neutralService is the error style of a path that belongs to no service.
+const neutralService = "onboard"
 
 // EnOS codes from the seed (11702, 11714, 11739, 11858, 99400) and the
 // gateway's usual ones for auth. 11404 is not in the seed: it is the code
@@ -160,9 +167,6 @@ func violationText(v abi.Violation) string {
 		segs[i] = shortText(escapeControls(seg))
 	}
 	v.Pointer = strings.Join(segs, "/")
-	if v.Pointer == "" && strings.HasPrefix(v.Rule, "params") {
-		return v.Rule + ": " + v.Message // about a parameter, not the body
-	}
 	return v.String()
 }
 

@@ -96,10 +96,6 @@ func (s *Server) createProduct(c *call) error {
 	if err := c.request(&req); err != nil {
 		return err
 	}
-	if req.Product.Name == "ca" {
-		// The package holds ca.crt next to <name>.crt: "ca" would collide.
-		return newError(c.svc, kindInvalid, `product name "ca" is reserved: the certificate package already holds ca.crt; choose another name`)
-	}
 	ca, err := s.projectCA(c)
 	if err != nil {
 		return err

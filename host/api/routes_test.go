@@ -32,13 +32,15 @@ func TestWrongMethodAndUnknownPath(t *testing.T) {
 		{"iotda verify", "GET", certificatesPath + "/c1/action?action_id=verify", 405, "POST", "IOTDA.000405", "it serves POST"},
 		{"enos devices", "PUT", "/connect-service/v2.4/devices?action=batchCreate&orgId=" + enosOrgA, 405, "GET, HEAD, POST", 99405, "method PUT is not allowed on /connect-service/v2.4/devices: it serves GET, HEAD, POST"},
 		{"enos devices, no action", "DELETE", "/connect-service/v2.4/devices", 405, "GET, HEAD, POST", 99405, "method DELETE"},
-		{"probe", "POST", "/healthz", 405, "GET, HEAD", "BackupService.0405", "it serves GET, HEAD"},
+		{"probe", "POST", "/healthz", 405, "GET, HEAD", "onboard.0405", "it serves GET, HEAD"},
 		{"OPTIONS", "OPTIONS", productsPath + "/p1", 405, "DELETE, GET, HEAD", "IEF.100405", "method OPTIONS"},
 
 		{"unknown huawei path", "GET", "/v3/" + projA + "/nothing-here", 404, "", "BackupService.0004", "no operation serves GET"},
 		{"unknown iotda path", "DELETE", "/v5/iot/" + projA + "/nothing-here", 404, "", "IOTDA.014000", "no operation serves DELETE"},
 		{"trailing slash", "DELETE", agentsPath + "/a1/", 404, "", "BackupService.0004", "no operation serves"},
 		{"unknown enos path", "PUT", "/connect-service/v2.4/products", 404, "", 99404, "no operation serves PUT"},
+		{"path of no service", "GET", "/favicon.ico", 404, "", "onboard.0404", "no operation serves GET /favicon.ico"},
+		{"root", "GET", "/", 404, "", "onboard.0404", "no operation serves GET /"},
 
 		// EnOS operations share a path: the action, not the method, is wrong.
 		{"enos unknown action", "POST", "/connect-service/v2.4/devices?action=delete&orgId=" + enosOrgA, 400, "", 99400, "query parameter action: expected one of batchCreate, search"},

@@ -364,11 +364,12 @@ func routePrefixes(ops []schemas.Operation) []servicePrefix {
 // service whose route prefix matches the most leading segments of the
 // path, and of those the one with the least of its prefix left unmatched
 // (so /v3/p1/nothing is CBR's, whose prefix /v3/{project_id} it matches
-// whole, not CES's). A path of no service (/healthz, /metrics) matches no
-// segment anywhere and gets the shortest prefix's style, CBR's.
+// whole, not CES's). A path of no service (/healthz, /metrics, /favicon.ico)
+// matches no segment anywhere and gets onboard's own neutral style
+// (neutralService): no service's code would be true of it.
 func (s *Server) serviceForPath(p string) string {
 	segs := strings.Split(strings.TrimPrefix(p, "/"), "/")
-	best, bestMatched, bestLeft := "", -1, 0
+	best, bestMatched, bestLeft := neutralService, 0, 0
 	for _, sp := range s.prefixes {
 		n := 0
 		for n < len(sp.segments) && n < len(segs) && segmentMatches(sp.segments[n], segs[n]) {
@@ -398,7 +399,7 @@ func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
 	}
 	svc := s.serviceForPath(r.URL.Path)
 	c := s.newCall(w, r, svc)
-	c.fail(newError(svc, kindNotFound, "no operation serves %s %s: see the API reference for the routes", shortText(r.Method), shortText(r.URL.Path)))
+	c.fail(newError(svc, kindNotFound, "no operation serves %s %s: GET /openapi.json lists the routes", shortText(r.Method), shortText(r.URL.Path)))
 }
 
 // methodNotAllowed answers a known path called with a method it does not

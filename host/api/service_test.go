@@ -33,8 +33,9 @@ func TestServiceForPath(t *testing.T) {
 		"/v5/other":                         "iotda",
 		"/connect-service/v2.4/products":    "enos",
 		"/connect-service/v2.4/devices/x/y": "enos",
-		"/healthz":                          "cbr", // no service's: the shortest prefix
-		"/":                                 "cbr",
+		"/healthz":                          "onboard", // no service's: neutral
+		"/":                                 "onboard",
+		"/favicon.ico":                      "onboard",
 	} {
 		assert.Equal(t, want, s.serviceForPath(path), path)
 	}

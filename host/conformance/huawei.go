@@ -93,7 +93,9 @@ var resources = []*resource{
 		shownOK: caShown,
 	},
 	{
-		create: "ces.agent-invocation.batch-create", list: "ces.agent-invocation.list", fixture: "ok-doc-example",
+		create: cesCreate, list: "ces.agent-invocation.list", fixture: "ok-doc-example",
+		onItem: []string{cesReport}, idParam: "invocation_id",
+		custom: map[string]func(*runner, *resource, func() (*fixture, error)){cesReport: cesReportChecks},
 		created: func(o map[string]any) []string {
 			var ids []string
 			items, _ := list(o, "invocations")

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/host/api"
@@ -40,6 +41,8 @@ type config struct {
 	engineOpt []host.Option
 	bodyLimit int64
 	logger    *slog.Logger
+	// invocationTimeout is the CES task timeout of the sweep New starts.
+	invocationTimeout time.Duration
 }
 
 // Option configures New.
@@ -75,6 +78,14 @@ func WithEngineOptions(opts ...host.Option) Option {
 // keeps api.DefaultBodyLimit. An operation with a catalogue body_limit
 // (EnOS batchCreate) gets the larger of the two.
 func WithBodyLimit(n int64) Option { return func(c *config) { c.bodyLimit = n } }
+
+// WithInvocationTimeout sets how long a CES agent task may go without a
+// report before the handler's sweep turns it into TIMEOUT
+// (api.SweepInvocations); default api.DefaultInvocationTimeout. The sweep
+// runs from New until Close.
+func WithInvocationTimeout(d time.Duration) Option {
+	return func(c *config) { c.invocationTimeout = d }
+}
 
 // WithLogger receives the service's logs (default: discarded).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
@@ -133,6 +144,19 @@ func New(ctx context.Context, opts ...Option) (_ *Handler, err error) {
 	if h.routes, err = operationRoutes(h.srv.Operations()); err != nil {
 		return nil, err
 	}
+	// The CES task timeout sweep, stopped first by Close (owned closes
+	// newest first), before the store it writes to.
+	sweep, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	logger := c.logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler) // as the service's logs
+	}
+	go func() {
+		defer close(done)
+		api.SweepInvocations(sweep, st, c.invocationTimeout, logger)
+	}()
+	h.owned = append(h.owned, func(context.Context) error { stop(); <-done; return nil })
 	return h, nil
 }
 

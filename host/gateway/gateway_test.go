@@ -177,3 +177,30 @@ func TestEngineErrorsSurface(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, host.ErrABI), "%v", err)
 }
+
+// The handler runs the CES task timeout sweep from New until Close.
+func TestHandlerTimesOutUnreportedTasks(t *testing.T) {
+	ctx := context.Background()
+	st, err := stores.Open(ctx, store.Config{URL: filepath.Join(t.TempDir(), "onboard.db"), EncryptionKey: testKey})
+	require.NoError(t, err)
+	defer st.Close(ctx)
+	h, err := gateway.New(ctx, gateway.WithStore(st), gateway.WithEngine(newRuntime(t)), gateway.WithInvocationTimeout(time.Millisecond))
+	require.NoError(t, err)
+	res, err := st.BatchCreateInvocations(ctx, "p1", []store.AgentInvocation{{InstanceID: "ecs-1", InvocationType: "INSTALL",
+		InvocationStatus: "PENDING", InvocationTarget: "telescope"}})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		v, err := st.GetInvocation(ctx, "p1", res[0].ID)
+		return err == nil && v.InvocationStatus == "TIMEOUT"
+	}, 10*time.Second, 50*time.Millisecond)
+	require.NoError(t, h.Close(ctx))
+
+	// After Close the sweep is gone: a new task stays PENDING.
+	res, err = st.BatchCreateInvocations(ctx, "p1", []store.AgentInvocation{{InstanceID: "ecs-2", InvocationType: "INSTALL",
+		InvocationStatus: "PENDING", InvocationTarget: "telescope"}})
+	require.NoError(t, err)
+	time.Sleep(1500 * time.Millisecond) // longer than a sweep interval (1 s)
+	v, err := st.GetInvocation(ctx, "p1", res[0].ID)
+	require.NoError(t, err)
+	assert.Equal(t, "PENDING", v.InvocationStatus)
+}

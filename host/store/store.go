@@ -133,13 +133,22 @@ type IoTDADevices interface {
 // Invocations are CES agent invocations. The batch is one statement in one
 // transaction. Lists are newest first. At most one INSTALL per (project,
 // instance) is PENDING or RUNNING, also across processes: another is
-// reported as ItemConflict (UpdateInvocation: an error) matching
+// reported as ItemConflict (ReportInvocation: an error) matching
 // ErrInstallInProgress.
 type Invocations interface {
 	BatchCreateInvocations(ctx context.Context, projectID string, invs []AgentInvocation) ([]ItemResult, error)
 	GetInvocation(ctx context.Context, projectID, invocationID string) (*AgentInvocation, error)
 	ListInvocations(ctx context.Context, f InvocationFilter) ([]AgentInvocation, int, error)
-	UpdateInvocation(ctx context.Context, v *AgentInvocation) error // status, versions
+	// ReportInvocation is a compare-and-set of a task's progress: it sets
+	// v.InvocationStatus and v.CurrentVersion only if the stored status is
+	// still from, and fills v with the stored task. Another status is
+	// ErrConflict (wrapping ErrStatusChanged), so two reports, or a report
+	// and the timeout sweep, never both win.
+	ReportInvocation(ctx context.Context, v *AgentInvocation, from string) error
+	// TimeoutInvocations turns every PENDING or RUNNING task last updated
+	// before the given time into TIMEOUT, in every project, and says how
+	// many it changed.
+	TimeoutInvocations(ctx context.Context, before time.Time) (int64, error)
 	DeleteInvocation(ctx context.Context, projectID, invocationID string) error
 }
 

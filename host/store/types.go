@@ -16,6 +16,9 @@ var (
 	ErrQuota    = errors.New("store: quota exceeded")
 	// ErrInstallInProgress comes wrapped together with ErrConflict.
 	ErrInstallInProgress = errors.New("an INSTALL task is already pending or running")
+	// ErrStatusChanged comes wrapped together with ErrConflict: a task's
+	// status is no longer the one a ReportInvocation expected.
+	ErrStatusChanged = errors.New("the task's status has changed")
 	// ErrNotHolder: an idempotency key the caller no longer holds (it was
 	// completed, released, or taken over after the caller's lease ran out).
 	ErrNotHolder = errors.New("store: idempotency key not held by this owner")
@@ -283,6 +286,7 @@ const (
 	InvocationInstall = "INSTALL"
 	InvocationPending = "PENDING"
 	InvocationRunning = "RUNNING"
+	InvocationTimeout = "TIMEOUT"
 )
 
 // InstallInProgress reports whether v is an INSTALL task that holds its

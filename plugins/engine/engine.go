@@ -232,7 +232,11 @@ func (e *Engine) Run(op string, params, body []byte) []byte {
 		}
 		for _, pv := range e.v.Violations {
 			pv.Rule = "params." + pv.Rule
-			pv.Message = "parameter " + strings.TrimPrefix(pv.Pointer, "/") + ": " + pv.Message
+			if pv.Pointer == "" { // about the parameters as a whole: a missing one
+				pv.Message = "parameters: " + pv.Message
+			} else {
+				pv.Message = "parameter " + strings.TrimPrefix(pv.Pointer, "/") + ": " + pv.Message
+			}
 			pv.Pointer = ""
 			e.violations = append(e.violations, pv)
 		}
@@ -263,7 +267,8 @@ func (e *Engine) Run(op string, params, body []byte) []byte {
 	e.violations = append(e.violations, e.v.Violations...)
 	if len(e.violations) > 0 && c.hint && !response {
 		if hint, ok := extensionHint(body); ok {
-			e.violations = append(e.violations, hint)
+			// First: it explains the "unknown member" violations after it.
+			e.violations = append([]schema.Violation{hint}, e.violations...)
 		}
 	}
 	if len(e.violations) == 0 && c.semantic != nil && !response && !batchFailed(e.v.Batches) {

@@ -49,7 +49,8 @@ func (e *Engine) resolve(body []byte) []byte {
 	e.violations = append(e.violations, e.v.Violations...)
 	if len(e.violations) > 0 {
 		if hint, ok := extensionHint(body); ok {
-			e.violations = append(e.violations, hint)
+			// First: it explains the "unknown member" violations after it.
+			e.violations = append([]schema.Violation{hint}, e.violations...)
 		}
 		return e.result(abi.OpResolve, false, nil)
 	}

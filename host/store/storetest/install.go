@@ -66,13 +66,14 @@ func testInstallInProgress(t *testing.T, s store.Store) {
 	// cannot be moved back into progress
 	v, err := s.GetInvocation(ctx, proj, first)
 	require.NoError(t, err)
+	from := v.InvocationStatus
 	v.InvocationStatus = "SUCCEEDED"
-	require.NoError(t, s.UpdateInvocation(ctx, v))
+	require.NoError(t, s.ReportInvocation(ctx, v, from))
 	res, err = s.BatchCreateInvocations(ctx, proj, []store.AgentInvocation{install("ecs-1", "PENDING")})
 	require.NoError(t, err)
 	require.Equal(t, store.ItemCreated, res[0].Status)
-	v.InvocationStatus = "RUNNING"
-	err = s.UpdateInvocation(ctx, v)
+	v.InvocationStatus = "RUNNING" // the store does not judge transitions; its index does
+	err = s.ReportInvocation(ctx, v, "SUCCEEDED")
 	require.ErrorIs(t, err, store.ErrInstallInProgress)
 	require.ErrorIs(t, err, store.ErrConflict)
 	got, err := s.GetInvocation(ctx, proj, first)
@@ -82,7 +83,7 @@ func testInstallInProgress(t *testing.T, s store.Store) {
 	v, err = s.GetInvocation(ctx, proj, res[0].ID)
 	require.NoError(t, err)
 	v.InvocationStatus = "RUNNING"
-	require.NoError(t, s.UpdateInvocation(ctx, v))
+	require.NoError(t, s.ReportInvocation(ctx, v, "PENDING"))
 }
 
 // testInstallRace: 32 goroutines each send one batch of INSTALLs for the

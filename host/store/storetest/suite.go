@@ -57,6 +57,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentQuotas", testConcurrentQuotas},
 		{"InstallInProgress", testInstallInProgress},
 		{"InstallRace", testInstallRace},
+		{"ReportInvocation", testReportInvocation},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -512,13 +513,14 @@ func testInvocations(t *testing.T, s store.Store) {
 	require.ErrorIs(t, err, store.ErrNotFound)
 
 	up := invs[3]
+	from := up.InvocationStatus
 	up.InvocationStatus, up.CurrentVersion = "SUCCEEDED", "3.0.0"
-	require.NoError(t, s.UpdateInvocation(ctx, &up))
+	require.NoError(t, s.ReportInvocation(ctx, &up, from))
 	assert.Equal(t, "SUCCEEDED", up.InvocationStatus)
 	assert.Equal(t, "instance-003", up.InstanceID)
 	require.NoError(t, s.DeleteInvocation(ctx, proj, up.InvocationID))
 	require.ErrorIs(t, s.DeleteInvocation(ctx, proj, up.InvocationID), store.ErrNotFound)
-	require.ErrorIs(t, s.UpdateInvocation(ctx, &up), store.ErrNotFound)
+	require.ErrorIs(t, s.ReportInvocation(ctx, &up, "SUCCEEDED"), store.ErrNotFound)
 }
 
 func testAgents(t *testing.T, s store.Store) {

@@ -161,25 +161,38 @@ func (s *Store) ListInvocations(ctx context.Context, f store.InvocationFilter) (
 	return out, total, err
 }
 
-// UpdateInvocation changes status and versions (the task progressing).
-func (s *Store) UpdateInvocation(ctx context.Context, v *store.AgentInvocation) (err error) {
-	defer s.observe(ctx, "UpdateInvocation", time.Now(), &err)
-	n, err := s.exec(ctx, `UPDATE agent_invocations SET invocation_status = $1, current_version = $2, target_version = $3, update_time = $4
-WHERE invocation_id = $5 AND project_id = $6`,
-		v.InvocationStatus, v.CurrentVersion, v.TargetVersion, toMicro(now()), v.InvocationID, v.ProjectID)
+// ReportInvocation sets a task's status and current version if its status
+// is still from (store.Invocations).
+func (s *Store) ReportInvocation(ctx context.Context, v *store.AgentInvocation, from string) (err error) {
+	defer s.observe(ctx, "ReportInvocation", time.Now(), &err)
+	n, err := s.exec(ctx, `UPDATE agent_invocations SET invocation_status = $1, current_version = $2, update_time = $3
+WHERE invocation_id = $4 AND project_id = $5 AND invocation_status = $6`,
+		v.InvocationStatus, v.CurrentVersion, toMicro(now()), v.InvocationID, v.ProjectID, from)
 	if err != nil && s.db.IsUniqueViolation(err) {
 		// The install index is the only unique key a status change can break.
 		return fmt.Errorf("%w: %w: invocation %s cannot become %s", store.ErrConflict, store.ErrInstallInProgress, v.InvocationID, v.InvocationStatus)
 	}
-	if err := mustAffect(n, err, "invocation "+v.InvocationID); err != nil {
+	if err != nil {
 		return err
 	}
 	got, err := s.getInvocation(ctx, v.ProjectID, v.InvocationID)
 	if err != nil {
 		return err
 	}
+	if n == 0 {
+		return fmt.Errorf("%w: %w: invocation %s is %s, not %s", store.ErrConflict, store.ErrStatusChanged, v.InvocationID, got.InvocationStatus, from)
+	}
 	*v = *got
 	return nil
+}
+
+// TimeoutInvocations turns the tasks nobody reported on since before into
+// TIMEOUT (store.Invocations).
+func (s *Store) TimeoutInvocations(ctx context.Context, before time.Time) (_ int64, err error) {
+	defer s.observe(ctx, "TimeoutInvocations", time.Now(), &err)
+	return s.exec(ctx, `UPDATE agent_invocations SET invocation_status = $1, update_time = $2
+WHERE invocation_status IN ($3, $4) AND update_time < $5`,
+		store.InvocationTimeout, toMicro(now()), store.InvocationPending, store.InvocationRunning, toMicro(before))
 }
 
 // DeleteInvocation removes one invocation.
