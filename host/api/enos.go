@@ -7,7 +7,6 @@ import (
 	"math"
 	"net/http"
 	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/onboardhq/onboard/host/store"
@@ -417,28 +416,12 @@ func (s *Server) searchDevices(c *call) error {
 	}{c.enosOK(data), pagination{pageNo, f.Limit, total}})
 }
 
-// listDevices pages in creation order; newest first is the same page read
-// from the other end of the ascending order, reversed (the store lists
-// ascending only).
+// listDevices pages in creation order, newest first when desc: the store
+// reads the page from that end of the index, so the first page costs the
+// same however many devices the org has.
 func (s *Server) listDevices(c *call, f store.DeviceFilter, desc bool) ([]store.EnosDevice, int, error) {
-	if !desc {
-		return s.cfg.Store.ListDevices(c.r.Context(), f)
-	}
-	probe := f
-	probe.Page = store.Page{Limit: 1}
-	_, total, err := s.cfg.Store.ListDevices(c.r.Context(), probe)
-	if err != nil {
-		return nil, 0, err
-	}
-	end := total - f.Offset // one past the last ascending index of this page
-	if end <= 0 {
-		return []store.EnosDevice{}, total, nil
-	}
-	f.Offset = max(end-f.Limit, 0)
-	f.Limit = end - f.Offset
-	devs, total, err := s.cfg.Store.ListDevices(c.r.Context(), f)
-	slices.Reverse(devs)
-	return devs, total, err
+	f.Desc = desc
+	return s.cfg.Store.ListDevices(c.r.Context(), f)
 }
 
 // project keeps the Device members a projection names; "deviceName.default"

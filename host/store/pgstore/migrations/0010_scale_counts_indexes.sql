@@ -1,0 +1,73 @@
+-- 0010: costs that do not grow with stored data. Every list a route makes
+-- seeks an index in its order (no scan, no sort of a scope), and the
+-- totals lists report, and the EnOS quota check, read a counter that
+-- triggers keep instead of counting rows. row_counts holds one row per
+-- counted scope: (table, first key, second key or ''). The triggers run
+-- once per statement over its transition table, so a 1,000-row INSERT
+-- updates each counter once.
+CREATE TABLE row_counts (
+	tbl TEXT NOT NULL,
+	k1  TEXT NOT NULL,
+	k2  TEXT NOT NULL DEFAULT '',
+	n   BIGINT NOT NULL,
+	PRIMARY KEY (tbl, k1, k2)
+);
+
+INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'products', project_id, instance_id, count(*) FROM products GROUP BY project_id, instance_id;
+INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'device_cas', project_id, instance_id, count(*) FROM device_cas GROUP BY project_id, instance_id;
+INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'devices', org_id, product_key, count(*) FROM devices GROUP BY org_id, product_key;
+INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'devices_org', org_id, '', count(*) FROM devices GROUP BY org_id;
+INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'agent_invocations', project_id, '', count(*) FROM agent_invocations GROUP BY project_id;
+INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'agents', project_id, '', count(*) FROM agents GROUP BY project_id;
+
+-- row_counts_add adds sign * the rows of the statement, grouped by scope;
+-- TG_ARGV names the counter and its key columns: (tbl, k1 column, k2
+-- column or '').
+CREATE FUNCTION row_counts_add() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+	k2 text := CASE WHEN TG_ARGV[2] = '' THEN '''''' ELSE quote_ident(TG_ARGV[2]) END;
+	rel text := CASE WHEN TG_OP = 'INSERT' THEN 'new_rows' ELSE 'old_rows' END;
+	sign int := CASE WHEN TG_OP = 'INSERT' THEN 1 ELSE -1 END;
+BEGIN
+	-- Sorted by key, so two statements touching the same counters lock
+	-- them in the same order.
+	EXECUTE format('INSERT INTO row_counts AS c (tbl, k1, k2, n) '
+		'SELECT %L, k1, k2, %s * count(*) FROM (SELECT %I AS k1, %s AS k2 FROM %I) r GROUP BY k1, k2 ORDER BY k1, k2 '
+		'ON CONFLICT (tbl, k1, k2) DO UPDATE SET n = c.n + EXCLUDED.n',
+		TG_ARGV[0], sign, TG_ARGV[1], k2, rel);
+	RETURN NULL;
+END $$;
+
+CREATE TRIGGER products_count_ins AFTER INSERT ON products REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('products', 'project_id', 'instance_id');
+CREATE TRIGGER products_count_del AFTER DELETE ON products REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('products', 'project_id', 'instance_id');
+CREATE TRIGGER device_cas_count_ins AFTER INSERT ON device_cas REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('device_cas', 'project_id', 'instance_id');
+CREATE TRIGGER device_cas_count_del AFTER DELETE ON device_cas REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('device_cas', 'project_id', 'instance_id');
+CREATE TRIGGER devices_count_ins AFTER INSERT ON devices REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('devices', 'org_id', 'product_key');
+CREATE TRIGGER devices_count_del AFTER DELETE ON devices REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('devices', 'org_id', 'product_key');
+CREATE TRIGGER devices_org_count_ins AFTER INSERT ON devices REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('devices_org', 'org_id', '');
+CREATE TRIGGER devices_org_count_del AFTER DELETE ON devices REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('devices_org', 'org_id', '');
+CREATE TRIGGER agent_invocations_count_ins AFTER INSERT ON agent_invocations REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('agent_invocations', 'project_id', '');
+CREATE TRIGGER agent_invocations_count_del AFTER DELETE ON agent_invocations REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('agent_invocations', 'project_id', '');
+CREATE TRIGGER agents_count_ins AFTER INSERT ON agents REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('agents', 'project_id', '');
+CREATE TRIGGER agents_count_del AFTER DELETE ON agents REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('agents', 'project_id', '');
+
+-- Lists in creation order per scope, and the look-ups creates make.
+CREATE INDEX products_created ON products (project_id, instance_id, created_at, seq);
+CREATE INDEX templates_scope ON templates (project_id, instance_id, seq);
+CREATE INDEX device_cas_common_name ON device_cas (project_id, instance_id, common_name);
+CREATE INDEX devices_org ON devices (org_id, seq);
+CREATE INDEX iotda_devices_scope ON iotda_devices (project_id, instance_id, seq);
+CREATE INDEX agent_invocations_instance ON agent_invocations (project_id, instance_id, seq);
+CREATE INDEX agents_project ON agents (project_id, seq);
