@@ -21,8 +21,8 @@ import (
 	"github.com/onboardhq/onboard/host/internal/enginetest"
 	"github.com/onboardhq/onboard/host/provision/provisiontest"
 	"github.com/onboardhq/onboard/host/store"
-	"github.com/onboardhq/onboard/host/store/storetest"
 	"github.com/onboardhq/onboard/host/store/stores"
+	"github.com/onboardhq/onboard/host/store/storetest"
 )
 
 // statements records what a store runs (store.Config.Trace).
