@@ -11,7 +11,7 @@ STATICCHECK_VERSION := v0.8.2
 # Nested modules keep heavy dependencies (the Huawei Cloud SDK, Caddy) out of the core module.
 NESTED    := host/api/sdkcompat host/caddy
 
-.PHONY: help build examples wasm wasm-check test test-short sdk-test fuzz fuzz-all vulncheck lint tidy-check check bench clean caddy-test node-deps
+.PHONY: help build examples wasm wasm-check test test-short sdk-test fuzz fuzz-all vulncheck lint tidy-check check bench bench-scale clean caddy-test node-deps
 
 help:
 	@echo "make build       build bin/onboard and the example hook plug-ins"
@@ -24,6 +24,7 @@ help:
 	@echo "make fuzz-all    every fuzz target for FUZZTIME each (docs/reliability.md)"
 	@echo "make vulncheck   govulncheck (needs vuln.go.dev or GOVULNDB; fails when unreachable)"
 	@echo "make bench       print the performance report (docs/benchmarks.md)"
+	@echo "make bench-scale route rates as tables fill to 100,000 rows (docs/benchmarks.md)"
 	@echo "make node-deps   npm ci for the Node.js Extism host check (plugins/engine/extism-node)"
 	@echo "make caddy-test  build a real Caddy with the onboard module and test through it (nested module)"
 
@@ -116,6 +117,11 @@ bench:
 	ONBOARD_BENCH_REPORT=$(CURDIR)/docs/benchmarks.md $(GO) test -count=1 -v -run 'TestSpineReport' -timeout 30m ./host
 	ONBOARD_BENCH_REPORT=$(CURDIR)/docs/benchmarks.md $(GO) test -count=1 -v -run 'TestAPIReport' -timeout 30m ./host/api
 	$(GO) test -run '^$$' -bench 'BatchCreateDevices' -benchtime 10x ./host/store/...
+
+# bench-scale: every create and list route on empty, 1,000-row and
+# 100,000-row stores, SQLite and PostgreSQL (a few minutes).
+bench-scale:
+	ONBOARD_SCALE_REPORT=$(CURDIR)/docs/benchmarks.md $(GO) test -count=1 -v -run 'TestScaleReport' -timeout 60m ./host/api
 
 clean:
 	rm -rf $(BIN)

@@ -61,10 +61,18 @@ func TestAPIReport(t *testing.T) {
 	if err != nil {
 		report = []byte("# Performance report\n\n| measure | value | goal | anchor |\n|---|---|---|---|\n")
 	}
-	// The rows go right after the last row of the report's table.
+	// The rows go right after the last row of the report's table, which
+	// ends before the first marked section (make bench-scale).
 	lines := strings.SplitAfter(string(report), "\n")
-	at := len(lines)
-	for i := len(lines) - 1; i >= 0; i-- {
+	end := len(lines)
+	for i, l := range lines {
+		if strings.HasPrefix(l, "<!-- ") {
+			end = i
+			break
+		}
+	}
+	at := end
+	for i := end - 1; i >= 0; i-- {
 		if strings.HasPrefix(lines[i], "|") {
 			at = i + 1
 			break
