@@ -121,7 +121,6 @@ func jsonRequest(method, url string, body []byte, header ...string) *http.Reques
 	return req
 }
 
-
 // scaleRoutes are the create and list routes of the five services. cas
 // hands out a new CA certificate per upload.
 func scaleRoutes(t *testing.T, cas func() string) []scaleRoute {
