@@ -119,9 +119,10 @@ bench:
 	$(GO) test -run '^$$' -bench 'BatchCreateDevices' -benchtime 10x ./host/store/...
 
 # bench-scale: every create and list route on empty, 1,000-row and
-# 100,000-row stores, SQLite and PostgreSQL (a few minutes).
+# 100,000-row stores, SQLite and PostgreSQL, and EnOS batch throughput with
+# 4 clients (a few minutes).
 bench-scale:
-	ONBOARD_SCALE_REPORT=$(CURDIR)/docs/benchmarks.md $(GO) test -count=1 -v -run 'TestScaleReport' -timeout 60m ./host/api
+	ONBOARD_SCALE_REPORT=$(CURDIR)/docs/benchmarks.md $(GO) test -count=1 -v -run 'TestScaleReport|TestEnOSThroughputReport' -timeout 60m ./host/api
 
 clean:
 	rm -rf $(BIN)

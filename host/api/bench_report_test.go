@@ -163,8 +163,8 @@ func engineBatchLatency(t *testing.T, n int) time.Duration {
 }
 
 type load struct {
-	rps float64
-	p99 time.Duration
+	rps      float64
+	p50, p99 time.Duration
 }
 
 // runLoad sends total requests from clients goroutines; mk builds request i.
@@ -214,7 +214,7 @@ func runLoad(t *testing.T, total, clients int, want int, mk func(i int) *http.Re
 	if f := failed.Load(); f != nil {
 		t.Fatal(f)
 	}
-	return load{rps: float64(total) / wall.Seconds(), p99: percentile(lat, 0.99)}
+	return load{rps: float64(total) / wall.Seconds(), p50: median(lat), p99: percentile(lat, 0.99)}
 }
 
 func templateLoad(t *testing.T, total, clients int) load {

@@ -1,0 +1,82 @@
+package api_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// enosThroughput posts batches of 1,000 new devices from clients at once
+// to a server over the given store, end to end through the HTTP API, and
+// returns devices/s and the batches' p50 and p99.
+func enosThroughput(t *testing.T, kind string, clients, batches int) (perSec float64, p50, p99 time.Duration) {
+	t.Helper()
+	e := newEnOSEnv(t, kind, 0)
+	url := e.url + enosBatchPath
+	var next atomic.Int64
+	bodies := make([][]byte, batches+clients*4)
+	for i := range bodies {
+		bodies[i] = enosBatchBody(i, 1000)
+	}
+	l := runLoad(t, batches, clients, http.StatusOK, func(int) *http.Request {
+		req, _ := http.NewRequest("POST", url, bytes.NewReader(bodies[next.Add(1)-1]))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+e.bare)
+		return req
+	})
+	require.Equal(t, batches+clients*4, e.deviceCount(enosOrgA), "every device of every batch is stored")
+	return 1000 * l.rps, l.p50, l.p99
+}
+
+// TestEnOSThroughputReport: 1,000-device EnOS batches over HTTP into
+// PostgreSQL with 4 clients (goal ≥ 30,000 devices/s), the same into
+// SQLite, and one client for the anchor. Runs (ONBOARD_ENOS_RUNS, default
+// 3) of 40 batches give the median and spread. It runs when
+// ONBOARD_SCALE_REPORT names the report (make bench-scale).
+func TestEnOSThroughputReport(t *testing.T) {
+	path := os.Getenv("ONBOARD_SCALE_REPORT")
+	if path == "" {
+		t.Skip("EnOS throughput report: run make bench-scale (sets ONBOARD_SCALE_REPORT)")
+	}
+	runs := envInt("ONBOARD_ENOS_RUNS", 3)
+	loadBefore := loadAverage()
+	var out strings.Builder
+	out.WriteString("| store, clients | devices/s median (min–max) | batch p50 | batch p99 | goal |\n|---|---|---|---|---|\n")
+	for _, c := range []struct {
+		kind    string
+		clients int
+		goal    float64
+	}{{"postgres", 4, 30000}, {"postgres", 1, 0}, {"sqlite", 4, 0}} {
+		var rates []float64
+		var p50s, p99s []time.Duration
+		for range runs {
+			r, p50, p99 := enosThroughput(t, c.kind, c.clients, 40)
+			rates, p50s, p99s = append(rates, r), append(p50s, p50), append(p99s, p99)
+		}
+		slices.Sort(rates)
+		med := rates[len(rates)/2]
+		goal := "anchor"
+		if c.goal > 0 {
+			goal = fmt.Sprintf("≥ %.0f: met", c.goal)
+			if med < c.goal {
+				goal = fmt.Sprintf("≥ %.0f: **not met** (%.0f%% of it)", c.goal, 100*med/c.goal)
+			}
+		}
+		fmt.Fprintf(&out, "| %s, %d | %.0f (%.0f–%.0f) | %.1f ms | %.1f ms | %s |\n", c.kind, c.clients, med, rates[0], rates[len(rates)-1],
+			ms(median(p50s)), ms(median(p99s)), goal)
+	}
+	table := out.String()
+	fmt.Println(table)
+	section := fmt.Sprintf("EnOS 1,000-device batches end to end through the HTTP API (host/api.TestEnOSThroughputReport, make bench-scale): "+
+		"%d runs of 40 batches each, new devices every batch. Load average (1, 5, 15 min) before: %s, after: %s, on this 2-core machine shared with other work.\n\n",
+		runs, loadBefore, loadAverage()) + table
+	require.NoError(t, writeSection(path, "enos-throughput", section))
+}
