@@ -115,18 +115,55 @@ func (s *Server) checkBatchSize(c *call) error {
 	return nil
 }
 
-func (s *Server) batchCreateDevices(c *call) error {
+// batchRequest is a batch-create body. Options holds the decoded items
+// whose index failed holds no verdict for.
+type batchRequest struct {
+	Options       []createOption
+	RequireSecret bool
+}
+
+// decodeBatch decodes the body in one pass when the engine failed no item
+// (the usual case); otherwise the items stay raw and only those that
+// passed are decoded: an item the engine rejected may not be an object.
+func decodeBatch(c *call, failed map[int]string) (*batchRequest, error) {
+	if len(failed) == 0 {
+		var req struct {
+			DeviceList    []createOption `json:"deviceList"`
+			RequireSecret bool           `json:"requireSecret"`
+		}
+		if err := c.request(&req); err != nil {
+			return nil, err
+		}
+		return &batchRequest{req.DeviceList, req.RequireSecret}, nil
+	}
 	var req struct {
-		// Raw items: an item the engine rejected may not even be an object.
 		DeviceList    []json.RawMessage `json:"deviceList"`
 		RequireSecret bool              `json:"requireSecret"`
 	}
 	if err := c.request(&req); err != nil {
+		return nil, err
+	}
+	out := &batchRequest{make([]createOption, len(req.DeviceList)), req.RequireSecret}
+	for i, raw := range req.DeviceList {
+		if _, bad := failed[i]; bad {
+			continue
+		}
+		if err := decodeExact(raw, &out.Options[i]); err != nil {
+			return nil, fmt.Errorf("deviceList/%d passed the engine but does not decode: %w", i, err)
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) batchCreateDevices(c *call) error {
+	failed := itemViolations(c, "/deviceList")
+	req, err := decodeBatch(c, failed)
+	if err != nil {
 		return err
 	}
 	// Whole-request failures come first, so that they write nothing. The
 	// precheck has counted already; this is the count on the parsed request.
-	if err := s.batchWithinLimit(c, len(req.DeviceList)); err != nil {
+	if err := s.batchWithinLimit(c, len(req.Options)); err != nil {
 		return err
 	}
 	var seal *secretSealer
@@ -137,18 +174,14 @@ func (s *Server) batchCreateDevices(c *call) error {
 		}
 	}
 
-	items := make([]batchItem, len(req.DeviceList))
-	failed := itemViolations(c, "/deviceList")
+	items := make([]batchItem, len(req.Options))
 	var todo []*pendingWrite
-	for i, raw := range req.DeviceList {
+	for i := range req.Options {
 		if msg, bad := failed[i]; bad {
 			items[i] = batchItem{Code: enosInvalid, Msg: msg}
 			continue
 		}
-		var o createOption
-		if err := decodeExact(raw, &o); err != nil {
-			return fmt.Errorf("deviceList/%d passed the engine but does not decode: %w", i, err)
-		}
+		o := &req.Options[i]
 		p := &pendingWrite{item: i, generatedKey: o.DeviceKey == "", dev: store.EnosDevice{
 			AssetID: randomAlnum(assetIDLen), ProductKey: o.ProductKey, DeviceKey: o.DeviceKey,
 			DeviceName: o.DeviceName, Timezone: o.Timezone, Attributes: o.Attributes, Tags: o.Tags,
