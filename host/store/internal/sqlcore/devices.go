@@ -329,11 +329,16 @@ func (s *Store) ListDevices(ctx context.Context, f store.DeviceFilter) (_ []stor
 	var w where
 	w.eq("org_id", f.OrgID)
 	w.opt("product_key", f.ProductKey)
-	tbl, k2 := "devices_org", ""
-	if f.ProductKey != "" {
-		tbl, k2 = "devices", f.ProductKey
+	var total int
+	switch {
+	case f.Page.NoTotal:
+	case f.ProductKey != "":
+		total, err = counted(ctx, s.q(ctx), "devices", f.OrgID, f.ProductKey)
+	default:
+		// The sum of the org's product counters: one index entry per
+		// product, however many devices.
+		total, err = s.count(ctx, s.q(ctx), `SELECT CAST(coalesce(sum(n), 0) AS BIGINT) FROM row_counts WHERE tbl = 'devices' AND k1 = $1`, []any{f.OrgID})
 	}
-	total, err := s.total(ctx, f.Page, tbl, f.OrgID, k2, "devices", &w)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -2,7 +2,9 @@
 -- seeks an index in its order (no scan, no sort of a scope), and the
 -- totals lists report, and the EnOS quota check, read a counter that
 -- triggers keep instead of counting rows. row_counts holds one row per
--- counted scope: (table, first key, second key or ''). The triggers run
+-- counted scope: (table, first key, second key or ''). An org's devices
+-- are the sum of its products' counters: a counter of the whole org would
+-- be one row every batch of the org waits on. The triggers run
 -- once per statement over its transition table, so a 1,000-row INSERT
 -- updates each counter once.
 CREATE TABLE row_counts (
@@ -16,7 +18,6 @@ CREATE TABLE row_counts (
 INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'products', project_id, instance_id, count(*) FROM products GROUP BY project_id, instance_id;
 INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'device_cas', project_id, instance_id, count(*) FROM device_cas GROUP BY project_id, instance_id;
 INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'devices', org_id, product_key, count(*) FROM devices GROUP BY org_id, product_key;
-INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'devices_org', org_id, '', count(*) FROM devices GROUP BY org_id;
 INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'agent_invocations', project_id, '', count(*) FROM agent_invocations GROUP BY project_id;
 INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'agents', project_id, '', count(*) FROM agents GROUP BY project_id;
 
@@ -50,10 +51,6 @@ CREATE TRIGGER devices_count_ins AFTER INSERT ON devices REFERENCING NEW TABLE A
 	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('devices', 'org_id', 'product_key');
 CREATE TRIGGER devices_count_del AFTER DELETE ON devices REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('devices', 'org_id', 'product_key');
-CREATE TRIGGER devices_org_count_ins AFTER INSERT ON devices REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('devices_org', 'org_id', '');
-CREATE TRIGGER devices_org_count_del AFTER DELETE ON devices REFERENCING OLD TABLE AS old_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('devices_org', 'org_id', '');
 CREATE TRIGGER agent_invocations_count_ins AFTER INSERT ON agent_invocations REFERENCING NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('agent_invocations', 'project_id', '');
 CREATE TRIGGER agent_invocations_count_del AFTER DELETE ON agent_invocations REFERENCING OLD TABLE AS old_rows

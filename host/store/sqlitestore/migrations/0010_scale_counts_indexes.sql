@@ -2,7 +2,9 @@
 -- seeks an index in its order (no scan, no sort of a scope), and the
 -- totals lists report, and the EnOS quota check, read a counter that
 -- triggers keep instead of counting rows. row_counts holds one row per
--- counted scope: (table, first key, second key or '').
+-- counted scope: (table, first key, second key or ''). An org's devices
+-- are the sum of its products' counters: a counter of the whole org would
+-- be one row every batch of the org waits on.
 CREATE TABLE row_counts (
 	tbl TEXT NOT NULL,
 	k1  TEXT NOT NULL,
@@ -14,7 +16,6 @@ CREATE TABLE row_counts (
 INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'products', project_id, instance_id, count(*) FROM products GROUP BY project_id, instance_id;
 INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'device_cas', project_id, instance_id, count(*) FROM device_cas GROUP BY project_id, instance_id;
 INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'devices', org_id, product_key, count(*) FROM devices GROUP BY org_id, product_key;
-INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'devices_org', org_id, '', count(*) FROM devices GROUP BY org_id;
 INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'agent_invocations', project_id, '', count(*) FROM agent_invocations GROUP BY project_id;
 INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'agents', project_id, '', count(*) FROM agents GROUP BY project_id;
 
@@ -35,12 +36,9 @@ END;
 CREATE TRIGGER devices_count_ins AFTER INSERT ON devices BEGIN
 	INSERT INTO row_counts (tbl, k1, k2, n) VALUES ('devices', NEW.org_id, NEW.product_key, 1)
 		ON CONFLICT (tbl, k1, k2) DO UPDATE SET n = n + 1;
-	INSERT INTO row_counts (tbl, k1, k2, n) VALUES ('devices_org', NEW.org_id, '', 1)
-		ON CONFLICT (tbl, k1, k2) DO UPDATE SET n = n + 1;
 END;
 CREATE TRIGGER devices_count_del AFTER DELETE ON devices BEGIN
 	UPDATE row_counts SET n = n - 1 WHERE tbl = 'devices' AND k1 = OLD.org_id AND k2 = OLD.product_key;
-	UPDATE row_counts SET n = n - 1 WHERE tbl = 'devices_org' AND k1 = OLD.org_id AND k2 = '';
 END;
 CREATE TRIGGER agent_invocations_count_ins AFTER INSERT ON agent_invocations BEGIN
 	INSERT INTO row_counts (tbl, k1, k2, n) VALUES ('agent_invocations', NEW.project_id, '', 1)
