@@ -21,44 +21,99 @@ INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'devices', org_id, product_key, c
 INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'agent_invocations', project_id, '', count(*) FROM agent_invocations GROUP BY project_id;
 INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'agents', project_id, '', count(*) FROM agents GROUP BY project_id;
 
--- row_counts_add adds sign * the rows of the statement, grouped by scope;
--- TG_ARGV names the counter and its key columns: (tbl, k1 column, k2
--- column or '').
-CREATE FUNCTION row_counts_add() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-	k2 text := CASE WHEN TG_ARGV[2] = '' THEN '''''' ELSE quote_ident(TG_ARGV[2]) END;
-	rel text := CASE WHEN TG_OP = 'INSERT' THEN 'new_rows' ELSE 'old_rows' END;
-	sign int := CASE WHEN TG_OP = 'INSERT' THEN 1 ELSE -1 END;
+-- One trigger function per table, with static SQL (planned once per
+-- session): it adds the rows the statement inserted, or takes away those
+-- it deleted, grouped by scope and in key order, so two statements
+-- touching the same counters lock them in the same order.
+CREATE FUNCTION products_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-	-- Sorted by key, so two statements touching the same counters lock
-	-- them in the same order.
-	EXECUTE format('INSERT INTO row_counts AS c (tbl, k1, k2, n) '
-		'SELECT %L, k1, k2, %s * count(*) FROM (SELECT %I AS k1, %s AS k2 FROM %I) r GROUP BY k1, k2 ORDER BY k1, k2 '
-		'ON CONFLICT (tbl, k1, k2) DO UPDATE SET n = c.n + EXCLUDED.n',
-		TG_ARGV[0], sign, TG_ARGV[1], k2, rel);
+	IF TG_OP = 'INSERT' THEN
+		INSERT INTO row_counts AS c (tbl, k1, k2, n)
+			SELECT 'products', project_id, instance_id, count(*) FROM new_rows GROUP BY project_id, instance_id ORDER BY project_id, instance_id
+			ON CONFLICT (tbl, k1, k2) DO UPDATE SET n = c.n + EXCLUDED.n;
+	ELSE
+		INSERT INTO row_counts AS c (tbl, k1, k2, n)
+			SELECT 'products', project_id, instance_id, -count(*) FROM old_rows GROUP BY project_id, instance_id ORDER BY project_id, instance_id
+			ON CONFLICT (tbl, k1, k2) DO UPDATE SET n = c.n + EXCLUDED.n;
+	END IF;
 	RETURN NULL;
 END $$;
-
 CREATE TRIGGER products_count_ins AFTER INSERT ON products REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('products', 'project_id', 'instance_id');
+	FOR EACH STATEMENT EXECUTE FUNCTION products_count();
 CREATE TRIGGER products_count_del AFTER DELETE ON products REFERENCING OLD TABLE AS old_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('products', 'project_id', 'instance_id');
+	FOR EACH STATEMENT EXECUTE FUNCTION products_count();
+
+CREATE FUNCTION device_cas_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		INSERT INTO row_counts AS c (tbl, k1, k2, n)
+			SELECT 'device_cas', project_id, instance_id, count(*) FROM new_rows GROUP BY project_id, instance_id ORDER BY project_id, instance_id
+			ON CONFLICT (tbl, k1, k2) DO UPDATE SET n = c.n + EXCLUDED.n;
+	ELSE
+		INSERT INTO row_counts AS c (tbl, k1, k2, n)
+			SELECT 'device_cas', project_id, instance_id, -count(*) FROM old_rows GROUP BY project_id, instance_id ORDER BY project_id, instance_id
+			ON CONFLICT (tbl, k1, k2) DO UPDATE SET n = c.n + EXCLUDED.n;
+	END IF;
+	RETURN NULL;
+END $$;
 CREATE TRIGGER device_cas_count_ins AFTER INSERT ON device_cas REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('device_cas', 'project_id', 'instance_id');
+	FOR EACH STATEMENT EXECUTE FUNCTION device_cas_count();
 CREATE TRIGGER device_cas_count_del AFTER DELETE ON device_cas REFERENCING OLD TABLE AS old_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('device_cas', 'project_id', 'instance_id');
+	FOR EACH STATEMENT EXECUTE FUNCTION device_cas_count();
+
+CREATE FUNCTION devices_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		INSERT INTO row_counts AS c (tbl, k1, k2, n)
+			SELECT 'devices', org_id, product_key, count(*) FROM new_rows GROUP BY org_id, product_key ORDER BY org_id, product_key
+			ON CONFLICT (tbl, k1, k2) DO UPDATE SET n = c.n + EXCLUDED.n;
+	ELSE
+		INSERT INTO row_counts AS c (tbl, k1, k2, n)
+			SELECT 'devices', org_id, product_key, -count(*) FROM old_rows GROUP BY org_id, product_key ORDER BY org_id, product_key
+			ON CONFLICT (tbl, k1, k2) DO UPDATE SET n = c.n + EXCLUDED.n;
+	END IF;
+	RETURN NULL;
+END $$;
 CREATE TRIGGER devices_count_ins AFTER INSERT ON devices REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('devices', 'org_id', 'product_key');
+	FOR EACH STATEMENT EXECUTE FUNCTION devices_count();
 CREATE TRIGGER devices_count_del AFTER DELETE ON devices REFERENCING OLD TABLE AS old_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('devices', 'org_id', 'product_key');
+	FOR EACH STATEMENT EXECUTE FUNCTION devices_count();
+
+CREATE FUNCTION agent_invocations_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		INSERT INTO row_counts AS c (tbl, k1, k2, n)
+			SELECT 'agent_invocations', project_id, '', count(*) FROM new_rows GROUP BY project_id ORDER BY project_id
+			ON CONFLICT (tbl, k1, k2) DO UPDATE SET n = c.n + EXCLUDED.n;
+	ELSE
+		INSERT INTO row_counts AS c (tbl, k1, k2, n)
+			SELECT 'agent_invocations', project_id, '', -count(*) FROM old_rows GROUP BY project_id ORDER BY project_id
+			ON CONFLICT (tbl, k1, k2) DO UPDATE SET n = c.n + EXCLUDED.n;
+	END IF;
+	RETURN NULL;
+END $$;
 CREATE TRIGGER agent_invocations_count_ins AFTER INSERT ON agent_invocations REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('agent_invocations', 'project_id', '');
+	FOR EACH STATEMENT EXECUTE FUNCTION agent_invocations_count();
 CREATE TRIGGER agent_invocations_count_del AFTER DELETE ON agent_invocations REFERENCING OLD TABLE AS old_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('agent_invocations', 'project_id', '');
+	FOR EACH STATEMENT EXECUTE FUNCTION agent_invocations_count();
+
+CREATE FUNCTION agents_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		INSERT INTO row_counts AS c (tbl, k1, k2, n)
+			SELECT 'agents', project_id, '', count(*) FROM new_rows GROUP BY project_id ORDER BY project_id
+			ON CONFLICT (tbl, k1, k2) DO UPDATE SET n = c.n + EXCLUDED.n;
+	ELSE
+		INSERT INTO row_counts AS c (tbl, k1, k2, n)
+			SELECT 'agents', project_id, '', -count(*) FROM old_rows GROUP BY project_id ORDER BY project_id
+			ON CONFLICT (tbl, k1, k2) DO UPDATE SET n = c.n + EXCLUDED.n;
+	END IF;
+	RETURN NULL;
+END $$;
 CREATE TRIGGER agents_count_ins AFTER INSERT ON agents REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('agents', 'project_id', '');
+	FOR EACH STATEMENT EXECUTE FUNCTION agents_count();
 CREATE TRIGGER agents_count_del AFTER DELETE ON agents REFERENCING OLD TABLE AS old_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION row_counts_add('agents', 'project_id', '');
+	FOR EACH STATEMENT EXECUTE FUNCTION agents_count();
 
 -- Lists in creation order per scope, and the look-ups creates make.
 CREATE INDEX products_created ON products (project_id, instance_id, created_at, seq);
