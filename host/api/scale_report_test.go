@@ -212,7 +212,7 @@ func TestScaleReport(t *testing.T) {
 		require.NoError(t, err)
 		sizes = append(sizes, n)
 	}
-	runs, requests := envInt("ONBOARD_SCALE_RUNS", 3), envInt("ONBOARD_SCALE_REQUESTS", 200)
+	runs, requests := envInt("ONBOARD_SCALE_RUNS", 5), envInt("ONBOARD_SCALE_REQUESTS", 300)
 	loadBefore := loadAverage()
 	var cas []string
 	var nextCA atomic.Int64
@@ -262,8 +262,8 @@ func TestScaleReport(t *testing.T) {
 	}
 	table := out.String()
 	fmt.Println(table)
-	section := fmt.Sprintf("Written by `make bench-scale` (host/api.TestScaleReport): %d runs of %d requests per route and size, 4 clients over loopback, "+
-		"sizes measured in turn. Cells: median req/s (min–max of the runs). Goal: at %s rows within 1.5x of the empty store's rate. "+
+	section := fmt.Sprintf("## Route rates as tables grow (issue 18 §2)\n\nWritten by `make bench-scale` (host/api.TestScaleReport): %d runs of %d requests per route and size, 4 clients over loopback, "+
+		"sizes measured in turn. Cells: median req/s (min–max of the runs). Goal: at %s, within 1.5x of the empty store's rate. "+
 		"Lists ask for a page of 10 (the empty store's page is empty). Load average (1, 5, 15 min) before: %s, after: %s, on this 2-core machine shared with other work.\n\n",
 		runs, requests, rowsLabel(sizes[len(sizes)-1]), loadBefore, loadAverage()) + table
 	require.NoError(t, writeSection(path, "scale", section))
