@@ -182,7 +182,7 @@ func (s *Store) batchCreateDevices(ctx context.Context, orgID string, devs []sto
 // count of their devices).
 func (s *Store) deviceCounts(ctx context.Context, q Querier, orgID string, pks []string) (map[string]int, error) {
 	var a args
-	sql := `SELECT k2, n FROM row_counts WHERE tbl = 'devices' AND k1 = ` + a.add(orgID) + ` AND k2 IN ` + a.in(pks)
+	sql := `SELECT k2, CAST(sum(n) AS BIGINT) FROM row_counts WHERE tbl = 'devices' AND k1 = ` + a.add(orgID) + ` AND k2 IN ` + a.in(pks) + ` GROUP BY k2`
 	rows, err := q.Query(ctx, sql, a...)
 	if err != nil {
 		return nil, err

@@ -149,14 +149,12 @@ func pageSQL(a *args, p store.Page) string {
 }
 
 // counted reads a scope's row count from row_counts, which triggers keep
-// (migration 10): one index seek however many rows the scope has. A scope
-// never written has no counter: 0.
+// (migration 10): the sum of the scope's few rows there (one on SQLite;
+// PostgreSQL appends a row per statement and folds them now and then),
+// however many rows the scope has.
 func counted(ctx context.Context, q Querier, tbl, k1, k2 string) (int, error) {
 	var n int64
-	err := q.QueryRow(ctx, `SELECT n FROM row_counts WHERE tbl = $1 AND k1 = $2 AND k2 = $3`, tbl, k1, k2).Scan(&n)
-	if errors.Is(err, store.ErrNotFound) {
-		return 0, nil
-	}
+	err := q.QueryRow(ctx, `SELECT CAST(coalesce(sum(n), 0) AS BIGINT) FROM row_counts WHERE tbl = $1 AND k1 = $2 AND k2 = $3`, tbl, k1, k2).Scan(&n)
 	return int(n), err
 }
 

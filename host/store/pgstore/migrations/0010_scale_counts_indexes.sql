@@ -1,19 +1,18 @@
 -- 0010: costs that do not grow with stored data. Every list a route makes
 -- seeks an index in its order (no scan, no sort of a scope), and the
 -- totals lists report, and the EnOS quota check, read a counter that
--- triggers keep instead of counting rows. row_counts holds one row per
--- counted scope: (table, first key, second key or ''). An org's devices
--- are the sum of its products' counters: a counter of the whole org would
--- be one row every batch of the org waits on. The triggers run
--- once per statement over its transition table, so a 1,000-row INSERT
--- updates each counter once.
+-- triggers keep instead of counting rows. A scope's count, (table, first
+-- key, second key or ''), is the sum of its rows in row_counts. An org's
+-- devices are the sum of its products' counts. The triggers run once per
+-- statement over its transition table, so a 1,000-row INSERT adds one row
+-- per product.
 CREATE TABLE row_counts (
 	tbl TEXT NOT NULL,
 	k1  TEXT NOT NULL,
 	k2  TEXT NOT NULL DEFAULT '',
-	n   BIGINT NOT NULL,
-	PRIMARY KEY (tbl, k1, k2)
+	n   BIGINT NOT NULL
 );
+CREATE INDEX row_counts_scope ON row_counts (tbl, k1, k2);
 
 INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'products', project_id, instance_id, count(*) FROM products GROUP BY project_id, instance_id;
 INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'device_cas', project_id, instance_id, count(*) FROM device_cas GROUP BY project_id, instance_id;
@@ -21,20 +20,34 @@ INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'devices', org_id, product_key, c
 INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'agent_invocations', project_id, '', count(*) FROM agent_invocations GROUP BY project_id;
 INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'agents', project_id, '', count(*) FROM agents GROUP BY project_id;
 
+-- row_counts_compact folds a scope's rows into one, skipping rows another
+-- transaction holds (it folds them another time): it never waits, and
+-- readers see the sum before or after, never a part.
+CREATE FUNCTION row_counts_compact(t text, a text, b text) RETURNS void LANGUAGE sql AS $$
+	WITH d AS (DELETE FROM row_counts WHERE ctid IN (
+		SELECT ctid FROM row_counts WHERE tbl = t AND k1 = a AND k2 = b FOR UPDATE SKIP LOCKED) RETURNING n)
+	INSERT INTO row_counts (tbl, k1, k2, n) SELECT t, a, b, sum(n)::bigint FROM d HAVING count(*) > 0;
+$$;
+
 -- One trigger function per table, with static SQL (planned once per
--- session): it adds the rows the statement inserted, or takes away those
--- it deleted, grouped by scope and in key order, so two statements
--- touching the same counters lock them in the same order.
+-- session): each statement appends one row per scope it changed, + the
+-- rows it inserted or - those it deleted. Appending takes no lock another
+-- writer of the scope waits on (one counter row per scope would make
+-- every create of a project wait for the previous one to commit); about
+-- one statement in 32 folds the scope's rows back into one, so a total
+-- sums a few dozen rows at most.
 CREATE FUNCTION products_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	IF TG_OP = 'INSERT' THEN
-		INSERT INTO row_counts AS c (tbl, k1, k2, n)
-			SELECT 'products', project_id, instance_id, count(*) FROM new_rows GROUP BY project_id, instance_id ORDER BY project_id, instance_id
-			ON CONFLICT (tbl, k1, k2) DO UPDATE SET n = c.n + EXCLUDED.n;
+		INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'products', project_id, instance_id, count(*) FROM new_rows GROUP BY project_id, instance_id;
+		IF random() < 1.0 / 32 THEN
+			PERFORM row_counts_compact('products', a, b) FROM (SELECT DISTINCT project_id AS a, instance_id AS b FROM new_rows) s;
+		END IF;
 	ELSE
-		INSERT INTO row_counts AS c (tbl, k1, k2, n)
-			SELECT 'products', project_id, instance_id, -count(*) FROM old_rows GROUP BY project_id, instance_id ORDER BY project_id, instance_id
-			ON CONFLICT (tbl, k1, k2) DO UPDATE SET n = c.n + EXCLUDED.n;
+		INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'products', project_id, instance_id, -count(*) FROM old_rows GROUP BY project_id, instance_id;
+		IF random() < 1.0 / 32 THEN
+			PERFORM row_counts_compact('products', a, b) FROM (SELECT DISTINCT project_id AS a, instance_id AS b FROM old_rows) s;
+		END IF;
 	END IF;
 	RETURN NULL;
 END $$;
@@ -46,13 +59,15 @@ CREATE TRIGGER products_count_del AFTER DELETE ON products REFERENCING OLD TABLE
 CREATE FUNCTION device_cas_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	IF TG_OP = 'INSERT' THEN
-		INSERT INTO row_counts AS c (tbl, k1, k2, n)
-			SELECT 'device_cas', project_id, instance_id, count(*) FROM new_rows GROUP BY project_id, instance_id ORDER BY project_id, instance_id
-			ON CONFLICT (tbl, k1, k2) DO UPDATE SET n = c.n + EXCLUDED.n;
+		INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'device_cas', project_id, instance_id, count(*) FROM new_rows GROUP BY project_id, instance_id;
+		IF random() < 1.0 / 32 THEN
+			PERFORM row_counts_compact('device_cas', a, b) FROM (SELECT DISTINCT project_id AS a, instance_id AS b FROM new_rows) s;
+		END IF;
 	ELSE
-		INSERT INTO row_counts AS c (tbl, k1, k2, n)
-			SELECT 'device_cas', project_id, instance_id, -count(*) FROM old_rows GROUP BY project_id, instance_id ORDER BY project_id, instance_id
-			ON CONFLICT (tbl, k1, k2) DO UPDATE SET n = c.n + EXCLUDED.n;
+		INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'device_cas', project_id, instance_id, -count(*) FROM old_rows GROUP BY project_id, instance_id;
+		IF random() < 1.0 / 32 THEN
+			PERFORM row_counts_compact('device_cas', a, b) FROM (SELECT DISTINCT project_id AS a, instance_id AS b FROM old_rows) s;
+		END IF;
 	END IF;
 	RETURN NULL;
 END $$;
@@ -64,13 +79,15 @@ CREATE TRIGGER device_cas_count_del AFTER DELETE ON device_cas REFERENCING OLD T
 CREATE FUNCTION devices_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	IF TG_OP = 'INSERT' THEN
-		INSERT INTO row_counts AS c (tbl, k1, k2, n)
-			SELECT 'devices', org_id, product_key, count(*) FROM new_rows GROUP BY org_id, product_key ORDER BY org_id, product_key
-			ON CONFLICT (tbl, k1, k2) DO UPDATE SET n = c.n + EXCLUDED.n;
+		INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'devices', org_id, product_key, count(*) FROM new_rows GROUP BY org_id, product_key;
+		IF random() < 1.0 / 32 THEN
+			PERFORM row_counts_compact('devices', a, b) FROM (SELECT DISTINCT org_id AS a, product_key AS b FROM new_rows) s;
+		END IF;
 	ELSE
-		INSERT INTO row_counts AS c (tbl, k1, k2, n)
-			SELECT 'devices', org_id, product_key, -count(*) FROM old_rows GROUP BY org_id, product_key ORDER BY org_id, product_key
-			ON CONFLICT (tbl, k1, k2) DO UPDATE SET n = c.n + EXCLUDED.n;
+		INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'devices', org_id, product_key, -count(*) FROM old_rows GROUP BY org_id, product_key;
+		IF random() < 1.0 / 32 THEN
+			PERFORM row_counts_compact('devices', a, b) FROM (SELECT DISTINCT org_id AS a, product_key AS b FROM old_rows) s;
+		END IF;
 	END IF;
 	RETURN NULL;
 END $$;
@@ -82,13 +99,15 @@ CREATE TRIGGER devices_count_del AFTER DELETE ON devices REFERENCING OLD TABLE A
 CREATE FUNCTION agent_invocations_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	IF TG_OP = 'INSERT' THEN
-		INSERT INTO row_counts AS c (tbl, k1, k2, n)
-			SELECT 'agent_invocations', project_id, '', count(*) FROM new_rows GROUP BY project_id ORDER BY project_id
-			ON CONFLICT (tbl, k1, k2) DO UPDATE SET n = c.n + EXCLUDED.n;
+		INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'agent_invocations', project_id, '', count(*) FROM new_rows GROUP BY project_id;
+		IF random() < 1.0 / 32 THEN
+			PERFORM row_counts_compact('agent_invocations', a, b) FROM (SELECT DISTINCT project_id AS a, '' AS b FROM new_rows) s;
+		END IF;
 	ELSE
-		INSERT INTO row_counts AS c (tbl, k1, k2, n)
-			SELECT 'agent_invocations', project_id, '', -count(*) FROM old_rows GROUP BY project_id ORDER BY project_id
-			ON CONFLICT (tbl, k1, k2) DO UPDATE SET n = c.n + EXCLUDED.n;
+		INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'agent_invocations', project_id, '', -count(*) FROM old_rows GROUP BY project_id;
+		IF random() < 1.0 / 32 THEN
+			PERFORM row_counts_compact('agent_invocations', a, b) FROM (SELECT DISTINCT project_id AS a, '' AS b FROM old_rows) s;
+		END IF;
 	END IF;
 	RETURN NULL;
 END $$;
@@ -100,13 +119,15 @@ CREATE TRIGGER agent_invocations_count_del AFTER DELETE ON agent_invocations REF
 CREATE FUNCTION agents_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	IF TG_OP = 'INSERT' THEN
-		INSERT INTO row_counts AS c (tbl, k1, k2, n)
-			SELECT 'agents', project_id, '', count(*) FROM new_rows GROUP BY project_id ORDER BY project_id
-			ON CONFLICT (tbl, k1, k2) DO UPDATE SET n = c.n + EXCLUDED.n;
+		INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'agents', project_id, '', count(*) FROM new_rows GROUP BY project_id;
+		IF random() < 1.0 / 32 THEN
+			PERFORM row_counts_compact('agents', a, b) FROM (SELECT DISTINCT project_id AS a, '' AS b FROM new_rows) s;
+		END IF;
 	ELSE
-		INSERT INTO row_counts AS c (tbl, k1, k2, n)
-			SELECT 'agents', project_id, '', -count(*) FROM old_rows GROUP BY project_id ORDER BY project_id
-			ON CONFLICT (tbl, k1, k2) DO UPDATE SET n = c.n + EXCLUDED.n;
+		INSERT INTO row_counts (tbl, k1, k2, n) SELECT 'agents', project_id, '', -count(*) FROM old_rows GROUP BY project_id;
+		IF random() < 1.0 / 32 THEN
+			PERFORM row_counts_compact('agents', a, b) FROM (SELECT DISTINCT project_id AS a, '' AS b FROM old_rows) s;
+		END IF;
 	END IF;
 	RETURN NULL;
 END $$;
