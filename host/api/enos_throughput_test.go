@@ -69,11 +69,15 @@ func TestEnOSThroughputReport(t *testing.T) {
 		slices.Sort(rates)
 		med := rates[len(rates)/2]
 		goal := "anchor"
-		if c.goal > 0 {
-			goal = fmt.Sprintf("≥ %.0f: met", c.goal)
-			if med < c.goal {
-				goal = fmt.Sprintf("≥ %.0f: **not met** (%.0f%% of it)", c.goal, 100*med/c.goal)
-			}
+		switch {
+		case c.goal == 0:
+		case rates[0] >= c.goal:
+			goal = fmt.Sprintf("≥ %.0f: met by every run", c.goal)
+		case med >= c.goal:
+			// Not claimed: a slower run shows the machine cannot hold it.
+			goal = fmt.Sprintf("≥ %.0f: **not met** by every run (median above, slowest run %.0f%% of it)", c.goal, 100*rates[0]/c.goal)
+		default:
+			goal = fmt.Sprintf("≥ %.0f: **not met** (median %.0f%% of it)", c.goal, 100*med/c.goal)
 		}
 		fmt.Fprintf(&out, "| %s, %d | %.0f (%.0f–%.0f) | %.1f ms | %.1f ms | %s |\n", c.kind, c.clients, med, rates[0], rates[len(rates)-1],
 			ms(median(p50s)), ms(median(p99s)), goal)
