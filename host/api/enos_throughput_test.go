@@ -85,7 +85,8 @@ func TestEnOSThroughputReport(t *testing.T) {
 	table := out.String()
 	fmt.Println(table)
 	section := fmt.Sprintf("## EnOS batch throughput into PostgreSQL (issue 18 §4)\n\nEnOS 1,000-device batches end to end through the HTTP API (host/api.TestEnOSThroughputReport, make bench-scale): "+
-		"%d runs of 40 batches each, new devices every batch. Load average (1, 5, 15 min) before: %s, after: %s, on this 2-core machine shared with other work.\n\n",
-		runs, loadBefore, loadAverage()) + table
+		"%d runs of 40 batches each, new devices every batch. Load average (1, 5, 15 min) before: %s, after: %s, on this 2-core machine shared with other work. "+
+		"Peak RSS of the test process (server and its 4 clients with their bodies): %s.\n\n",
+		runs, loadBefore, loadAverage(), peakRSS()) + table
 	require.NoError(t, writeSection(path, "enos-throughput", section))
 }

@@ -186,6 +186,24 @@ func loadAverage() string {
 	return strings.Join(strings.Fields(string(b))[:3], " ")
 }
 
+// peakRSS is the test process's peak resident memory (VmHWM): server,
+// stores' drivers and clients together, so an upper bound on the server.
+func peakRSS() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "unknown"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			if err == nil {
+				return fmt.Sprintf("%d MiB", kb>>10)
+			}
+		}
+	}
+	return "unknown"
+}
+
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
 		return v
@@ -271,8 +289,9 @@ func TestScaleReport(t *testing.T) {
 	fmt.Println(table)
 	section := fmt.Sprintf("## Route rates as tables grow (issue 18 §2)\n\nWritten by `make bench-scale` (host/api.TestScaleReport): %d runs of %d requests per route and size, 4 clients over loopback, "+
 		"sizes measured in turn. Cells: median req/s (min–max of the runs). Goal: at %s, within 1.5x of the empty store's rate. "+
-		"Lists ask for a page of 10 (the empty store's page is empty). Load average (1, 5, 15 min) before: %s, after: %s, on this 2-core machine shared with other work.\n\n",
-		runs, requests, rowsLabel(sizes[len(sizes)-1]), loadBefore, loadAverage()) + table
+		"Lists ask for a page of 10 (the empty store's page is empty). Load average (1, 5, 15 min) before: %s, after: %s, on this 2-core machine shared with other work. "+
+		"Peak RSS of the test process (servers of every size and store, their clients): %s.\n\n",
+		runs, requests, rowsLabel(sizes[len(sizes)-1]), loadBefore, loadAverage(), peakRSS()) + table
 	require.NoError(t, writeSection(path, "scale", section))
 }
 
