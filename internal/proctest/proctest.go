@@ -149,6 +149,9 @@ func (s *Server) Kill() {
 	<-s.done
 }
 
+// PID is the process id (to read its /proc status).
+func (s *Server) PID() int { return s.cmd.Process.Pid }
+
 // Signal sends sig to the process.
 func (s *Server) Signal(sig os.Signal) error { return s.cmd.Process.Signal(sig) }
 
