@@ -11,7 +11,7 @@ STATICCHECK_VERSION := v0.8.2
 # Nested modules keep heavy dependencies (the Huawei Cloud SDK, Caddy) out of the core module.
 NESTED    := host/api/sdkcompat host/caddy
 
-.PHONY: help build examples wasm wasm-check test test-deps test-short sdk-test fuzz fuzz-all vulncheck lint tidy-check check bench flood clean caddy-test node-deps
+.PHONY: help build examples wasm wasm-check test test-deps test-short sdk-test fuzz fuzz-all vulncheck lint tidy-check check bench bench-scale flood clean caddy-test node-deps
 
 help:
 	@echo "make build       build bin/onboard and the example hook plug-ins"
@@ -25,6 +25,7 @@ help:
 	@echo "make vulncheck   govulncheck (needs vuln.go.dev or GOVULNDB; fails when unreachable)"
 	@echo "make bench       print the performance report (docs/benchmarks.md)"
 	@echo "make flood       issue 15's overload (32 batch clients, 15 s) against one onboard serve on loopback (docs/reliability.md)"
+	@echo "make bench-scale route rates as tables fill to 100,000 rows (docs/benchmarks.md)"
 	@echo "make node-deps   npm ci for the Node.js Extism host check (plugins/engine/extism-node)"
 	@echo "make caddy-test  build a real Caddy with the onboard module and test through it (nested module)"
 
@@ -131,6 +132,12 @@ bench:
 # FLOOD_REPORT=file.md writes the figures as Markdown.
 flood:
 	ONBOARD_FLOOD=1 ONBOARD_FLOOD_REPORT=$(FLOOD_REPORT) $(GO) test -count=1 -v -run '^TestFlood$$' -timeout 10m ./host/loadtest
+
+# bench-scale: every create and list route on empty, 1,000-row and
+# 100,000-row stores, SQLite and PostgreSQL, and EnOS batch throughput with
+# 4 clients (a few minutes).
+bench-scale:
+	ONBOARD_SCALE_REPORT=$(CURDIR)/docs/benchmarks.md $(GO) test -count=1 -v -run 'TestScaleReport|TestEnOSThroughputReport' -timeout 60m ./host/api
 
 clean:
 	rm -rf $(BIN)

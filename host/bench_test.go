@@ -208,7 +208,14 @@ func TestSpineReport(t *testing.T) {
 	fmt.Print(rep.String())
 	head := "# Performance report\n\nWritten by `make bench` (host.TestSpineReport), all figures from one run on this machine: " +
 		fmt.Sprintf("%d cores, %s.\n\n", runtime.NumCPU(), runtime.Version())
-	require.NoError(b, os.WriteFile(path, []byte(head+rep.String()), 0o644))
+	// Sections other reports wrote between markers (make bench-scale) stay.
+	var kept string
+	if old, err := os.ReadFile(path); err == nil {
+		if i := strings.Index(string(old), "\n<!-- "); i >= 0 {
+			kept = string(old[i:])
+		}
+	}
+	require.NoError(b, os.WriteFile(path, []byte(head+rep.String()+kept), 0o644))
 }
 
 func coldStart(t testing.TB) time.Duration {

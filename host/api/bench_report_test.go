@@ -61,10 +61,18 @@ func TestAPIReport(t *testing.T) {
 	if err != nil {
 		report = []byte("# Performance report\n\n| measure | value | goal | anchor |\n|---|---|---|---|\n")
 	}
-	// The rows go right after the last row of the report's table.
+	// The rows go right after the last row of the report's table, which
+	// ends before the first marked section (make bench-scale).
 	lines := strings.SplitAfter(string(report), "\n")
-	at := len(lines)
-	for i := len(lines) - 1; i >= 0; i-- {
+	end := len(lines)
+	for i, l := range lines {
+		if strings.HasPrefix(l, "<!-- ") {
+			end = i
+			break
+		}
+	}
+	at := end
+	for i := end - 1; i >= 0; i-- {
 		if strings.HasPrefix(lines[i], "|") {
 			at = i + 1
 			break
@@ -155,8 +163,8 @@ func engineBatchLatency(t *testing.T, n int) time.Duration {
 }
 
 type load struct {
-	rps float64
-	p99 time.Duration
+	rps      float64
+	p50, p99 time.Duration
 }
 
 // runLoad sends total requests from clients goroutines; mk builds request i.
@@ -206,7 +214,7 @@ func runLoad(t *testing.T, total, clients int, want int, mk func(i int) *http.Re
 	if f := failed.Load(); f != nil {
 		t.Fatal(f)
 	}
-	return load{rps: float64(total) / wall.Seconds(), p99: percentile(lat, 0.99)}
+	return load{rps: float64(total) / wall.Seconds(), p50: median(lat), p99: percentile(lat, 0.99)}
 }
 
 func templateLoad(t *testing.T, total, clients int) load {

@@ -264,42 +264,58 @@ func (s *Server) planForInstance(c *call, req *invocationRequest, id string, see
 	if req.InvocationType == invSetRemoteInstaller {
 		return planned{inv: inv, res: invocationResult{InstanceID: id, RetStatus: "successful"}}, nil
 	}
-	tasks, _, err := s.cfg.Store.ListInvocations(c.r.Context(), store.InvocationFilter{ProjectID: c.project, InstanceID: id})
-	if err != nil {
-		return planned{}, fmt.Errorf("list tasks of %s: %w", id, err)
-	}
 	switch req.InvocationType {
 	case invInstall:
-		for _, v := range tasks {
-			if v.InvocationType == invInstall && (v.InvocationStatus == invPending || v.InvocationStatus == invRunning) {
-				return planned{res: itemError(id, "", invItemConflict, "an install task for this instance is already in progress")}, nil
-			}
+		busy, err := s.latestInstall(c, id, invPending, invRunning)
+		if err != nil {
+			return planned{}, err
+		}
+		if busy != nil {
+			return planned{res: itemError(id, "", invItemConflict, "an install task for this instance is already in progress")}, nil
 		}
 	case invUpdate:
-		// Newest first: the latest successful install describes the host.
-		var agent *store.AgentInvocation
-		installs := 0
-		for i := range tasks {
-			v := &tasks[i]
-			if v.InvocationType != invInstall {
-				continue
-			}
-			installs++
-			if agent == nil && v.InvocationStatus == invSucceeded {
-				agent = v
-			}
+		// The latest successful install describes the host.
+		agent, err := s.latestInstall(c, id, invSucceeded)
+		if err != nil {
+			return planned{}, err
 		}
-		switch {
-		case agent == nil && installs > 0:
-			return planned{res: itemError(id, "", invItemNotFound, "unknown instance: install the agent first (no install task of it has succeeded yet)")}, nil
-		case agent == nil:
+		if agent == nil {
+			tried, err := s.latestInstall(c, id)
+			if err != nil {
+				return planned{}, err
+			}
+			if tried != nil {
+				return planned{res: itemError(id, "", invItemNotFound, "unknown instance: install the agent first (no install task of it has succeeded yet)")}, nil
+			}
 			return planned{res: itemError(id, "", invItemNotFound, "unknown instance: install the agent first")}, nil
 		}
 		inv.InstanceName, inv.InstanceType = agent.InstanceName, agent.InstanceType
 		inv.IntranetIP, inv.ElasticIPs = agent.IntranetIP, agent.ElasticIPs
-		inv.CurrentVersion = runningVersion(tasks, "")
+		// Only succeeded tasks decide the running version: read just those,
+		// from the instance's own index range.
+		succeeded, _, err := s.cfg.Store.ListInvocations(c.r.Context(), store.InvocationFilter{ProjectID: c.project,
+			InstanceID: id, Statuses: []string{invSucceeded}, Page: store.Page{NoTotal: true}})
+		if err != nil {
+			return planned{}, fmt.Errorf("list succeeded tasks of %s: %w", id, err)
+		}
+		inv.CurrentVersion = runningVersion(succeeded, "")
 	}
 	return planned{inv: inv, res: invocationResult{InstanceID: id, RetStatus: "successful"}}, nil
+}
+
+// latestInstall is the newest INSTALL task of the instance with one of
+// statuses (any status when none is given), or nil. One row is read, from
+// the instance's own index range, however many tasks the project holds.
+func (s *Server) latestInstall(c *call, instanceID string, statuses ...string) (*store.AgentInvocation, error) {
+	got, _, err := s.cfg.Store.ListInvocations(c.r.Context(), store.InvocationFilter{ProjectID: c.project,
+		InstanceID: instanceID, InvocationType: invInstall, Statuses: statuses, Page: store.Page{Limit: 1, NoTotal: true}})
+	if err != nil {
+		return nil, fmt.Errorf("list installs of %s: %w", instanceID, err)
+	}
+	if len(got) == 0 {
+		return nil, nil
+	}
+	return &got[0], nil
 }
 
 // planForInvocation handles ROLLBACK and RETRY of an existing task of the

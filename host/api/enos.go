@@ -7,7 +7,6 @@ import (
 	"math"
 	"net/http"
 	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/onboardhq/onboard/host/store"
@@ -117,18 +116,55 @@ func (s *Server) checkBatchSize(c *call) error {
 	return nil
 }
 
-func (s *Server) batchCreateDevices(c *call) error {
+// batchRequest is a batch-create body. Options holds the decoded items
+// whose index failed holds no verdict for.
+type batchRequest struct {
+	Options       []createOption
+	RequireSecret bool
+}
+
+// decodeBatch decodes the body in one pass when the engine failed no item
+// (the usual case); otherwise the items stay raw and only those that
+// passed are decoded: an item the engine rejected may not be an object.
+func decodeBatch(c *call, failed map[int]string) (*batchRequest, error) {
+	if len(failed) == 0 {
+		var req struct {
+			DeviceList    []createOption `json:"deviceList"`
+			RequireSecret bool           `json:"requireSecret"`
+		}
+		if err := c.request(&req); err != nil {
+			return nil, err
+		}
+		return &batchRequest{req.DeviceList, req.RequireSecret}, nil
+	}
 	var req struct {
-		// Raw items: an item the engine rejected may not even be an object.
 		DeviceList    []json.RawMessage `json:"deviceList"`
 		RequireSecret bool              `json:"requireSecret"`
 	}
 	if err := c.request(&req); err != nil {
+		return nil, err
+	}
+	out := &batchRequest{make([]createOption, len(req.DeviceList)), req.RequireSecret}
+	for i, raw := range req.DeviceList {
+		if _, bad := failed[i]; bad {
+			continue
+		}
+		if err := decodeExact(raw, &out.Options[i]); err != nil {
+			return nil, fmt.Errorf("deviceList/%d passed the engine but does not decode: %w", i, err)
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) batchCreateDevices(c *call) error {
+	failed := itemViolations(c, "/deviceList")
+	req, err := decodeBatch(c, failed)
+	if err != nil {
 		return err
 	}
 	// Whole-request failures come first, so that they write nothing. The
 	// precheck has counted already; this is the count on the parsed request.
-	if err := s.batchWithinLimit(c, len(req.DeviceList)); err != nil {
+	if err := s.batchWithinLimit(c, len(req.Options)); err != nil {
 		return err
 	}
 	var seal *secretSealer
@@ -139,18 +175,14 @@ func (s *Server) batchCreateDevices(c *call) error {
 		}
 	}
 
-	items := make([]batchItem, len(req.DeviceList))
-	failed := itemViolations(c, "/deviceList")
+	items := make([]batchItem, len(req.Options))
 	var todo []*pendingWrite
-	for i, raw := range req.DeviceList {
+	for i := range req.Options {
 		if msg, bad := failed[i]; bad {
 			items[i] = batchItem{Code: enosInvalid, Msg: msg}
 			continue
 		}
-		var o createOption
-		if err := decodeExact(raw, &o); err != nil {
-			return fmt.Errorf("deviceList/%d passed the engine but does not decode: %w", i, err)
-		}
+		o := &req.Options[i]
 		p := &pendingWrite{item: i, generatedKey: o.DeviceKey == "", dev: store.EnosDevice{
 			AssetID: randomAlnum(assetIDLen), ProductKey: o.ProductKey, DeviceKey: o.DeviceKey,
 			DeviceName: o.DeviceName, Timezone: o.Timezone, Attributes: o.Attributes, Tags: o.Tags,
@@ -160,7 +192,7 @@ func (s *Server) batchCreateDevices(c *call) error {
 		}
 		todo = append(todo, p)
 	}
-	todo, err := s.knownProducts(c, todo, items)
+	todo, err = s.knownProducts(c, todo, items)
 	if err != nil {
 		return err
 	}
@@ -475,28 +507,12 @@ func (s *Server) searchDevices(c *call) error {
 	}{c.enosOK(data), pagination{pageNo, f.Limit, total}})
 }
 
-// listDevices pages in creation order; newest first is the same page read
-// from the other end of the ascending order, reversed (the store lists
-// ascending only).
+// listDevices pages in creation order, newest first when desc: the store
+// reads the page from that end of the index, so the first page costs the
+// same however many devices the org has.
 func (s *Server) listDevices(c *call, f store.DeviceFilter, desc bool) ([]store.EnosDevice, int, error) {
-	if !desc {
-		return s.cfg.Store.ListDevices(c.r.Context(), f)
-	}
-	probe := f
-	probe.Page = store.Page{Limit: 1}
-	_, total, err := s.cfg.Store.ListDevices(c.r.Context(), probe)
-	if err != nil {
-		return nil, 0, err
-	}
-	end := total - f.Offset // one past the last ascending index of this page
-	if end <= 0 {
-		return []store.EnosDevice{}, total, nil
-	}
-	f.Offset = max(end-f.Limit, 0)
-	f.Limit = end - f.Offset
-	devs, total, err := s.cfg.Store.ListDevices(c.r.Context(), f)
-	slices.Reverse(devs)
-	return devs, total, err
+	f.Desc = desc
+	return s.cfg.Store.ListDevices(c.r.Context(), f)
 }
 
 // project keeps the Device members a projection names; "deviceName.default"

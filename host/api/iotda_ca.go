@@ -106,14 +106,15 @@ func (s *Server) uploadCA(c *call) error {
 	// Stored as a canonical PEM of the DER, so that the same CA uploaded
 	// with other line breaks or comments is recognised.
 	certPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}))
-	existing, _, err := s.cfg.Store.ListDeviceCAs(c.r.Context(), store.DeviceCAFilter{ProjectID: c.project, InstanceID: instance})
+	// One look-up on the common name's index entries, not a read of
+	// every certificate of the instance.
+	existing, _, err := s.cfg.Store.ListDeviceCAs(c.r.Context(), store.DeviceCAFilter{ProjectID: c.project, InstanceID: instance,
+		CommonName: cert.Subject.CommonName, CertPEM: certPEM, Page: store.Page{Limit: 1, NoTotal: true}})
 	if err != nil {
 		return storeError(c.svc, err, "device CA certificates")
 	}
-	for _, e := range existing {
-		if e.CertPEM == certPEM {
-			return newError(c.svc, kindConflict, "this CA certificate is already uploaded as %s", e.ID)
-		}
+	if len(existing) > 0 {
+		return newError(c.svc, kindConflict, "this CA certificate is already uploaded as %s", existing[0].ID)
 	}
 	ca := &store.DeviceCA{ID: newTemplateID(), ProjectID: c.project, InstanceID: instance, AppID: req.AppID, CertPEM: certPEM,
 		CommonName: cert.Subject.CommonName, Owner: c.project, VerifyCode: newVerifyCode(),

@@ -91,7 +91,7 @@ func TestFlood(t *testing.T) {
 	}
 
 	loadBefore := loadAvg()
-	stopRSS := watchRSS(srv.Pid())
+	stopRSS := watchRSS(srv.PID())
 	deadline := time.Now().Add(duration)
 	batchClient := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 	readClient := &http.Client{Timeout: floodReadTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: floodReaders}}

@@ -249,4 +249,7 @@ type Config struct {
 	// Quota limits; 0 means the documented default (10,000 and 10).
 	DeviceLimitPerProduct    int
 	TemplateLimitPerInstance int
+	// Trace, when set, is told every SQL statement the adapter runs, with
+	// its arguments: how a test checks the query plan of each one.
+	Trace func(sql string, args []any)
 }

@@ -48,6 +48,9 @@ func (e *QuotaError) Is(target error) bool { return target == ErrQuota }
 type Page struct {
 	Offset int
 	Limit  int
+	// NoTotal: the caller needs no total (an existence check), so none is
+	// counted and the total returned is 0.
+	NoTotal bool
 }
 
 // ---- IEF products ----
@@ -153,6 +156,8 @@ type DeviceCAFilter struct {
 	ProjectID  string
 	InstanceID string
 	AppID      string // optional
+	CommonName string // optional, exact
+	CertPEM    string // optional, exact (the stored canonical PEM)
 	Marker     string
 	Page
 }
@@ -203,6 +208,7 @@ type EnosProductFilter struct {
 type DeviceFilter struct {
 	OrgID      string
 	ProductKey string // optional
+	Desc       bool   // newest first
 	Page
 }
 
@@ -303,6 +309,7 @@ type InvocationFilter struct {
 	InvocationID     string
 	InvocationType   string
 	InvocationTarget string
+	Statuses         []string // optional: any of these invocation statuses
 	Page
 }
 

@@ -149,8 +149,8 @@ func (s *Server) Kill() {
 	<-s.done
 }
 
-// Pid is the process id (to read its /proc entries).
-func (s *Server) Pid() int { return s.cmd.Process.Pid }
+// PID is the process id (to read its /proc status).
+func (s *Server) PID() int { return s.cmd.Process.Pid }
 
 // Signal sends sig to the process.
 func (s *Server) Signal(sig os.Signal) error { return s.cmd.Process.Signal(sig) }

@@ -24,7 +24,7 @@ import (
 // ready.
 func Open(ctx context.Context, c store.Config) (store.Store, error) {
 	o := sqlitestore.Options{EncryptionKey: c.EncryptionKey, RetiredKeys: c.RetiredKeys,
-		DeviceLimitPerProduct: c.DeviceLimitPerProduct, TemplateLimitPerInstance: c.TemplateLimitPerInstance}
+		DeviceLimitPerProduct: c.DeviceLimitPerProduct, TemplateLimitPerInstance: c.TemplateLimitPerInstance, Trace: c.Trace}
 	switch u := c.URL; {
 	case u == "":
 		return nil, errors.New("store: empty URL: pass the default SQLite path, \"memory:\" or a postgres:// URL")

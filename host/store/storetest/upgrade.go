@@ -23,7 +23,7 @@ type SQLStore interface {
 type OpenAt func(migrateTo int) (SQLStore, error)
 
 // allMigrations is what a current binary leaves a database at.
-var allMigrations = map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true}
+var allMigrations = map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true, 10: true}
 
 // Upgrades proves on an SQL adapter that a newer binary upgrades a
 // database an older one left behind, and that rows written then survive
@@ -36,6 +36,7 @@ func Upgrades(t *testing.T, newDB func(t *testing.T) OpenAt) {
 	t.Run("from4", func(t *testing.T) { upgradeFrom4(t, newDB(t)) })
 	t.Run("from5", func(t *testing.T) { upgradeFrom5(t, newDB(t)) })
 	t.Run("from6", func(t *testing.T) { upgradeFrom6(t, newDB(t)) })
+	t.Run("from9", func(t *testing.T) { upgradeFrom9(t, newDB(t)) })
 }
 
 func openAt(t *testing.T, open OpenAt, migrateTo int) SQLStore {
@@ -222,6 +223,42 @@ VALUES ('p', 'k', 201, '-----BEGIN PRIVATE KEY-----plain', 1000000, 'h', 'applic
 	r, err := s.GetIdempotency(ctx, "p", "k")
 	require.NoError(t, err)
 	require.Equal(t, []byte(`{"ok":true}`), r.Body)
+}
+
+// upgradeFrom9: migration 10 counts the rows already stored into the
+// counters the list totals and the device quota read, and the triggers
+// keep counting after it.
+func upgradeFrom9(t *testing.T, open OpenAt) {
+	ctx := context.Background()
+	old := openAt(t, open, 9)
+	for _, q := range []string{
+		`INSERT INTO devices (asset_id, org_id, product_key, device_key, created_at) VALUES ('a1', 'o', 'pk', 'k1', 1), ('a2', 'o', 'pk', 'k2', 1), ('a3', 'o', 'pk2', 'k3', 1)`,
+		`INSERT INTO products (id, project_id, instance_id, name, created_at) VALUES ('p1', 'p', 'i', 'n1', 1), ('p2', 'p', 'i', 'n2', 1)`,
+		`INSERT INTO agents (project_id, agent_id, created_at, updated_at) VALUES ('p', 'ag1', 1, 1)`,
+		`INSERT INTO agent_invocations (invocation_id, project_id, create_time, update_time) VALUES ('v1', 'p', 1, 1), ('v2', 'p', 1, 1)`,
+		`INSERT INTO device_cas (id, project_id, instance_id, cert_pem, create_time) VALUES ('c1', 'p', 'i', 'pem', 1)`,
+	} {
+		_, err := old.DB().Exec(ctx, q)
+		require.NoError(t, err, q)
+	}
+	require.NoError(t, old.Close(ctx))
+
+	s := openAt(t, open, 0)
+	totals := func() map[string]int {
+		out := map[string]int{}
+		_, out["devices"], _ = s.ListDevices(ctx, store.DeviceFilter{OrgID: "o"})
+		_, out["devices/pk"], _ = s.ListDevices(ctx, store.DeviceFilter{OrgID: "o", ProductKey: "pk"})
+		_, out["products"], _ = s.ListProducts(ctx, store.ProductFilter{ProjectID: "p", InstanceID: "i"})
+		_, out["agents"], _ = s.ListAgents(ctx, store.AgentFilter{ProjectID: "p"})
+		_, out["invocations"], _ = s.ListInvocations(ctx, store.InvocationFilter{ProjectID: "p"})
+		_, out["cas"], _ = s.ListDeviceCAs(ctx, store.DeviceCAFilter{ProjectID: "p", InstanceID: "i"})
+		return out
+	}
+	require.Equal(t, map[string]int{"devices": 3, "devices/pk": 2, "products": 2, "agents": 1, "invocations": 2, "cas": 1}, totals())
+	require.NoError(t, s.DeleteDevice(ctx, "o", "a1"))
+	require.NoError(t, s.CreateDevice(ctx, &store.EnosDevice{OrgID: "o", ProductKey: "pk2", DeviceKey: "k4"}))
+	require.NoError(t, s.DeleteInvocation(ctx, "p", "v1"))
+	require.Equal(t, map[string]int{"devices": 3, "devices/pk": 1, "products": 2, "agents": 1, "invocations": 1, "cas": 1}, totals())
 }
 
 // requireMigration3 checks the columns and table of migration 3 exist.

@@ -124,7 +124,11 @@ func (s *Store) ListAgents(ctx context.Context, f store.AgentFilter) (_ []store.
 	w.eq("project_id", f.ProjectID)
 	w.opt("agent_id", f.AgentID)
 	w.opt("status", f.Status)
-	total, err := s.count(ctx, s.q(ctx), `SELECT count(*) FROM agents`+w.sql(), w.args)
+	tbl := ""
+	if w.onlyFirst() {
+		tbl = "agents"
+	}
+	total, err := s.total(ctx, f.Page, tbl, f.ProjectID, "", "agents", &w)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -62,7 +62,13 @@ func (s *Store) ListDeviceCAs(ctx context.Context, f store.DeviceCAFilter) (_ []
 	w.eq("project_id", f.ProjectID)
 	w.eq("instance_id", f.InstanceID)
 	w.opt("app_id", f.AppID)
-	total, err := s.count(ctx, s.q(ctx), `SELECT count(*) FROM device_cas`+w.sql(), w.args)
+	w.opt("common_name", f.CommonName)
+	w.opt("cert_pem", f.CertPEM)
+	tbl := ""
+	if f.AppID == "" && f.CommonName == "" && f.CertPEM == "" {
+		tbl = "device_cas"
+	}
+	total, err := s.total(ctx, f.Page, tbl, f.ProjectID, f.InstanceID, "device_cas", &w)
 	if err != nil {
 		return nil, 0, err
 	}

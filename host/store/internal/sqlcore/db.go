@@ -98,6 +98,9 @@ func (w *where) opt(col, v string) {
 	}
 }
 
+// onlyFirst reports whether the first condition (the scope) is the only one.
+func (w *where) onlyFirst() bool { return len(w.conds) == 1 }
+
 func (w *where) sql() string {
 	if len(w.conds) == 0 {
 		return ""

@@ -178,9 +178,11 @@ func (s *Store) batchCreateDevices(ctx context.Context, orgID string, devs []sto
 	return res, nil
 }
 
+// deviceCounts reads the products' device counters (one seek each, not a
+// count of their devices).
 func (s *Store) deviceCounts(ctx context.Context, q Querier, orgID string, pks []string) (map[string]int, error) {
 	var a args
-	sql := `SELECT product_key, count(*) FROM devices WHERE org_id = ` + a.add(orgID) + ` AND product_key IN ` + a.in(pks) + ` GROUP BY product_key`
+	sql := `SELECT k2, CAST(sum(n) AS BIGINT) FROM row_counts WHERE tbl = 'devices' AND k1 = ` + a.add(orgID) + ` AND k2 IN ` + a.in(pks) + ` GROUP BY k2`
 	rows, err := q.Query(ctx, sql, a...)
 	if err != nil {
 		return nil, err
@@ -327,11 +329,24 @@ func (s *Store) ListDevices(ctx context.Context, f store.DeviceFilter) (_ []stor
 	var w where
 	w.eq("org_id", f.OrgID)
 	w.opt("product_key", f.ProductKey)
-	total, err := s.count(ctx, s.q(ctx), `SELECT count(*) FROM devices`+w.sql(), w.args)
+	var total int
+	switch {
+	case f.Page.NoTotal:
+	case f.ProductKey != "":
+		total, err = counted(ctx, s.q(ctx), "devices", f.OrgID, f.ProductKey)
+	default:
+		// The sum of the org's product counters: one index entry per
+		// product, however many devices.
+		total, err = s.count(ctx, s.q(ctx), `SELECT CAST(coalesce(sum(n), 0) AS BIGINT) FROM row_counts WHERE tbl = 'devices' AND k1 = $1`, []any{f.OrgID})
+	}
 	if err != nil {
 		return nil, 0, err
 	}
-	out, err := list(ctx, s.q(ctx), `SELECT `+deviceCols+` FROM devices`+w.sql()+` ORDER BY seq`+pageSQL(&w.args, f.Page), w.args, s.scanDevice)
+	order := ` ORDER BY seq`
+	if f.Desc {
+		order += ` DESC`
+	}
+	out, err := list(ctx, s.q(ctx), `SELECT `+deviceCols+` FROM devices`+w.sql()+order+pageSQL(&w.args, f.Page), w.args, s.scanDevice)
 	return out, total, err
 }
 

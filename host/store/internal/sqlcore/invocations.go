@@ -153,7 +153,14 @@ func (s *Store) ListInvocations(ctx context.Context, f store.InvocationFilter) (
 	w.opt("invocation_id", f.InvocationID)
 	w.opt("invocation_type", f.InvocationType)
 	w.opt("invocation_target", f.InvocationTarget)
-	total, err := s.count(ctx, s.q(ctx), `SELECT count(*) FROM agent_invocations`+w.sql(), w.args)
+	if len(f.Statuses) > 0 {
+		w.conds = append(w.conds, "invocation_status IN "+w.in(f.Statuses))
+	}
+	tbl := ""
+	if w.onlyFirst() {
+		tbl = "agent_invocations"
+	}
+	total, err := s.total(ctx, f.Page, tbl, f.ProjectID, "", "agent_invocations", &w)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -16,6 +16,9 @@ type Options struct {
 	TemplateLimitPerInstance int      // 0 = 10 (IoTDA)
 	// MigrateTo stops migrations at this version (0 = all). For upgrade tests.
 	MigrateTo int
+	// Trace, when set, is told every statement after the migrations (for
+	// query-plan tests).
+	Trace Trace
 }
 
 // Sealer checks the keys; adapters call it before connecting so that a bad
@@ -44,6 +47,9 @@ func Open(ctx context.Context, d DB, migrations func() ([]Migration, error), sea
 	if err != nil {
 		_ = d.Close()
 		return nil, err
+	}
+	if o.Trace != nil {
+		d = traced(d, o.Trace)
 	}
 	limits := Limits{DevicesPerProduct: o.DeviceLimitPerProduct, TemplatesPerInstance: o.TemplateLimitPerInstance}
 	return New(d, sealer, limits), nil

@@ -67,7 +67,7 @@ func (s *Store) ListProducts(ctx context.Context, f store.ProductFilter) (_ []st
 	var w where
 	w.eq("project_id", f.ProjectID)
 	w.eq("instance_id", f.InstanceID)
-	total, err := s.count(ctx, s.q(ctx), `SELECT count(*) FROM products`+w.sql(), w.args)
+	total, err := s.total(ctx, f.Page, "products", f.ProjectID, f.InstanceID, "products", &w)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -147,3 +147,26 @@ func notFound(err error, what string) error {
 func pageSQL(a *args, p store.Page) string {
 	return " LIMIT " + a.add(sqlLimit(p)) + " OFFSET " + a.add(int64(max(p.Offset, 0)))
 }
+
+// counted reads a scope's row count from row_counts, which triggers keep
+// (migration 10): the sum of the scope's few rows there (one on SQLite;
+// PostgreSQL appends a row per statement and folds them now and then),
+// however many rows the scope has.
+func counted(ctx context.Context, q Querier, tbl, k1, k2 string) (int, error) {
+	var n int64
+	err := q.QueryRow(ctx, `SELECT CAST(coalesce(sum(n), 0) AS BIGINT) FROM row_counts WHERE tbl = $1 AND k1 = $2 AND k2 = $3`, tbl, k1, k2).Scan(&n)
+	return int(n), err
+}
+
+// total is a list's total: nothing when the page asks for none, the
+// scope's counter when the filter is exactly a counted scope (tbl != ""),
+// else a count of the matches (bounded by an index on the filter).
+func (s *Store) total(ctx context.Context, p store.Page, tbl, k1, k2, from string, w *where) (int, error) {
+	switch {
+	case p.NoTotal:
+		return 0, nil
+	case tbl != "":
+		return counted(ctx, s.q(ctx), tbl, k1, k2)
+	}
+	return s.count(ctx, s.q(ctx), `SELECT count(*) FROM `+from+w.sql(), w.args)
+}
