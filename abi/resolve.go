@@ -33,3 +33,30 @@ func ResolveInput(templateBody json.RawMessage, subject map[string]string) ([]by
 	}
 	return in, nil
 }
+
+// ResolveParams are the params of an OpResolve call that names the stored
+// template it resolves: the engine keeps a template, checked once, per id
+// and replaces it when the version changes, so a later call may send
+// ResolveSubjectInput instead of ResolveInput. id must name the template
+// uniquely across every scope the host serves; version must change
+// whenever the body does (a digest of the body does).
+func ResolveParams(id, version string) []byte {
+	b := append([]byte(`{"template_id":`), AppendString(nil, id)...)
+	b = append(b, `,"template_version":`...)
+	b = AppendString(b, version)
+	return append(b, '}')
+}
+
+// ResolveSubjectInput is the body of an OpResolve call with ResolveParams
+// whose template the engine already holds: the subject alone.
+//
+//	{"subject":{"CN":"…",…}}
+func ResolveSubjectInput(subject map[string]string) ([]byte, error) {
+	in, err := json.Marshal(struct {
+		Subject map[string]string `json:"subject"`
+	}{subject})
+	if err != nil {
+		return nil, fmt.Errorf("abi: resolve input: %w", err)
+	}
+	return in, nil
+}

@@ -19,8 +19,10 @@ package provision
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -240,7 +242,7 @@ func (p *Provisioner) Register(ctx context.Context, projectID, instanceID string
 		return nil, fmt.Errorf("provision: template %s: %w", ca.TemplateID, err)
 	}
 	subject := Subject(leaf)
-	dev, err := p.resolve(ctx, tpl.Body, subject)
+	dev, err := p.resolveStored(ctx, tpl, subject)
 	if err != nil {
 		return nil, err
 	}
@@ -461,7 +463,33 @@ func (p *Provisioner) validate(ctx context.Context, op string, params, body []by
 // bootstrapOperation names the device's self-registration in hook requests.
 const bootstrapOperation = "iotda.device.onboard-bootstrap"
 
-// resolve runs the template through the engine for the subject.
+// resolveStored resolves a stored template for the subject. The engine
+// keeps the template, checked once, under its id and a digest of its body
+// (abi.ResolveParams), so a fleet registering from one template sends the
+// subject alone; an updated template has another digest and is checked
+// and kept anew, and a deleted one never reaches the engine (Register
+// refuses it first).
+func (p *Provisioner) resolveStored(ctx context.Context, tpl *store.ProvisioningTemplate, subject map[string]string) (*abi.Device, error) {
+	digest := sha256.Sum256(tpl.Body)
+	params := abi.ResolveParams(tpl.ID+"/"+tpl.ProjectID+"/"+tpl.InstanceID, hex.EncodeToString(digest[:16]))
+	in, err := abi.ResolveSubjectInput(subject)
+	if err != nil {
+		return nil, fmt.Errorf("provision: %w", err)
+	}
+	start := time.Now()
+	defer func() { p.engineNanos.Add(int64(time.Since(start))) }()
+	res, failed := p.validate(ctx, abi.OpResolve, params, in)
+	if failed == nil && len(res.Violations) == 1 && res.Violations[0].Rule == abi.RuleTemplateNotCompiled {
+		// This engine instance does not hold the template yet.
+		if in, err = abi.ResolveInput(tpl.Body, subject); err != nil {
+			return nil, fmt.Errorf("provision: %w", err)
+		}
+		res, failed = p.validate(ctx, abi.OpResolve, params, in)
+	}
+	return p.resolution(res, failed)
+}
+
+// resolve runs a template body through the engine for the subject.
 func (p *Provisioner) resolve(ctx context.Context, body json.RawMessage, subject map[string]string) (*abi.Device, error) {
 	in, err := abi.ResolveInput(body, subject)
 	if err != nil {
@@ -470,6 +498,12 @@ func (p *Provisioner) resolve(ctx context.Context, body json.RawMessage, subject
 	start := time.Now()
 	res, failed := p.validate(ctx, abi.OpResolve, nil, in)
 	p.engineNanos.Add(int64(time.Since(start)))
+	return p.resolution(res, failed)
+}
+
+// resolution is the device of a resolve call's result, or the error that
+// says why there is none.
+func (p *Provisioner) resolution(res *abi.Result, failed *Error) (*abi.Device, error) {
 	p.engineCalls.Add(1)
 	if failed != nil {
 		return nil, failed

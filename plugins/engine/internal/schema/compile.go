@@ -535,9 +535,11 @@ func (s *Schema) StringForm() *Schema {
 	if s.types == tString {
 		return s
 	}
-	for _, alt := range append(append([]*Schema(nil), s.oneOf...), s.anyOf...) {
-		if f := alt.StringForm(); f != nil {
-			return f
+	for _, alts := range [2][]*Schema{s.oneOf, s.anyOf} {
+		for _, alt := range alts {
+			if f := alt.StringForm(); f != nil {
+				return f
+			}
 		}
 	}
 	return nil
