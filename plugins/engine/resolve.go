@@ -48,17 +48,18 @@ func (e *Engine) resolve(params, body []byte) []byte {
 	if subj < 0 || t.Nodes[subj].Kind != jsontree.Object {
 		tb = -1 // the message below says what to send
 	}
+	ct := e.compiled[key.id]
+	if key.id != "" && ct != nil && ct.version == key.version && subj >= 0 && t.Nodes[subj].Kind == jsontree.Object && ct.plan != nil {
+		if d, ok := ct.plan.resolve(e, t, subj); ok {
+			return e.writeDevice(d)
+		}
+	}
 	exact, anyBody, err := e.reg.templates()
 	if err != nil {
 		e.violations = append(e.violations, schema.Violation{Rule: "engine", Message: err.Error()})
 		return e.result(abi.OpResolve, false, nil)
 	}
-	if ct := e.compiled[key.id]; key.id != "" && ct != nil && ct.version == key.version && subj >= 0 && t.Nodes[subj].Kind == jsontree.Object {
-		if ct.plan != nil {
-			if d, ok := ct.plan.resolve(e, t, subj); ok {
-				return e.writeDevice(d)
-			}
-		}
+	if key.id != "" && ct != nil && ct.version == key.version && subj >= 0 && t.Nodes[subj].Kind == jsontree.Object {
 		return e.resolved(newEvaluator(e, &ct.tree, 0, "/template_body", t, subj), exact)
 	}
 	if tb < 0 {
