@@ -265,24 +265,24 @@ func (p *Provisioner) Register(ctx context.Context, projectID, instanceID string
 		d.Tags = append(d.Tags, store.Tag{Key: t.Key, Value: t.Value})
 	}
 	reg := &Registration{Device: d, Created: true, CertificateID: ca.ID, TemplateID: tpl.ID}
-	if existing, err := p.existing(ctx, d); err != nil || existing != nil {
+	// Create first: a fleet's devices are mostly new, and looking up
+	// each one before creating it cost two more store round trips (a
+	// count and a select) per registration. A device that exists (a
+	// repeated connect, or a concurrent one that won the race) conflicts,
+	// and only then is it looked up.
+	if err := p.cfg.Store.CreateIoTDADevice(ctx, d); err != nil {
+		if !errors.Is(err, store.ErrConflict) {
+			return nil, fmt.Errorf("provision: create device: %w", err)
+		}
+		existing, err := p.existing(ctx, d)
 		if err != nil {
 			return nil, err
 		}
+		if existing == nil {
+			return nil, fail(http.StatusConflict, codeConflict, ErrNodeIDTaken, "device %s already exists", d.DeviceID)
+		}
 		reg.Device, reg.Created = existing, false
 		return reg, nil
-	}
-	if err := p.cfg.Store.CreateIoTDADevice(ctx, d); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			// A concurrent connect of the same device won the race.
-			existing, err2 := p.existing(ctx, d)
-			if err2 == nil && existing != nil {
-				reg.Device, reg.Created = existing, false
-				return reg, nil
-			}
-			return nil, fail(http.StatusConflict, codeConflict, ErrNodeIDTaken, "device %s already exists", d.NodeID)
-		}
-		return nil, fmt.Errorf("provision: create device: %w", err)
 	}
 	p.registrations.Add(1)
 	return reg, nil
