@@ -20,33 +20,21 @@ import (
 // engine's template resolution and the store write. It reports devices per
 // second and the engine's share of each registration.
 func BenchmarkProvisionOverMTLS(b *testing.B) {
-	for _, bc := range []struct{ name, kind string }{
-		{"sqlite", "sqlite"}, {"postgres", "postgres"}, {"sqlite-extended-template", "sqlite"},
-	} {
+	for _, bc := range fleetCases {
 		b.Run(bc.name, func(b *testing.B) {
-			e := newEnv(b, bc.kind, nil)
-			cn := "meter-%07d"
-			if bc.name == "sqlite-extended-template" {
-				// docs/templates.md's example: every function on each registration.
-				e.template, cn = fleetTemplate(b), "line-a_%07d"
-			}
-			ca := provisiontest.NewCA(b, "bench CA")
-			e.setupCA(ca, true, true, true)
-			devs := make([]*provisiontest.Device, b.N)
-			for i := range devs {
-				devs[i] = ca.Issue(b, map[string]string{"C": "CN", "O": "acme", "CN": fmt.Sprintf(cn, i), "serialNumber": fmt.Sprint(i)}, provisiontest.Options{})
-			}
-			before := e.p.Stats()
+			f := newFleet(b, bc)
+			devs := f.issue(b.N, "")
+			before := f.e.p.Stats()
 			b.ResetTimer()
 			start := time.Now()
 			for i := range b.N {
-				if r := e.connect(devs[i]); r.status != http.StatusCreated {
+				if r := f.e.connect(devs[i]); r.status != http.StatusCreated {
 					b.Fatalf("device %d: %d %s", i, r.status, r.raw)
 				}
 			}
 			elapsed := time.Since(start)
 			b.StopTimer()
-			st := e.p.Stats()
+			st := f.e.p.Stats()
 			engine := st.EngineTime - before.EngineTime
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "devices/s")
 			b.ReportMetric(float64(engine.Microseconds())/float64(b.N), "engine-µs/op")
@@ -55,73 +43,106 @@ func BenchmarkProvisionOverMTLS(b *testing.B) {
 	}
 }
 
-// fleetConcurrency is how many devices connect at once in
-// BenchmarkProvisionOverMTLSConcurrent.
-const fleetConcurrency = 32
-
 // BenchmarkProvisionOverMTLSConcurrent is a fleet coming online: 32
 // devices connect at once, each over a new connection with a full TLS
 // handshake presenting its own ECDSA P-256 certificate (issued by the
 // product's device CA before the timer starts). Every iteration registers
 // one new device. It reports devices per second, the p50 and p99 latency
-// of one bootstrap (handshake included) and the engine's time per device.
-// Client and server share the machine's cores, so the figure is a floor
-// for the server alone.
+// of one bootstrap (handshake included) and the time per device spent in
+// the engine (with 32 requests and 4 engine instances, waits for a free
+// instance included). Client and server share the machine's cores, so the
+// figure is a floor for the server alone.
 func BenchmarkProvisionOverMTLSConcurrent(b *testing.B) {
-	for _, bc := range []struct{ name, kind string }{
-		{"sqlite", "sqlite"}, {"postgres", "postgres"}, {"sqlite-extended-template", "sqlite"},
-	} {
+	for _, bc := range fleetCases {
 		b.Run(bc.name, func(b *testing.B) {
-			e := newEnv(b, bc.kind, nil)
-			cn := "meter-%07d"
-			if bc.name == "sqlite-extended-template" {
-				e.template, cn = fleetTemplate(b), "line-a_%07d"
-			}
-			ca := provisiontest.NewCA(b, "fleet CA")
-			e.setupCA(ca, true, true, true)
-			issue := func(n int, prefix string) []*provisiontest.Device {
-				devs := make([]*provisiontest.Device, n)
-				for i := range devs {
-					devs[i] = ca.Issue(b, map[string]string{"C": "CN", "O": "acme", "CN": prefix + fmt.Sprintf(cn, i), "serialNumber": fmt.Sprint(i)}, provisiontest.Options{})
-				}
-				return devs
-			}
-			url := e.prov.URL + "/v5/iot/" + project + "/devices/onboard-bootstrap"
-			// Steady state: every engine instance of the pool made and
-			// holding the template, as in a fleet rollout after its first
-			// devices (cold start is measured on its own).
-			if _, err := fleet(url, issue(2*fleetConcurrency, "warm-"), e.serverCA); err != nil {
-				b.Fatal(err)
-			}
-			devs := issue(b.N, "")
-			before := e.p.Stats()
+			f := newFleet(b, bc)
+			f.warm()
+			devs := f.issue(b.N, "")
 			b.ResetTimer()
-			start := time.Now()
-			latencies, err := fleet(url, devs, e.serverCA)
-			elapsed := time.Since(start)
+			m := f.run(devs, fleetConcurrency)
 			b.StopTimer()
-			if err != nil {
-				b.Fatal(err)
-			}
-			st := e.p.Stats()
-			slices.Sort(latencies)
-			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "devices/s")
-			b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(latencies[(len(latencies)*99)/100].Microseconds())/1000, "p99-ms")
-			b.ReportMetric(float64((st.EngineTime-before.EngineTime).Microseconds())/float64(b.N), "engine-µs/op")
+			b.ReportMetric(m.perSecond, "devices/s")
+			b.ReportMetric(ms(m.p50), "p50-ms")
+			b.ReportMetric(ms(m.p99), "p99-ms")
+			b.ReportMetric(m.engineMicros, "engine-µs/op")
 			b.ReportMetric(0, "ns/op") // devices/s says it; ns/op would be per device over 32 connections
 		})
 	}
 }
 
-// fleet connects devs, fleetConcurrency at a time, and returns the
-// latency of each bootstrap.
-func fleet(url string, devs []*provisiontest.Device, serverCA *x509.CertPool) ([]time.Duration, error) {
+// fleetConcurrency is how many devices connect at once in
+// BenchmarkProvisionOverMTLSConcurrent.
+const fleetConcurrency = 32
+
+type fleetCase struct{ name, kind string }
+
+var fleetCases = []fleetCase{{"sqlite", "sqlite"}, {"postgres", "postgres"}, {"sqlite-extended-template", "sqlite"}}
+
+// fleet is a provisioning listener with one device CA bound to a template,
+// and the device certificates it can issue.
+type fleet struct {
+	tb  testing.TB
+	e   *env
+	ca  *provisiontest.CA
+	cn  string
+	url string
+}
+
+func newFleet(tb testing.TB, c fleetCase) *fleet {
+	f := &fleet{tb: tb, e: newEnv(tb, c.kind, nil), cn: "meter-%07d"}
+	if c.name == "sqlite-extended-template" {
+		// docs/templates.md's example: every function on each registration.
+		f.e.template, f.cn = fleetTemplate(tb), "line-a_%07d"
+	}
+	f.ca = provisiontest.NewCA(tb, "fleet CA")
+	f.e.setupCA(f.ca, true, true, true)
+	f.url = f.e.prov.URL + "/v5/iot/" + project + "/devices/onboard-bootstrap"
+	return f
+}
+
+// issue mints n device certificates, with common names prefix+cn.
+func (f *fleet) issue(n int, prefix string) []*provisiontest.Device {
+	devs := make([]*provisiontest.Device, n)
+	for i := range devs {
+		devs[i] = f.ca.Issue(f.tb, map[string]string{"C": "CN", "O": "acme", "CN": prefix + fmt.Sprintf(f.cn, i), "serialNumber": fmt.Sprint(i)}, provisiontest.Options{})
+	}
+	return devs
+}
+
+// warm registers a few devices at full concurrency, so that every engine
+// instance of the pool is made and holds the template: the steady state
+// of a rollout after its first devices (cold start is measured apart).
+func (f *fleet) warm() {
+	f.run(f.issue(2*fleetConcurrency, fmt.Sprintf("warm%d-", f.e.p.Stats().Registrations)), fleetConcurrency)
+}
+
+// fleetRun is what one run of a fleet measured.
+type fleetRun struct {
+	devices      int
+	perSecond    float64
+	p50, p99     time.Duration
+	engineMicros float64 // per device, in the provisioner's engine calls
+}
+
+// run connects devs, concurrency at a time; every one must be created.
+func (f *fleet) run(devs []*provisiontest.Device, concurrency int) fleetRun {
+	return f.runCall(devs, concurrency, http.MethodPost, f.url, http.StatusCreated)
+}
+
+// handshakes connects devs like run but calls GET /healthz: the rate of
+// the TLS handshakes alone, registration's ceiling on this machine.
+func (f *fleet) handshakes(devs []*provisiontest.Device, concurrency int) fleetRun {
+	return f.runCall(devs, concurrency, http.MethodGet, f.e.prov.URL+"/healthz", http.StatusOK)
+}
+
+func (f *fleet) runCall(devs []*provisiontest.Device, concurrency int, method, url string, want int) fleetRun {
 	latencies := make([]time.Duration, len(devs))
 	var next atomic.Int64
 	var failed atomic.Pointer[error]
 	var wg sync.WaitGroup
-	for range min(fleetConcurrency, len(devs)) {
+	before := f.e.p.Stats()
+	start := time.Now()
+	for range min(concurrency, len(devs)) {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
@@ -129,7 +150,7 @@ func fleet(url string, devs []*provisiontest.Device, serverCA *x509.CertPool) ([
 					return
 				}
 				t0 := time.Now()
-				if err := bootstrap(url, devs[i], serverCA); err != nil {
+				if err := call(method, url, want, devs[i], f.e.serverCA); err != nil {
 					err = fmt.Errorf("device %d: %w", i, err)
 					failed.CompareAndSwap(nil, &err)
 					return
@@ -139,19 +160,27 @@ func fleet(url string, devs []*provisiontest.Device, serverCA *x509.CertPool) ([
 		})
 	}
 	wg.Wait()
+	elapsed := time.Since(start)
 	if err := failed.Load(); err != nil {
-		return nil, *err
+		f.tb.Fatal(*err)
 	}
-	return latencies, nil
+	st := f.e.p.Stats()
+	slices.Sort(latencies)
+	n := len(devs)
+	return fleetRun{devices: n, perSecond: float64(n) / elapsed.Seconds(), p50: latencies[n/2], p99: latencies[(n*99)/100],
+		engineMicros: float64((st.EngineTime - before.EngineTime).Microseconds()) / float64(n)}
 }
 
-// bootstrap is one device's first connect: a new connection, a full TLS
-// handshake with its certificate, and the bootstrap call, which must
-// create the device.
-func bootstrap(url string, d *provisiontest.Device, serverCA *x509.CertPool) error {
+// call is one device's connect: a new connection, a full TLS handshake
+// with its certificate, and one request, which must answer want.
+func call(method, url string, want int, d *provisiontest.Device, serverCA *x509.CertPool) error {
 	tr := &http.Transport{TLSClientConfig: provisiontest.ClientTLS(d, serverCA), DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr}).Post(url, "", nil)
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
 		return err
 	}
@@ -160,8 +189,10 @@ func bootstrap(url string, d *provisiontest.Device, serverCA *x509.CertPool) err
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode != http.StatusCreated {
+	if resp.StatusCode != want {
 		return fmt.Errorf("%d %s", resp.StatusCode, body)
 	}
 	return nil
 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
