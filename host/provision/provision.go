@@ -85,7 +85,14 @@ type Provisioner struct {
 	cfg Config
 	mux *http.ServeMux
 
-	caCache sync.Map // PEM text → *x509.Certificate (CA PEMs never change)
+	caCache sync.Map // PEM text → *x509.CertPool holding that CA alone (CA PEMs never change)
+
+	// The engine's verdicts on the bootstrap's parameters: a fleet's
+	// devices send the same project and Instance-Id, and asking the
+	// engine again gives the same answer.
+	paramsMu       sync.Mutex
+	paramsEngine   *host.Runtime // the engine the verdicts are from (a reload empties them)
+	paramsAccepted map[string]bool
 
 	registrations atomic.Int64 // devices created
 	engineNanos   atomic.Int64 // time spent in the engine's resolve calls
@@ -352,13 +359,11 @@ func (p *Provisioner) issuingCA(ctx context.Context, projectID, instanceID strin
 	var bestChains [][]*x509.Certificate
 	for i := range cas {
 		ca := &cas[i]
-		cert, err := p.parseCA(ca.CertPEM)
+		roots, err := p.caRoots(ca.CertPEM)
 		if err != nil {
 			p.cfg.Logger.Warn("stored device CA does not parse", "certificate_id", ca.ID, "err", err)
 			continue
 		}
-		roots := x509.NewCertPool()
-		roots.AddCert(cert)
 		chains, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now,
 			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 		if err != nil {
@@ -382,16 +387,19 @@ func (p *Provisioner) issuingCA(ctx context.Context, projectID, instanceID strin
 
 func ready(ca *store.DeviceCA) bool { return ca.Verified && ca.ProvisionEnable && ca.TemplateID != "" }
 
-func (p *Provisioner) parseCA(pemText string) (*x509.Certificate, error) {
-	if c, ok := p.caCache.Load(pemText); ok {
-		return c.(*x509.Certificate), nil
+// caRoots is the pool of roots that holds the stored device CA alone.
+func (p *Provisioner) caRoots(pemText string) (*x509.CertPool, error) {
+	if roots, ok := p.caCache.Load(pemText); ok {
+		return roots.(*x509.CertPool), nil
 	}
 	c, err := ParseCertificatePEM(pemText)
 	if err != nil {
 		return nil, err
 	}
-	p.caCache.Store(pemText, c)
-	return c, nil
+	roots := x509.NewCertPool()
+	roots.AddCert(c)
+	p.caCache.Store(pemText, roots)
+	return roots, nil
 }
 
 // runHooks gives the operators' before-provision hooks the resolved device
@@ -551,20 +559,7 @@ func (p *Provisioner) bootstrap(w http.ResponseWriter, r *http.Request) {
 	if instance != "" {
 		params.Add(instanceHeader, instance)
 	}
-	res, failed := p.validate(r.Context(), paramsOp, params.Bytes(), nil)
-	if failed != nil {
-		writeError(w, failed)
-		return
-	}
-	if !res.Accepted() {
-		msg := ""
-		for i, v := range res.Violations {
-			if i > 0 {
-				msg += "; "
-			}
-			msg += v.Rule + ": " + v.Message // parameters: no pointer into a body
-		}
-		writeError(w, fail(http.StatusBadRequest, codeInvalid, ErrInvalidRequest, "%s", msg))
+	if pb := params.Bytes(); !p.paramsKnownGood(pb) && !p.checkParams(w, r, pb) {
 		return
 	}
 	// The call needs no body (the certificate says everything); whatever
@@ -599,6 +594,70 @@ func (p *Provisioner) bootstrap(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	writeJSON(w, status, out)
+}
+
+// checkParams asks the engine about the bootstrap's parameters and
+// answers the request when they are refused.
+func (p *Provisioner) checkParams(w http.ResponseWriter, r *http.Request, params []byte) bool {
+	res, failed := p.validate(r.Context(), paramsOp, params, nil)
+	if failed != nil {
+		writeError(w, failed)
+		return false
+	}
+	if !res.Accepted() {
+		msg := ""
+		for i, v := range res.Violations {
+			if i > 0 {
+				msg += "; "
+			}
+			msg += v.Rule + ": " + v.Message // parameters: no pointer into a body
+		}
+		writeError(w, fail(http.StatusBadRequest, codeInvalid, ErrInvalidRequest, "%s", msg))
+		return false
+	}
+	p.paramsGood(params)
+	return true
+}
+
+// maxParamsVerdicts bounds the verdicts kept: a scope beyond it is asked
+// about again, never answered wrongly.
+const maxParamsVerdicts = 1024
+
+// paramsKnownGood reports whether the engine in use accepted params before.
+func (p *Provisioner) paramsKnownGood(params []byte) bool {
+	engine := p.runtime()
+	if engine == nil {
+		return false
+	}
+	p.paramsMu.Lock()
+	defer p.paramsMu.Unlock()
+	return p.paramsEngine == engine && p.paramsAccepted[string(params)]
+}
+
+func (p *Provisioner) paramsGood(params []byte) {
+	engine := p.runtime()
+	if engine == nil {
+		return
+	}
+	p.paramsMu.Lock()
+	defer p.paramsMu.Unlock()
+	if p.paramsEngine != engine || len(p.paramsAccepted) >= maxParamsVerdicts {
+		p.paramsEngine, p.paramsAccepted = engine, map[string]bool{}
+	}
+	p.paramsAccepted[string(params)] = true
+}
+
+// runtime is the engine that answers now (a reloadable engine's current
+// runtime, which a reload with new schemas replaces), or nil for another
+// Validator, whose verdicts are not kept.
+func (p *Provisioner) runtime() *host.Runtime {
+	switch e := p.cfg.Engine.(type) {
+	case *host.Runtime:
+		return e
+	case interface{ Current() *host.Runtime }:
+		return e.Current()
+	}
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -64,3 +64,41 @@ func TestBootstrapAfterTemplateUpdateAndDelete(t *testing.T) {
 		})
 	}
 }
+
+// A fleet's device costs one engine call: the parameters' verdict is kept
+// per engine, and the engine instance holds the template, so only the
+// subject is resolved. A reload (new schemas) asks about the parameters
+// and sends the template again.
+func TestBootstrapEngineCallsPerDevice(t *testing.T) {
+	newRuntime := func() *host.Runtime {
+		rt, err := host.New(context.Background(), host.WithCompilationCacheDir(enginetest.CacheDir()), host.WithMaxInstances(1), host.WithCallTimeout(0))
+		require.NoError(t, err)
+		return rt
+	}
+	engine := host.NewReloadable(newRuntime())
+	t.Cleanup(func() { _ = engine.Close(context.Background()) })
+	e := newEnvWith(t, "sqlite", func(c *provision.Config) { c.Engine = engine })
+	ca := provisiontest.NewCA(t, "acme device CA")
+	e.setupCA(ca, true, true, true)
+	connect := func(cn string) int64 {
+		t.Helper()
+		before := engine.Stats().Calls
+		r := e.connect(ca.Issue(t, map[string]string{"C": "CN", "O": "acme", "CN": cn, "serialNumber": "SN-" + cn}, provisiontest.Options{}))
+		require.Equal(t, http.StatusCreated, r.status, r.raw)
+		return engine.Stats().Calls - before
+	}
+
+	assert.Equal(t, int64(3), connect("meter-1"), "first device: parameters, then the subject alone, then the template with it")
+	assert.Equal(t, int64(1), connect("meter-2"), "next devices: the subject alone")
+	assert.Equal(t, int64(1), connect("meter-3"))
+
+	require.NoError(t, engine.Swap(context.Background(), newRuntime()))
+	assert.Equal(t, int64(3), connect("meter-4"), "a reloaded engine is asked again")
+	assert.Equal(t, int64(1), connect("meter-5"))
+
+	// A refused parameter is never kept.
+	for range 2 {
+		r := e.connect(ca.Issue(t, map[string]string{"C": "CN", "O": "acme", "CN": "meter-x"}, provisiontest.Options{}), "Instance-Id", "not a valid instance id!")
+		assert.Equal(t, http.StatusBadRequest, r.status, r.raw)
+	}
+}
