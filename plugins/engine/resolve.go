@@ -60,7 +60,9 @@ func (e *Engine) resolve(params, body []byte) []byte {
 		return e.result(abi.OpResolve, false, nil)
 	}
 	if key.id != "" && ct != nil && ct.version == key.version && subj >= 0 && t.Nodes[subj].Kind == jsontree.Object {
-		return e.resolved(newEvaluator(e, &ct.tree, 0, "/template_body", t, subj), exact)
+		ev := newEvaluator(e, &ct.tree, 0, "/template_body", t, subj)
+		ev.kept = true
+		return e.resolved(ev, exact)
 	}
 	if tb < 0 {
 		if key.id != "" && subj >= 0 && t.Nodes[subj].Kind == jsontree.Object {

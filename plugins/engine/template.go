@@ -46,6 +46,8 @@ type evaluator struct {
 	st       *jsontree.Tree // holds the subject (a compiled template has a tree of its own)
 	subject  int32          // -1: check, do not resolve
 	path     []seg          // where the evaluation is, below base; a pointer is built only for a violation
+	from     int            // path[from:] is the position: a named condition is evaluated where it is declared
+	kept     bool           // t is a kept template's tree, whose source never changes (see jsontree.Tree.Text)
 	body     int32
 	loc      string // member being resolved, for messages
 	// where the last parameter value came from, for messages: the
@@ -109,16 +111,16 @@ func (ev *evaluator) at(names ...string) {
 	}
 }
 
-func segs(names []string) []seg {
-	out := make([]seg, len(names))
-	for i, n := range names {
-		out[i] = nameSeg(n)
-	}
-	return out
-}
-
 // pointer is the JSON pointer of the current position.
-func (ev *evaluator) pointer() string { return pointerOf(ev.base, ev.path) }
+func (ev *evaluator) pointer() string { return pointerOf(ev.base, ev.path[ev.from:]) }
+
+// text is the string node n of the template.
+func (ev *evaluator) text(n int32) string {
+	if ev.kept {
+		return ev.t.Text(n)
+	}
+	return string(ev.t.Str(n))
+}
 
 // fail reports a violation at the current position, or below it at sub.
 func (ev *evaluator) fail(sub, rule, msg string) {
@@ -158,7 +160,7 @@ func (ev *evaluator) str(n int32) (string, bool) {
 	}
 	switch t.Nodes[n].Kind {
 	case jsontree.String:
-		return string(t.Str(n)), true
+		return ev.text(n), true
 	case jsontree.Object:
 	default:
 		return "", false // the schema has refused it already
@@ -253,7 +255,7 @@ func (ev *evaluator) param(name string, isRef bool) (string, bool) {
 	}
 	if d := t.Member(decl, "onboard::default"); d >= 0 && ev.extended {
 		ev.sourceAttr, ev.sourceDefault = "", name
-		return string(t.Str(d)), true
+		return ev.text(d), true
 	}
 	msg := ev.loc + " references " + name + ", but the certificate subject has no " + attr +
 		" value: issue the device certificate with " + attr + "=… or change the template"
@@ -285,7 +287,7 @@ func (ev *evaluator) capped(s string) (string, bool) {
 }
 
 func (ev *evaluator) join(arg int32) (string, bool) {
-	sep := string(ev.t.Str(ev.member(arg, "separator")))
+	sep := ev.text(ev.member(arg, "separator"))
 	items, ok := ev.list(ev.member(arg, "values"), "values")
 	if !ok || ev.checking() {
 		return "", ok
@@ -320,7 +322,7 @@ func (ev *evaluator) list(n int32, name string) ([]string, bool) {
 	if split < 0 {
 		return nil, false
 	}
-	sep := string(t.Str(ev.member(split, "separator")))
+	sep := ev.text(ev.member(split, "separator"))
 	ev.push("onboard::split")
 	s, ok := ev.strAt(ev.member(split, "value"), "value")
 	ev.pop()
@@ -393,14 +395,14 @@ func (ev *evaluator) sub(arg int32) (string, bool) {
 	if vars >= 0 {
 		ev.push("variables")
 		for k := t.Nodes[vars].First; k >= 0; k = t.Nodes[k].Next {
-			name := string(t.Str(k))
+			name := ev.text(k)
 			v, good := ev.strAt(k+1, name)
 			ok = ok && good
 			names, values = append(names, name), append(values, v)
 		}
 		ev.pop()
 	}
-	tmpl := string(t.Str(tmplNode))
+	tmpl := ev.text(tmplNode)
 	var b strings.Builder
 	for at := 0; ; {
 		i := strings.Index(tmpl[at:], "${")
@@ -454,7 +456,7 @@ func (ev *evaluator) placeholder(b *strings.Builder, name string, names, values 
 
 func (ev *evaluator) ifValue(arg int32) (string, bool) {
 	ev.push("condition")
-	c, ok := ev.condition(string(ev.t.Str(ev.member(arg, "condition"))))
+	c, ok := ev.condition(ev.text(ev.member(arg, "condition")))
 	ev.pop()
 	then, els := ev.member(arg, "then"), ev.member(arg, "else")
 	if ev.checking() {
@@ -473,7 +475,7 @@ func (ev *evaluator) ifValue(arg int32) (string, bool) {
 
 func (ev *evaluator) findInMap(arg int32) (string, bool) {
 	t := ev.t
-	mapName := string(t.Str(ev.member(arg, "map")))
+	mapName := ev.text(ev.member(arg, "map"))
 	m := ev.member(ev.maps, mapName)
 	if m < 0 {
 		ev.fail("map", "mapping-undeclared", jsontree.Quote(mapName)+
@@ -502,7 +504,7 @@ func (ev *evaluator) findInMap(arg int32) (string, bool) {
 		return "", false
 	}
 	if cell := ev.member(ev.member(m, key), field); cell >= 0 {
-		return string(t.Str(cell)), true
+		return ev.text(cell), true
 	}
 	if dflt >= 0 {
 		return ev.strAt(dflt, "default")
@@ -541,10 +543,11 @@ func (ev *evaluator) condition(name string) (bool, bool) {
 		return false, false
 	}
 	ev.memo[name] = condBusy
-	saved := ev.path
-	ev.path = segs([]string{"onboard::conditions", name})
+	saved, mark := ev.from, len(ev.path)
+	ev.from = mark
+	ev.path = append(ev.path, nameSeg("onboard::conditions"), nameSeg(name))
 	v, ok := ev.cond(n)
-	ev.path = saved
+	ev.path, ev.from = ev.path[:mark], saved
 	switch {
 	case ev.memo[name] == condFailed || !ok:
 		ev.memo[name] = condFailed
@@ -566,7 +569,10 @@ func (ev *evaluator) cond(n int32) (bool, bool) {
 		return false, false
 	}
 	arg := k + 1
-	name := string(t.Str(k))
+	name := condOperator(t.Str(k))
+	if name == "" {
+		return false, false
+	}
 	ev.push(name)
 	defer ev.pop()
 	switch name {
@@ -599,10 +605,23 @@ func (ev *evaluator) cond(n int32) (bool, bool) {
 		v, ok := ev.cond(arg)
 		return !v, ok
 	case "onboard::condition":
-		return ev.condition(string(t.Str(arg)))
+		return ev.condition(ev.text(arg))
 	}
 	return false, false
 }
+
+// condOperator is the condition operator called b, or "" if none is (a
+// constant: naming it does not allocate per device).
+func condOperator(b []byte) string {
+	for _, op := range condOperators {
+		if string(b) == op {
+			return op
+		}
+	}
+	return ""
+}
+
+var condOperators = []string{"onboard::equals", "onboard::and", "onboard::or", "onboard::not", "onboard::condition"}
 
 // device resolves (or checks) the resources of the template body. tbs is
 // IoTDA's exact ProvisioningTemplateBody schema: every resolved value must
