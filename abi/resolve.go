@@ -3,6 +3,7 @@ package abi
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 // Parameters maps the seven IoTDA template parameters to the X.509 subject
@@ -48,15 +49,24 @@ func ResolveParams(id, version string) []byte {
 }
 
 // ResolveSubjectInput is the body of an OpResolve call with ResolveParams
-// whose template the engine already holds: the subject alone.
+// whose template the engine already holds: the subject alone, keys in
+// order.
 //
 //	{"subject":{"CN":"…",…}}
-func ResolveSubjectInput(subject map[string]string) ([]byte, error) {
-	in, err := json.Marshal(struct {
-		Subject map[string]string `json:"subject"`
-	}{subject})
-	if err != nil {
-		return nil, fmt.Errorf("abi: resolve input: %w", err)
+func ResolveSubjectInput(subject map[string]string) []byte {
+	keys := make([]string, 0, len(subject))
+	for k := range subject {
+		keys = append(keys, k)
 	}
-	return in, nil
+	slices.Sort(keys)
+	b := append(make([]byte, 0, 64+32*len(keys)), `{"subject":{`...)
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = AppendString(b, k)
+		b = append(b, ':')
+		b = AppendString(b, subject[k])
+	}
+	return append(b, "}}"...)
 }

@@ -480,10 +480,8 @@ const bootstrapOperation = "iotda.device.onboard-bootstrap"
 func (p *Provisioner) resolveStored(ctx context.Context, tpl *store.ProvisioningTemplate, subject map[string]string) (*abi.Device, error) {
 	digest := sha256.Sum256(tpl.Body)
 	params := abi.ResolveParams(tpl.ID+"/"+tpl.ProjectID+"/"+tpl.InstanceID, hex.EncodeToString(digest[:16]))
-	in, err := abi.ResolveSubjectInput(subject)
-	if err != nil {
-		return nil, fmt.Errorf("provision: %w", err)
-	}
+	in := abi.ResolveSubjectInput(subject)
+	var err error
 	start := time.Now()
 	defer func() { p.engineNanos.Add(int64(time.Since(start))) }()
 	res, failed := p.validate(ctx, abi.OpResolve, params, in)
