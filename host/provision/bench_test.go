@@ -1,17 +1,27 @@
 package provision_test
 
 import (
+	"context"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
+	"github.com/onboardhq/onboard/abi"
+	"github.com/onboardhq/onboard/host"
+	"github.com/onboardhq/onboard/host/internal/enginetest"
 	"github.com/onboardhq/onboard/host/provision/provisiontest"
+	"github.com/onboardhq/onboard/internal/corpus"
 )
 
 // BenchmarkProvisionOverMTLS registers one new device per iteration: a
@@ -68,6 +78,55 @@ func BenchmarkProvisionOverMTLSConcurrent(b *testing.B) {
 			b.ReportMetric(0, "ns/op") // devices/s says it; ns/op would be per device over 32 connections
 		})
 	}
+}
+
+// BenchmarkResolveKeptTemplate is the engine's work for one device on
+// its own (no TLS, no store): the Wasm engine (default configuration, one
+// warm instance) resolving a stored template for a device's subject, as
+// the provisioner sends it. "whole" sends the template with every call
+// and has it checked again; "kept" names the template version the
+// instance holds, so the call carries the subject alone.
+func BenchmarkResolveKeptTemplate(b *testing.B) {
+	rt, err := host.New(context.Background(), host.WithCompilationCacheDir(enginetest.CacheDir()), host.WithMaxInstances(1))
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = rt.Close(context.Background()) })
+	for _, name := range []string{"iotda", "extended"} {
+		whole, kept, params := resolveInputs(b, name)
+		b.Run(name+"/whole", func(b *testing.B) { benchCall(b, rt, whole, nil, whole) })
+		b.Run(name+"/kept", func(b *testing.B) { benchCall(b, rt, whole, params, kept) })
+	}
+}
+
+// resolveInputs are the two bodies and the params of resolving a corpus
+// template: the IoTDA one with all seven parameters, or docs/templates.md's
+// extended one.
+func resolveInputs(tb testing.TB, name string) (whole, kept, params []byte) {
+	file := map[string]string{"iotda": "ok-all-seven-parameters", "extended": "ok-ext-fleet-line-a"}[name]
+	whole, err := os.ReadFile(filepath.Join(corpus.Dir(), "resolve", file+".json"))
+	require.NoError(tb, err)
+	var in struct {
+		Subject map[string]string `json:"subject"`
+	}
+	require.NoError(tb, json.Unmarshal(whole, &in))
+	return whole, abi.ResolveSubjectInput(in.Subject), abi.ResolveParams(file, "1")
+}
+
+// benchCall measures one engine call, after first (the whole template,
+// which the instance then holds) and a warm-up; it reports µs per device.
+func benchCall(b *testing.B, rt *host.Runtime, first, params, body []byte) {
+	out, err := rt.Call(context.Background(), nil, abi.OpResolve, params, first)
+	require.NoError(b, err)
+	for range 50 {
+		out, _ = rt.Call(context.Background(), out[:0], abi.OpResolve, params, body)
+	}
+	res, err := abi.DecodeResult(out)
+	require.NoError(b, err)
+	require.True(b, res.Valid, "%s", out)
+	start := time.Now()
+	for b.Loop() {
+		out, _ = rt.Call(context.Background(), out[:0], abi.OpResolve, params, body)
+	}
+	b.ReportMetric(float64(time.Since(start).Microseconds())/float64(b.N), "engine-µs/device")
 }
 
 // fleetConcurrency is how many devices connect at once in
