@@ -65,20 +65,21 @@ func TestProvisionReport(t *testing.T) {
 	fmt.Fprintf(&rep, "\nEngine alone (BenchmarkResolveKeptTemplate): one device's resolution in the Wasm engine, default configuration, one warm "+
 		"instance. Kept: the instance holds the template version and the call carries the subject alone. The anchor is the template "+
 		"sent and checked with every call, as before, from the same runs.\n\n")
-	fmt.Fprintf(&rep, "| template | engine per device, kept | goal | anchor: whole template every call |\n|---|---|---|---|\n")
+	fmt.Fprintf(&rep, "| template | engine per device, kept | the same in CPU time | goal | anchor: whole template every call |\n|---|---|---|---|---|\n")
 	rt, err := host.New(context.Background(), host.WithCompilationCacheDir(enginetest.CacheDir()), host.WithMaxInstances(1))
 	require.NoError(t, err)
 	defer func() { _ = rt.Close(context.Background()) }()
 	for _, name := range []string{"iotda", "extended"} {
 		whole, kept, params := resolveInputs(t, name)
-		var keptUs, wholeUs []float64
+		var keptUs, keptCPU, wholeUs []float64
 		for range reportRuns {
-			keptUs = append(keptUs, perDevice(testing.Benchmark(func(b *testing.B) { benchCall(b, rt, whole, params, kept) })))
-			wholeUs = append(wholeUs, perDevice(testing.Benchmark(func(b *testing.B) { benchCall(b, rt, whole, nil, whole) })))
+			r := testing.Benchmark(func(b *testing.B) { benchCall(b, rt, whole, params, kept) })
+			keptUs, keptCPU = append(keptUs, r.Extra["engine-µs/device"]), append(keptCPU, r.Extra["engine-cpu-µs/device"])
+			wholeUs = append(wholeUs, testing.Benchmark(func(b *testing.B) { benchCall(b, rt, whole, nil, whole) }).Extra["engine-µs/device"])
 		}
 		k, w := spreadOf(keptUs), spreadOf(wholeUs)
-		fmt.Fprintf(&rep, "| %s | %s µs | ≤ 100 µs: %s | %s µs (kept takes %.0f%% of it) |\n", name, k.format("%.0f"), met(k.median <= 100),
-			w.format("%.0f"), 100*k.median/w.median)
+		fmt.Fprintf(&rep, "| %s | %s µs | %s µs | ≤ 100 µs: %s | %s µs (kept takes %.0f%% of it) |\n", name, k.format("%.0f"),
+			spreadOf(keptCPU).format("%.0f"), met(k.median <= 100), w.format("%.0f"), 100*k.median/w.median)
 	}
 	section := strings.Replace(rep.String(), "%s", loadAverage(), 1)
 	fmt.Println(section)
@@ -98,8 +99,6 @@ func met(ok bool) string {
 	}
 	return "not met"
 }
-
-func perDevice(r testing.BenchmarkResult) float64 { return r.Extra["engine-µs/device"] }
 
 // replaceSection puts section in place of the one under heading (up to the
 // next heading of its level), or at the end.

@@ -480,17 +480,17 @@ const bootstrapOperation = "iotda.device.onboard-bootstrap"
 func (p *Provisioner) resolveStored(ctx context.Context, tpl *store.ProvisioningTemplate, subject map[string]string) (*abi.Device, error) {
 	digest := sha256.Sum256(tpl.Body)
 	params := abi.ResolveParams(tpl.ID+"/"+tpl.ProjectID+"/"+tpl.InstanceID, hex.EncodeToString(digest[:16]))
-	in := abi.ResolveSubjectInput(subject)
-	var err error
 	start := time.Now()
 	defer func() { p.engineNanos.Add(int64(time.Since(start))) }()
-	res, failed := p.validate(ctx, abi.OpResolve, params, in)
+	res, failed := p.validate(ctx, abi.OpResolve, params, abi.ResolveSubjectInput(subject))
 	if failed == nil && len(res.Violations) == 1 && res.Violations[0].Rule == abi.RuleTemplateNotCompiled {
-		// This engine instance does not hold the template yet.
-		if in, err = abi.ResolveInput(tpl.Body, subject); err != nil {
+		// The engine instance that took the call does not hold the
+		// template yet.
+		whole, err := abi.ResolveInput(tpl.Body, subject)
+		if err != nil {
 			return nil, fmt.Errorf("provision: %w", err)
 		}
-		res, failed = p.validate(ctx, abi.OpResolve, params, in)
+		res, failed = p.validate(ctx, abi.OpResolve, params, whole)
 	}
 	return p.resolution(res, failed)
 }
@@ -597,6 +597,7 @@ func (p *Provisioner) bootstrap(w http.ResponseWriter, r *http.Request) {
 // checkParams asks the engine about the bootstrap's parameters and
 // answers the request when they are refused.
 func (p *Provisioner) checkParams(w http.ResponseWriter, r *http.Request, params []byte) bool {
+	engine := p.runtime() // before the call: a reload meanwhile must not get its verdict
 	res, failed := p.validate(r.Context(), paramsOp, params, nil)
 	if failed != nil {
 		writeError(w, failed)
@@ -613,7 +614,7 @@ func (p *Provisioner) checkParams(w http.ResponseWriter, r *http.Request, params
 		writeError(w, fail(http.StatusBadRequest, codeInvalid, ErrInvalidRequest, "%s", msg))
 		return false
 	}
-	p.paramsGood(params)
+	p.paramsGood(engine, params)
 	return true
 }
 
@@ -632,8 +633,8 @@ func (p *Provisioner) paramsKnownGood(params []byte) bool {
 	return p.paramsEngine == engine && p.paramsAccepted[string(params)]
 }
 
-func (p *Provisioner) paramsGood(params []byte) {
-	engine := p.runtime()
+// paramsGood keeps engine's acceptance of params.
+func (p *Provisioner) paramsGood(engine *host.Runtime, params []byte) {
 	if engine == nil {
 		return
 	}

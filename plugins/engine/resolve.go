@@ -45,11 +45,10 @@ func (e *Engine) resolve(params, body []byte) []byte {
 		return e.result(abi.OpResolve, false, nil)
 	}
 	tb, subj := t.Member(0, "template_body"), t.Member(0, "subject")
-	if subj < 0 || t.Nodes[subj].Kind != jsontree.Object {
-		tb = -1 // the message below says what to send
-	}
+	subjOK := subj >= 0 && t.Nodes[subj].Kind == jsontree.Object
 	ct := e.compiled[key.id]
-	if key.id != "" && ct != nil && ct.version == key.version && subj >= 0 && t.Nodes[subj].Kind == jsontree.Object && ct.plan != nil {
+	kept := key.id != "" && ct != nil && ct.version == key.version && subjOK
+	if kept && ct.plan != nil {
 		if d, ok := ct.plan.resolve(e, t, subj); ok {
 			return e.writeDevice(d)
 		}
@@ -59,18 +58,18 @@ func (e *Engine) resolve(params, body []byte) []byte {
 		e.violations = append(e.violations, schema.Violation{Rule: "engine", Message: err.Error()})
 		return e.result(abi.OpResolve, false, nil)
 	}
-	if key.id != "" && ct != nil && ct.version == key.version && subj >= 0 && t.Nodes[subj].Kind == jsontree.Object {
+	if kept {
 		ev := newEvaluator(e, &ct.tree, 0, "/template_body", t, subj)
 		ev.kept = true
 		return e.resolved(ev, exact)
 	}
-	if tb < 0 {
-		if key.id != "" && subj >= 0 && t.Nodes[subj].Kind == jsontree.Object {
-			e.violations = append(e.violations, schema.Violation{Rule: abi.RuleTemplateNotCompiled,
-				Message: "template " + jsontree.Quote(key.id) + " version " + jsontree.Quote(key.version) +
-					" is not compiled in this engine: send its template_body with the subject"})
-			return e.result(abi.OpResolve, false, nil)
-		}
+	switch {
+	case subjOK && tb < 0 && key.id != "":
+		e.violations = append(e.violations, schema.Violation{Rule: abi.RuleTemplateNotCompiled,
+			Message: "template " + jsontree.Quote(key.id) + " version " + jsontree.Quote(key.version) +
+				" is not compiled in this engine: send its template_body with the subject"})
+		return e.result(abi.OpResolve, false, nil)
+	case !subjOK || tb < 0:
 		e.violations = append(e.violations, schema.Violation{Rule: "required",
 			Message: `send {"template_body":{…},"subject":{"CN":"…",…}}: both members are required and subject must be an object of strings`})
 		return e.result(abi.OpResolve, false, nil)
