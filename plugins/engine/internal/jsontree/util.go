@@ -56,6 +56,14 @@ func (t *Tree) RawJSON(idx int32) []byte {
 // Member returns the value node of the object member called name, or -1.
 func (t *Tree) Member(obj int32, name string) int32 {
 	for k := t.Nodes[obj].First; k >= 0; k = t.Nodes[k].Next {
+		n := &t.Nodes[k]
+		if !n.Escaped {
+			// Most names: compared in place, without a call to Str.
+			if string(t.Src[n.Start:n.End]) == name {
+				return k + 1
+			}
+			continue
+		}
 		if string(t.Str(k)) == name {
 			return k + 1
 		}
