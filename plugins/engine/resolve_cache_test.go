@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -121,4 +122,32 @@ func TestResolveParamsRefused(t *testing.T) {
 	}
 	res, _ := runWith(t, newEngine(t), []byte(`{}`), body)
 	assert.True(t, res.Valid, "no template named: %+v", res.Violations)
+}
+
+// An engine keeps a bounded number of templates: beyond it, a template
+// may have to be sent again, and no device ever gets another's template.
+func TestResolveCompiledBound(t *testing.T) {
+	e := newEngine(t)
+	const n = 300
+	tpl := func(i int) []byte {
+		return []byte(fmt.Sprintf(`{"template_body":{"parameters":{"iotda::certificate::common_name":{"type":"String"}},
+			"resources":{"device":{"node_id":{"ref":"iotda::certificate::common_name"},"product_id":"p%d"}}},"subject":{"CN":"m"}}`, i))
+	}
+	params := func(i int) []byte { return abi.ResolveParams(fmt.Sprintf("t%d", i), "1") }
+	for i := range n {
+		res, _ := runWith(t, e, params(i), tpl(i))
+		require.True(t, res.Valid, "%+v", res.Violations)
+	}
+	kept := 0
+	for i := range n {
+		res, _ := runWith(t, e, params(i), []byte(`{"subject":{"CN":"m"}}`))
+		if !res.Valid {
+			require.Equal(t, abi.RuleTemplateNotCompiled, res.Violations[0].Rule)
+			continue
+		}
+		kept++
+		assert.Equal(t, fmt.Sprintf("p%d", i), res.Device.ProductID)
+	}
+	assert.Positive(t, kept)
+	assert.Less(t, kept, n, "the engine must not keep every template it ever saw")
 }
