@@ -43,7 +43,7 @@ func TestProvisionReport(t *testing.T) {
 	fmt.Fprintf(&rep, "%s\n\nWritten by `make bench` (host/provision.TestProvisionReport) on %d cores; each figure is the median of %d runs, "+
 		"with min–max across runs. Load average before: %s; after: %s.\n\n", reportHeading, runtime.GOMAXPROCS(0), reportRuns, loadBefore, "%s")
 	fmt.Fprintf(&rep, "Fleet: %d new devices per run, 32 connecting at once, each with its own ECDSA P-256 certificate and a fresh TLS handshake "+
-		"on loopback (client and server in one process; the Go client offers X25519MLKEM768), after a warm-up that fills the pool of 4 engine "+
+		"on loopback (client and server in one process; the Go client offers X25519MLKEM768, except in the x25519 row), after a warm-up that fills the pool of 4 engine "+
 		"instances. The anchor is the same devices' handshakes alone (GET /healthz), from the same runs.\n\n", devices)
 	fmt.Fprintf(&rep, "| fleet | devices/s | p99 | engine time per device, waits for an instance included | CPU per device, client and handshakes included | goal | anchor: TLS handshakes alone |\n|---|---|---|---|---|---|---|\n")
 	for _, c := range fleetCases {
