@@ -132,8 +132,12 @@ func (p *plan) resolve(e *Engine, st *jsontree.Tree, subj int32) (d resolvedDevi
 			return "", false
 		}
 		if v.form != nil {
-			e.enc = abi.AppendString(e.enc[:0], s)
-			if !e.scratch.Valid(v.form, e.enc) {
+			ok, decided := v.form.AcceptsString(s)
+			if !decided {
+				e.enc = abi.AppendString(e.enc[:0], s)
+				ok = e.scratch.Valid(v.form, e.enc)
+			}
+			if !ok {
 				return "", false
 			}
 		}

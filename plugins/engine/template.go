@@ -708,6 +708,9 @@ func (ev *evaluator) value(obj int32, name string, s *schema.Schema) string {
 		return ""
 	}
 	if f := s.StringForm(); f != nil {
+		if ok, decided := f.AcceptsString(val); decided && ok {
+			return val
+		}
 		v := &ev.e.scratch
 		enc := abi.AppendString(ev.e.enc[:0], val)
 		ev.e.enc = enc
