@@ -127,6 +127,7 @@ bench:
 	@mkdir -p docs
 	ONBOARD_BENCH_REPORT=$(CURDIR)/docs/benchmarks.md $(GO) test -count=1 -v -run 'TestSpineReport' -timeout 30m ./host
 	ONBOARD_BENCH_REPORT=$(CURDIR)/docs/benchmarks.md $(GO) test -count=1 -v -run 'TestAPIReport' -timeout 30m ./host/api
+	ONBOARD_BENCH_REPORT=$(CURDIR)/docs/benchmarks.md $(GO) test -count=1 -v -run 'TestProvisionReport' -timeout 30m ./host/provision
 	$(GO) test -run '^$$' -bench 'BatchCreateDevices' -benchtime 10x ./host/store/...
 
 # FLOOD_REPORT=file.md writes the figures as Markdown.

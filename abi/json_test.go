@@ -38,3 +38,19 @@ func TestResolveInput(t *testing.T) {
 	_, err = ResolveInput(json.RawMessage(`{`), nil)
 	assert.Error(t, err, "a template body that is not JSON")
 }
+
+// The subject alone reads as the subject of ResolveInput, whatever a
+// certificate holds (quotes, controls, invalid UTF-8, HTML characters).
+func TestResolveSubjectInput(t *testing.T) {
+	subject := map[string]string{"CN": "dev-\"1\"\n\x00", "O": "a<b>&c", "OU": "bad \xff utf-8", "C": "\u2028", "ST": ""}
+	whole, err := ResolveInput(json.RawMessage(`{}`), subject)
+	require.NoError(t, err)
+	var a, b struct {
+		Subject map[string]string `json:"subject"`
+	}
+	require.NoError(t, json.Unmarshal(whole, &a))
+	require.NoError(t, json.Unmarshal(ResolveSubjectInput(subject), &b))
+	assert.Equal(t, a.Subject, b.Subject)
+	assert.Equal(t, `{"subject":{}}`, string(ResolveSubjectInput(nil)))
+	assert.Equal(t, `{"template_id":"t\"1","template_version":"v"}`, string(ResolveParams(`t"1`, "v")))
+}

@@ -11,6 +11,10 @@ const (
 	// OpResolve resolves an IoTDA provisioning template against a device
 	// certificate subject; its input is ResolveInput's.
 	OpResolve = "iotda.provisioning-template.resolve"
+	// RuleTemplateNotCompiled is OpResolve's answer to a call that names
+	// a template (ResolveParams) the engine does not hold and sends no
+	// template_body: send the body too.
+	RuleTemplateNotCompiled = "template-not-compiled"
 	// OpEcho returns its body unchanged; it measures the call path itself.
 	OpEcho = "engine.echo"
 	// ResponseSuffix turns an operation id into "validate its response body".

@@ -19,8 +19,10 @@ package provision
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -83,7 +85,14 @@ type Provisioner struct {
 	cfg Config
 	mux *http.ServeMux
 
-	caCache sync.Map // PEM text → *x509.Certificate (CA PEMs never change)
+	caCache sync.Map // PEM text → *x509.CertPool holding that CA alone (CA PEMs never change)
+
+	// The engine's verdicts on the bootstrap's parameters: a fleet's
+	// devices send the same project and Instance-Id, and asking the
+	// engine again gives the same answer.
+	paramsMu       sync.Mutex
+	paramsEngine   *host.Runtime // the engine the verdicts are from (a reload empties them)
+	paramsAccepted map[string]bool
 
 	registrations atomic.Int64 // devices created
 	engineNanos   atomic.Int64 // time spent in the engine's resolve calls
@@ -240,7 +249,7 @@ func (p *Provisioner) Register(ctx context.Context, projectID, instanceID string
 		return nil, fmt.Errorf("provision: template %s: %w", ca.TemplateID, err)
 	}
 	subject := Subject(leaf)
-	dev, err := p.resolve(ctx, tpl.Body, subject)
+	dev, err := p.resolveStored(ctx, tpl, subject)
 	if err != nil {
 		return nil, err
 	}
@@ -263,24 +272,24 @@ func (p *Provisioner) Register(ctx context.Context, projectID, instanceID string
 		d.Tags = append(d.Tags, store.Tag{Key: t.Key, Value: t.Value})
 	}
 	reg := &Registration{Device: d, Created: true, CertificateID: ca.ID, TemplateID: tpl.ID}
-	if existing, err := p.existing(ctx, d); err != nil || existing != nil {
+	// Create first: a fleet's devices are mostly new, and looking up
+	// each one before creating it cost two more store round trips (a
+	// count and a select) per registration. A device that exists (a
+	// repeated connect, or a concurrent one that won the race) conflicts,
+	// and only then is it looked up.
+	if err := p.cfg.Store.CreateIoTDADevice(ctx, d); err != nil {
+		if !errors.Is(err, store.ErrConflict) {
+			return nil, fmt.Errorf("provision: create device: %w", err)
+		}
+		existing, err := p.existing(ctx, d)
 		if err != nil {
 			return nil, err
 		}
+		if existing == nil {
+			return nil, fail(http.StatusConflict, codeConflict, ErrNodeIDTaken, "device %s already exists", d.DeviceID)
+		}
 		reg.Device, reg.Created = existing, false
 		return reg, nil
-	}
-	if err := p.cfg.Store.CreateIoTDADevice(ctx, d); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			// A concurrent connect of the same device won the race.
-			existing, err2 := p.existing(ctx, d)
-			if err2 == nil && existing != nil {
-				reg.Device, reg.Created = existing, false
-				return reg, nil
-			}
-			return nil, fail(http.StatusConflict, codeConflict, ErrNodeIDTaken, "device %s already exists", d.NodeID)
-		}
-		return nil, fmt.Errorf("provision: create device: %w", err)
 	}
 	p.registrations.Add(1)
 	return reg, nil
@@ -350,13 +359,11 @@ func (p *Provisioner) issuingCA(ctx context.Context, projectID, instanceID strin
 	var bestChains [][]*x509.Certificate
 	for i := range cas {
 		ca := &cas[i]
-		cert, err := p.parseCA(ca.CertPEM)
+		roots, err := p.caRoots(ca.CertPEM)
 		if err != nil {
 			p.cfg.Logger.Warn("stored device CA does not parse", "certificate_id", ca.ID, "err", err)
 			continue
 		}
-		roots := x509.NewCertPool()
-		roots.AddCert(cert)
 		chains, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now,
 			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 		if err != nil {
@@ -380,16 +387,19 @@ func (p *Provisioner) issuingCA(ctx context.Context, projectID, instanceID strin
 
 func ready(ca *store.DeviceCA) bool { return ca.Verified && ca.ProvisionEnable && ca.TemplateID != "" }
 
-func (p *Provisioner) parseCA(pemText string) (*x509.Certificate, error) {
-	if c, ok := p.caCache.Load(pemText); ok {
-		return c.(*x509.Certificate), nil
+// caRoots is the pool of roots that holds the stored device CA alone.
+func (p *Provisioner) caRoots(pemText string) (*x509.CertPool, error) {
+	if roots, ok := p.caCache.Load(pemText); ok {
+		return roots.(*x509.CertPool), nil
 	}
 	c, err := ParseCertificatePEM(pemText)
 	if err != nil {
 		return nil, err
 	}
-	p.caCache.Store(pemText, c)
-	return c, nil
+	roots := x509.NewCertPool()
+	roots.AddCert(c)
+	p.caCache.Store(pemText, roots)
+	return roots, nil
 }
 
 // runHooks gives the operators' before-provision hooks the resolved device
@@ -461,7 +471,31 @@ func (p *Provisioner) validate(ctx context.Context, op string, params, body []by
 // bootstrapOperation names the device's self-registration in hook requests.
 const bootstrapOperation = "iotda.device.onboard-bootstrap"
 
-// resolve runs the template through the engine for the subject.
+// resolveStored resolves a stored template for the subject. The engine
+// keeps the template, checked once, under its id and a digest of its body
+// (abi.ResolveParams), so a fleet registering from one template sends the
+// subject alone; an updated template has another digest and is checked
+// and kept anew, and a deleted one never reaches the engine (Register
+// refuses it first).
+func (p *Provisioner) resolveStored(ctx context.Context, tpl *store.ProvisioningTemplate, subject map[string]string) (*abi.Device, error) {
+	digest := sha256.Sum256(tpl.Body)
+	params := abi.ResolveParams(tpl.ID+"/"+tpl.ProjectID+"/"+tpl.InstanceID, hex.EncodeToString(digest[:16]))
+	start := time.Now()
+	defer func() { p.engineNanos.Add(int64(time.Since(start))) }()
+	res, failed := p.validate(ctx, abi.OpResolve, params, abi.ResolveSubjectInput(subject))
+	if failed == nil && len(res.Violations) == 1 && res.Violations[0].Rule == abi.RuleTemplateNotCompiled {
+		// The engine instance that took the call does not hold the
+		// template yet.
+		whole, err := abi.ResolveInput(tpl.Body, subject)
+		if err != nil {
+			return nil, fmt.Errorf("provision: %w", err)
+		}
+		res, failed = p.validate(ctx, abi.OpResolve, params, whole)
+	}
+	return p.resolution(res, failed)
+}
+
+// resolve runs a template body through the engine for the subject.
 func (p *Provisioner) resolve(ctx context.Context, body json.RawMessage, subject map[string]string) (*abi.Device, error) {
 	in, err := abi.ResolveInput(body, subject)
 	if err != nil {
@@ -470,6 +504,12 @@ func (p *Provisioner) resolve(ctx context.Context, body json.RawMessage, subject
 	start := time.Now()
 	res, failed := p.validate(ctx, abi.OpResolve, nil, in)
 	p.engineNanos.Add(int64(time.Since(start)))
+	return p.resolution(res, failed)
+}
+
+// resolution is the device of a resolve call's result, or the error that
+// says why there is none.
+func (p *Provisioner) resolution(res *abi.Result, failed *Error) (*abi.Device, error) {
 	p.engineCalls.Add(1)
 	if failed != nil {
 		return nil, failed
@@ -517,20 +557,7 @@ func (p *Provisioner) bootstrap(w http.ResponseWriter, r *http.Request) {
 	if instance != "" {
 		params.Add(instanceHeader, instance)
 	}
-	res, failed := p.validate(r.Context(), paramsOp, params.Bytes(), nil)
-	if failed != nil {
-		writeError(w, failed)
-		return
-	}
-	if !res.Accepted() {
-		msg := ""
-		for i, v := range res.Violations {
-			if i > 0 {
-				msg += "; "
-			}
-			msg += v.Rule + ": " + v.Message // parameters: no pointer into a body
-		}
-		writeError(w, fail(http.StatusBadRequest, codeInvalid, ErrInvalidRequest, "%s", msg))
+	if pb := params.Bytes(); !p.paramsKnownGood(pb) && !p.checkParams(w, r, pb) {
 		return
 	}
 	// The call needs no body (the certificate says everything); whatever
@@ -565,6 +592,71 @@ func (p *Provisioner) bootstrap(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	writeJSON(w, status, out)
+}
+
+// checkParams asks the engine about the bootstrap's parameters and
+// answers the request when they are refused.
+func (p *Provisioner) checkParams(w http.ResponseWriter, r *http.Request, params []byte) bool {
+	engine := p.runtime() // before the call: a reload meanwhile must not get its verdict
+	res, failed := p.validate(r.Context(), paramsOp, params, nil)
+	if failed != nil {
+		writeError(w, failed)
+		return false
+	}
+	if !res.Accepted() {
+		msg := ""
+		for i, v := range res.Violations {
+			if i > 0 {
+				msg += "; "
+			}
+			msg += v.Rule + ": " + v.Message // parameters: no pointer into a body
+		}
+		writeError(w, fail(http.StatusBadRequest, codeInvalid, ErrInvalidRequest, "%s", msg))
+		return false
+	}
+	p.paramsGood(engine, params)
+	return true
+}
+
+// maxParamsVerdicts bounds the verdicts kept: a scope beyond it is asked
+// about again, never answered wrongly.
+const maxParamsVerdicts = 1024
+
+// paramsKnownGood reports whether the engine in use accepted params before.
+func (p *Provisioner) paramsKnownGood(params []byte) bool {
+	engine := p.runtime()
+	if engine == nil {
+		return false
+	}
+	p.paramsMu.Lock()
+	defer p.paramsMu.Unlock()
+	return p.paramsEngine == engine && p.paramsAccepted[string(params)]
+}
+
+// paramsGood keeps engine's acceptance of params.
+func (p *Provisioner) paramsGood(engine *host.Runtime, params []byte) {
+	if engine == nil {
+		return
+	}
+	p.paramsMu.Lock()
+	defer p.paramsMu.Unlock()
+	if p.paramsEngine != engine || len(p.paramsAccepted) >= maxParamsVerdicts {
+		p.paramsEngine, p.paramsAccepted = engine, map[string]bool{}
+	}
+	p.paramsAccepted[string(params)] = true
+}
+
+// runtime is the engine that answers now (a reloadable engine's current
+// runtime, which a reload with new schemas replaces), or nil for another
+// Validator, whose verdicts are not kept.
+func (p *Provisioner) runtime() *host.Runtime {
+	switch e := p.cfg.Engine.(type) {
+	case *host.Runtime:
+		return e
+	case interface{ Current() *host.Runtime }:
+		return e.Current()
+	}
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -37,5 +37,16 @@ func BenchmarkNativeResolve(b *testing.B) {
 				e.Run(abi.OpResolve, nil, body)
 			}
 		})
+		// A fleet's registrations: the template is kept, each call
+		// sends the subject alone.
+		b.Run(name+"-compiled", func(b *testing.B) {
+			params := abi.ResolveParams(name, "1")
+			e.Run(abi.OpResolve, params, body)
+			subject := subjectOnly(b, body)
+			b.ReportAllocs()
+			for b.Loop() {
+				e.Run(abi.OpResolve, params, subject)
+			}
+		})
 	}
 }

@@ -179,6 +179,16 @@ type Engine struct {
 	scratch schema.Validator
 	enc     []byte
 	out     []byte
+	// compiled templates of OpResolve, by the host's template id, and
+	// the parse tree of a resolve call's params
+	compiled map[string]*compiledTemplate
+	ptree    jsontree.Tree
+	lastKey  templateKey // the key of the last params, which ptree holds
+	params   []byte      // ptree's copy of those params
+	// the template evaluator and its device's lists, reused per call
+	ev       evaluator
+	tags     [][2]string
+	policies []string
 	// per-call state
 	violations []schema.Violation
 }
@@ -204,7 +214,7 @@ func (e *Engine) Run(op string, params, body []byte) []byte {
 		e.out = append(e.out, body...)
 		return e.out
 	case op == abi.OpResolve:
-		return e.resolve(body)
+		return e.resolve(params, body)
 	}
 	id, response := strings.CutSuffix(op, abi.ResponseSuffix)
 	c, err := e.reg.op(id)

@@ -22,7 +22,19 @@ func attributeOf(param string) string {
 //
 // Subject keys are the attribute short names (C, O, OU, dnQualifier, ST,
 // CN, serialNumber) or the parameter names themselves.
-func (e *Engine) resolve(body []byte) []byte {
+//
+// A host that registers many devices from one stored template names it in
+// params, {"template_id":"…","template_version":"…"} (abi.ResolveParams):
+// the engine then keeps the template, checked once, and a later call with
+// the same id and version may send the subject alone. A new version of an
+// id replaces the old one. Without the template, a call that sends no
+// template_body gets rule abi.RuleTemplateNotCompiled, and the host sends
+// the body.
+func (e *Engine) resolve(params, body []byte) []byte {
+	key, ok := e.templateKey(params)
+	if !ok {
+		return e.result(abi.OpResolve, false, nil)
+	}
 	t := &e.tree
 	if err := t.Parse(body); err != nil {
 		e.violations = append(e.violations, syntaxViolation(err))
@@ -33,14 +45,33 @@ func (e *Engine) resolve(body []byte) []byte {
 		return e.result(abi.OpResolve, false, nil)
 	}
 	tb, subj := t.Member(0, "template_body"), t.Member(0, "subject")
-	if tb < 0 || subj < 0 || t.Nodes[subj].Kind != jsontree.Object {
-		e.violations = append(e.violations, schema.Violation{Rule: "required",
-			Message: `send {"template_body":{…},"subject":{"CN":"…",…}}: both members are required and subject must be an object of strings`})
-		return e.result(abi.OpResolve, false, nil)
+	subjOK := subj >= 0 && t.Nodes[subj].Kind == jsontree.Object
+	ct := e.compiled[key.id]
+	kept := key.id != "" && ct != nil && ct.version == key.version && subjOK
+	if kept && ct.plan != nil {
+		if d, ok := ct.plan.resolve(e, t, subj); ok {
+			return e.writeDevice(d)
+		}
 	}
 	exact, anyBody, err := e.reg.templates()
 	if err != nil {
 		e.violations = append(e.violations, schema.Violation{Rule: "engine", Message: err.Error()})
+		return e.result(abi.OpResolve, false, nil)
+	}
+	if kept {
+		ev := newEvaluator(e, &ct.tree, 0, "/template_body", t, subj)
+		ev.kept = true
+		return e.resolved(ev, exact)
+	}
+	switch {
+	case subjOK && tb < 0 && key.id != "":
+		e.violations = append(e.violations, schema.Violation{Rule: abi.RuleTemplateNotCompiled,
+			Message: "template " + jsontree.Quote(key.id) + " version " + jsontree.Quote(key.version) +
+				" is not compiled in this engine: send its template_body with the subject"})
+		return e.result(abi.OpResolve, false, nil)
+	case !subjOK || tb < 0:
+		e.violations = append(e.violations, schema.Violation{Rule: "required",
+			Message: `send {"template_body":{…},"subject":{"CN":"…",…}}: both members are required and subject must be an object of strings`})
 		return e.result(abi.OpResolve, false, nil)
 	}
 	e.v.Prefix = "/template_body"
@@ -60,11 +91,91 @@ func (e *Engine) resolve(body []byte) []byte {
 	if len(e.violations) > 0 {
 		return e.result(abi.OpResolve, false, nil)
 	}
-	ev := newEvaluator(e, tb, "/template_body", subj)
+	if key.id != "" {
+		e.compile(key, t.RawJSON(tb), exact)
+	}
+	return e.resolved(newEvaluator(e, t, tb, "/template_body", t, subj), exact)
+}
+
+// templateKey reads a resolve call's params: both of template_id and
+// template_version, or neither.
+func (e *Engine) templateKey(params []byte) (templateKey, bool) {
+	if len(params) == 0 {
+		return templateKey{}, true
+	}
+	pt := &e.ptree
+	if e.lastKey.id != "" && string(params) == string(pt.Src) {
+		return e.lastKey, true // a fleet's devices name one template
+	}
+	e.lastKey = templateKey{}
+	if err := pt.Parse(params); err != nil || pt.Nodes[0].Kind != jsontree.Object {
+		e.violations = append(e.violations, schema.Violation{Rule: "params.type",
+			Message: `parameters must be a JSON object {"template_id":"…","template_version":"…"}`})
+		return templateKey{}, false
+	}
+	id, ver := pt.Member(0, "template_id"), pt.Member(0, "template_version")
+	if pt.Nodes[0].Len == 0 {
+		return templateKey{}, true
+	}
+	if pt.Nodes[0].Len != 2 || id < 0 || ver < 0 || pt.Nodes[id].Kind != jsontree.String || pt.Nodes[ver].Kind != jsontree.String ||
+		pt.Nodes[id].Start == pt.Nodes[id].End || pt.Nodes[ver].Start == pt.Nodes[ver].End {
+		e.violations = append(e.violations, schema.Violation{Rule: "params.template",
+			Message: "parameters template_id and template_version are non-empty strings, given both or neither, and no other parameter is taken"})
+		return templateKey{}, false
+	}
+	e.lastKey = templateKey{id: string(pt.Str(id)), version: string(pt.Str(ver))}
+	pt.Src = append(e.params[:0], params...) // params is the caller's buffer
+	e.params = pt.Src
+	return e.lastKey, true
+}
+
+// templateKey names a stored template version (the host's choice of id
+// and version, see resolve).
+type templateKey struct{ id, version string }
+
+// compiledTemplate is a template body that passed the template rules,
+// parsed into a tree of its own (root: the body).
+type compiledTemplate struct {
+	version string
+	tree    jsontree.Tree
+	plan    *plan // nil: the evaluator resolves it
+}
+
+// maxCompiledTemplates bounds the templates an engine keeps: a host with
+// more in use gets slower, never wrong.
+const maxCompiledTemplates = 128
+
+// compile keeps body, which passed the template rules, as key's template,
+// in place of any other version of it.
+func (e *Engine) compile(key templateKey, body []byte, exact *schema.Schema) {
+	if e.compiled == nil {
+		e.compiled = map[string]*compiledTemplate{}
+	}
+	if _, replaces := e.compiled[key.id]; !replaces && len(e.compiled) >= maxCompiledTemplates {
+		for id := range e.compiled {
+			delete(e.compiled, id)
+			break
+		}
+	}
+	ct := &compiledTemplate{version: key.version}
+	if err := ct.tree.Parse(append([]byte(nil), body...)); err != nil {
+		return // cannot happen: body was parsed as part of the input
+	}
+	ct.plan = newPlan(&ct.tree, exact)
+	e.compiled[key.id] = ct
+}
+
+// resolved evaluates the template for the subject and writes the result.
+func (e *Engine) resolved(ev *evaluator, exact *schema.Schema) []byte {
 	d := ev.device(exact)
 	if len(e.violations) > 0 {
 		return e.result(abi.OpResolve, false, nil)
 	}
+	return e.writeDevice(d)
+}
+
+// writeDevice writes the result of a resolved device.
+func (e *Engine) writeDevice(d resolvedDevice) []byte {
 	b := append(e.out[:0], `{"op":`...)
 	b = abi.AppendString(b, abi.OpResolve)
 	b = append(b, `,"valid":true,"device":{"device_name":`...)

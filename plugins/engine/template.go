@@ -37,23 +37,36 @@ const (
 // condition, literal mapping look-ups and list indexes.
 type evaluator struct {
 	e        *Engine
-	t        *jsontree.Tree
-	base     string // JSON pointer of the template body
+	t        *jsontree.Tree // holds the template body
+	base     string         // JSON pointer of the template body
 	extended bool
-	params   int32 // template_body.parameters
-	conds    int32 // template_body["onboard::conditions"], or -1
-	maps     int32 // template_body["onboard::mappings"], or -1
-	subject  int32 // -1: check, do not resolve
-	path     []seg // where the evaluation is, below base; a pointer is built only for a violation
+	params   int32          // template_body.parameters
+	conds    int32          // template_body["onboard::conditions"], or -1
+	maps     int32          // template_body["onboard::mappings"], or -1
+	st       *jsontree.Tree // holds the subject (a compiled template has a tree of its own)
+	subject  int32          // -1: check, do not resolve
+	path     []seg          // where the evaluation is, below base; a pointer is built only for a violation
+	from     int            // path[from:] is the position: a named condition is evaluated where it is declared
+	kept     bool           // t is a kept template's tree, whose source never changes (see jsontree.Tree.Text)
 	body     int32
 	loc      string // member being resolved, for messages
-	source   string // where the last parameter value came from, for messages
-	memo     map[string]int8
+	// where the last parameter value came from, for messages: the
+	// subject's attribute, or the onboard::default of a parameter (built
+	// into text only for a violation)
+	sourceAttr, sourceDefault string
+	memo                      map[string]int8
 }
 
-func newEvaluator(e *Engine, body int32, base string, subject int32) *evaluator {
-	t := &e.tree
-	ev := &evaluator{e: e, t: t, base: base, subject: subject, body: body,
+// newEvaluator evaluates the template body node body of t against the
+// subject node of st (subject -1: check the body).
+//
+// The evaluator is the engine's own, reused (with its buffers) by the
+// next call to newEvaluator.
+func newEvaluator(e *Engine, t *jsontree.Tree, body int32, base string, st *jsontree.Tree, subject int32) *evaluator {
+	memo := e.ev.memo
+	clear(memo)
+	ev := &e.ev
+	*ev = evaluator{e: e, t: t, base: base, st: st, subject: subject, body: body, path: ev.path[:0], memo: memo,
 		extended: t.Member(body, ExtensionsMember) >= 0,
 		params:   t.Member(body, "parameters"),
 		conds:    t.Member(body, "onboard::conditions"),
@@ -88,21 +101,26 @@ func pointerOf(base string, path []seg) string {
 	return string(b)
 }
 
-func (ev *evaluator) push(name string)   { ev.path = append(ev.path, nameSeg(name)) }
-func (ev *evaluator) pushIndex(i int)    { ev.path = append(ev.path, seg{index: i}) }
-func (ev *evaluator) pop()               { ev.path = ev.path[:len(ev.path)-1] }
-func (ev *evaluator) at(names ...string) { ev.path = append(ev.path[:0], segs(names)...) }
-
-func segs(names []string) []seg {
-	out := make([]seg, len(names))
-	for i, n := range names {
-		out[i] = nameSeg(n)
+func (ev *evaluator) push(name string) { ev.path = append(ev.path, nameSeg(name)) }
+func (ev *evaluator) pushIndex(i int)  { ev.path = append(ev.path, seg{index: i}) }
+func (ev *evaluator) pop()             { ev.path = ev.path[:len(ev.path)-1] }
+func (ev *evaluator) at(names ...string) {
+	ev.path = ev.path[:0]
+	for _, n := range names {
+		ev.push(n)
 	}
-	return out
 }
 
 // pointer is the JSON pointer of the current position.
-func (ev *evaluator) pointer() string { return pointerOf(ev.base, ev.path) }
+func (ev *evaluator) pointer() string { return pointerOf(ev.base, ev.path[ev.from:]) }
+
+// text is the string node n of the template.
+func (ev *evaluator) text(n int32) string {
+	if ev.kept {
+		return ev.t.Text(n)
+	}
+	return string(ev.t.Str(n))
+}
 
 // fail reports a violation at the current position, or below it at sub.
 func (ev *evaluator) fail(sub, rule, msg string) {
@@ -142,7 +160,7 @@ func (ev *evaluator) str(n int32) (string, bool) {
 	}
 	switch t.Nodes[n].Kind {
 	case jsontree.String:
-		return string(t.Str(n)), true
+		return ev.text(n), true
 	case jsontree.Object:
 	default:
 		return "", false // the schema has refused it already
@@ -152,12 +170,15 @@ func (ev *evaluator) str(n int32) (string, bool) {
 		return "", false
 	}
 	arg := k + 1
-	name := string(t.Str(k))
+	name := operator(t.Str(k))
+	if name == "" {
+		return "", false
+	}
 	ev.push(name)
 	defer ev.pop()
 	switch name {
 	case "ref":
-		return ev.param(string(t.Str(arg)), true)
+		return ev.param(paramName(t.Str(arg)), true)
 	case "onboard::join":
 		return ev.join(arg)
 	case "onboard::sub":
@@ -170,6 +191,30 @@ func (ev *evaluator) str(n int32) (string, bool) {
 		return ev.findInMap(arg)
 	}
 	return "", false
+}
+
+// operator is the expression operator called b, or "" if none is: a
+// constant, so that naming it does not allocate per device.
+func operator(b []byte) string {
+	for _, op := range operators {
+		if string(b) == op {
+			return op
+		}
+	}
+	return ""
+}
+
+var operators = []string{"ref", "onboard::join", "onboard::sub", "onboard::select", "onboard::if", "onboard::find_in_map"}
+
+// paramName is b as a string, without allocating for the seven IoTDA
+// parameters.
+func paramName(b []byte) string {
+	for _, p := range abi.Parameters {
+		if string(b) == p.Name {
+			return p.Name
+		}
+	}
+	return string(b)
 }
 
 // strAt evaluates n at member name of the current position.
@@ -196,20 +241,21 @@ func (ev *evaluator) param(name string, isRef bool) (string, bool) {
 		return "", true
 	}
 	attr := attributeOf(name)
-	sv := t.Member(ev.subject, attr)
+	st := ev.st
+	sv := st.Member(ev.subject, attr)
 	if sv < 0 {
-		sv = t.Member(ev.subject, name)
+		sv = st.Member(ev.subject, name)
 	}
-	if sv >= 0 && t.Nodes[sv].Kind == jsontree.String && len(t.Raw(sv)) > 0 {
-		ev.source = " (value taken from the certificate subject's " + attr + ")"
+	if sv >= 0 && st.Nodes[sv].Kind == jsontree.String && len(st.Raw(sv)) > 0 {
+		ev.sourceAttr, ev.sourceDefault = attr, ""
 		if ev.extended {
-			return ev.capped(string(t.Str(sv)))
+			return ev.capped(string(st.Str(sv)))
 		}
-		return string(t.Str(sv)), true
+		return string(st.Str(sv)), true
 	}
 	if d := t.Member(decl, "onboard::default"); d >= 0 && ev.extended {
-		ev.source = " (value taken from the onboard::default of " + name + ")"
-		return string(t.Str(d)), true
+		ev.sourceAttr, ev.sourceDefault = "", name
+		return ev.text(d), true
 	}
 	msg := ev.loc + " references " + name + ", but the certificate subject has no " + attr +
 		" value: issue the device certificate with " + attr + "=… or change the template"
@@ -218,6 +264,17 @@ func (ev *evaluator) param(name string, isRef bool) (string, bool) {
 	}
 	ev.fail("", "missing-parameter", msg)
 	return "", false
+}
+
+// sourceText says where the last parameter value came from.
+func (ev *evaluator) sourceText() string {
+	switch {
+	case ev.sourceAttr != "":
+		return " (value taken from the certificate subject's " + ev.sourceAttr + ")"
+	case ev.sourceDefault != "":
+		return " (value taken from the onboard::default of " + ev.sourceDefault + ")"
+	}
+	return ""
 }
 
 func (ev *evaluator) capped(s string) (string, bool) {
@@ -230,7 +287,7 @@ func (ev *evaluator) capped(s string) (string, bool) {
 }
 
 func (ev *evaluator) join(arg int32) (string, bool) {
-	sep := string(ev.t.Str(ev.member(arg, "separator")))
+	sep := ev.text(ev.member(arg, "separator"))
 	items, ok := ev.list(ev.member(arg, "values"), "values")
 	if !ok || ev.checking() {
 		return "", ok
@@ -265,7 +322,7 @@ func (ev *evaluator) list(n int32, name string) ([]string, bool) {
 	if split < 0 {
 		return nil, false
 	}
-	sep := string(t.Str(ev.member(split, "separator")))
+	sep := ev.text(ev.member(split, "separator"))
 	ev.push("onboard::split")
 	s, ok := ev.strAt(ev.member(split, "value"), "value")
 	ev.pop()
@@ -338,14 +395,14 @@ func (ev *evaluator) sub(arg int32) (string, bool) {
 	if vars >= 0 {
 		ev.push("variables")
 		for k := t.Nodes[vars].First; k >= 0; k = t.Nodes[k].Next {
-			name := string(t.Str(k))
+			name := ev.text(k)
 			v, good := ev.strAt(k+1, name)
 			ok = ok && good
 			names, values = append(names, name), append(values, v)
 		}
 		ev.pop()
 	}
-	tmpl := string(t.Str(tmplNode))
+	tmpl := ev.text(tmplNode)
 	var b strings.Builder
 	for at := 0; ; {
 		i := strings.Index(tmpl[at:], "${")
@@ -399,7 +456,7 @@ func (ev *evaluator) placeholder(b *strings.Builder, name string, names, values 
 
 func (ev *evaluator) ifValue(arg int32) (string, bool) {
 	ev.push("condition")
-	c, ok := ev.condition(string(ev.t.Str(ev.member(arg, "condition"))))
+	c, ok := ev.condition(ev.text(ev.member(arg, "condition")))
 	ev.pop()
 	then, els := ev.member(arg, "then"), ev.member(arg, "else")
 	if ev.checking() {
@@ -418,7 +475,7 @@ func (ev *evaluator) ifValue(arg int32) (string, bool) {
 
 func (ev *evaluator) findInMap(arg int32) (string, bool) {
 	t := ev.t
-	mapName := string(t.Str(ev.member(arg, "map")))
+	mapName := ev.text(ev.member(arg, "map"))
 	m := ev.member(ev.maps, mapName)
 	if m < 0 {
 		ev.fail("map", "mapping-undeclared", jsontree.Quote(mapName)+
@@ -447,7 +504,7 @@ func (ev *evaluator) findInMap(arg int32) (string, bool) {
 		return "", false
 	}
 	if cell := ev.member(ev.member(m, key), field); cell >= 0 {
-		return string(t.Str(cell)), true
+		return ev.text(cell), true
 	}
 	if dflt >= 0 {
 		return ev.strAt(dflt, "default")
@@ -486,10 +543,11 @@ func (ev *evaluator) condition(name string) (bool, bool) {
 		return false, false
 	}
 	ev.memo[name] = condBusy
-	saved := ev.path
-	ev.path = segs([]string{"onboard::conditions", name})
+	saved, mark := ev.from, len(ev.path)
+	ev.from = mark
+	ev.path = append(ev.path, nameSeg("onboard::conditions"), nameSeg(name))
 	v, ok := ev.cond(n)
-	ev.path = saved
+	ev.path, ev.from = ev.path[:mark], saved
 	switch {
 	case ev.memo[name] == condFailed || !ok:
 		ev.memo[name] = condFailed
@@ -511,7 +569,10 @@ func (ev *evaluator) cond(n int32) (bool, bool) {
 		return false, false
 	}
 	arg := k + 1
-	name := string(t.Str(k))
+	name := condOperator(t.Str(k))
+	if name == "" {
+		return false, false
+	}
 	ev.push(name)
 	defer ev.pop()
 	switch name {
@@ -544,10 +605,23 @@ func (ev *evaluator) cond(n int32) (bool, bool) {
 		v, ok := ev.cond(arg)
 		return !v, ok
 	case "onboard::condition":
-		return ev.condition(string(t.Str(arg)))
+		return ev.condition(ev.text(arg))
 	}
 	return false, false
 }
+
+// condOperator is the condition operator called b, or "" if none is (a
+// constant: naming it does not allocate per device).
+func condOperator(b []byte) string {
+	for _, op := range condOperators {
+		if string(b) == op {
+			return op
+		}
+	}
+	return ""
+}
+
+var condOperators = []string{"onboard::equals", "onboard::and", "onboard::or", "onboard::not", "onboard::condition"}
 
 // device resolves (or checks) the resources of the template body. tbs is
 // IoTDA's exact ProvisioningTemplateBody schema: every resolved value must
@@ -567,6 +641,8 @@ func (ev *evaluator) device(tbs *schema.Schema) resolvedDevice {
 	}
 	d.product = ev.value(dev, "product_id", devS.Prop("product_id"))
 	if tn := ev.member(dev, "tags"); tn >= 0 {
+		d.tags = ev.e.tags[:0]
+		defer func() { ev.e.tags = d.tags }()
 		tagS := devS.Prop("tags").Items()
 		ev.push("tags")
 		i := 0
@@ -583,6 +659,8 @@ func (ev *evaluator) device(tbs *schema.Schema) resolvedDevice {
 	if ids := ev.member(ev.member(res, "policy"), "policy_ids"); ids >= 0 {
 		ev.loc = "policy_ids"
 		ev.at("resources", "policy", "policy_ids")
+		d.policies = ev.e.policies[:0]
+		defer func() { ev.e.policies = d.policies }()
 		i := 0
 		for el := t.Nodes[ids].First; el >= 0; el = t.Nodes[el].Next {
 			ev.pushIndex(i)
@@ -593,6 +671,18 @@ func (ev *evaluator) device(tbs *schema.Schema) resolvedDevice {
 		}
 	}
 	return d
+}
+
+// valueSource says where the value of expression n came from, for a
+// message about it.
+func (ev *evaluator) valueSource(n int32) string {
+	switch {
+	case ev.t.Nodes[n].Kind == jsontree.String:
+		return ""
+	case ev.member(n, "ref") >= 0:
+		return ev.sourceText()
+	}
+	return " (the value its expression resolved to)"
 }
 
 // value resolves member name of obj and holds the result to the static
@@ -609,23 +699,18 @@ func (ev *evaluator) value(obj int32, name string, s *schema.Schema) string {
 		// provisioning-template.onboard-extensions.json).
 		return ""
 	}
-	literal := ev.t.Nodes[n].Kind == jsontree.String
-	source := ""
-	if !literal {
-		source = " (the value its expression resolved to)"
-		if ev.member(n, "ref") >= 0 {
-			source = ev.source
-		}
-	}
 	if strings.IndexByte(val, 0) >= 0 {
 		// Rule nul holds for what a template resolves to as for what a
 		// client sends: a certificate subject may carry U+0000, and
 		// PostgreSQL cannot store it.
-		ev.fail(name, "nul", "resolves to a value that contains U+0000 (\\u0000), which onboard accepts in no string"+source+
+		ev.fail(name, "nul", "resolves to a value that contains U+0000 (\\u0000), which onboard accepts in no string"+ev.valueSource(n)+
 			": issue the device certificate without it")
 		return ""
 	}
 	if f := s.StringForm(); f != nil {
+		if ok, decided := f.AcceptsString(val); decided && ok {
+			return val
+		}
 		v := &ev.e.scratch
 		enc := abi.AppendString(ev.e.enc[:0], val)
 		ev.e.enc = enc
@@ -636,6 +721,7 @@ func (ev *evaluator) value(obj int32, name string, s *schema.Schema) string {
 		v.Prefix = ev.pointer()
 		ev.pop()
 		v.Validate(f, enc)
+		source := ev.valueSource(n)
 		for _, viol := range v.Violations {
 			viol.Message += source
 			ev.e.violations = append(ev.e.violations, viol)
@@ -662,7 +748,7 @@ func checkTemplate(e *Engine, root int32) {
 		e.violations = append(e.violations, ev)
 		return
 	}
-	ev := newEvaluator(e, body, "/template_body", -1)
+	ev := newEvaluator(e, &e.tree, body, "/template_body", nil, -1)
 	ev.checkAll()
 	ev.device(exact)
 }

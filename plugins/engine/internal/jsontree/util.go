@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/onboardhq/onboard/abi"
 )
@@ -20,6 +21,20 @@ func (t *Tree) Str(idx int32) []byte {
 	}
 	t.dec = abi.Unescape(t.dec[:0], raw)
 	return t.dec
+}
+
+// Text returns the decoded text of a string node as a string that shares
+// the source's memory when the node needs no decoding, so it does not
+// allocate. Use it only on a tree whose source is never modified
+// afterwards (the engine's copy of a kept template), since the string
+// would change with it.
+func (t *Tree) Text(idx int32) string {
+	n := t.Nodes[idx]
+	if n.Escaped {
+		return string(t.Str(idx))
+	}
+	raw := t.Src[n.Start:n.End]
+	return unsafe.String(unsafe.SliceData(raw), len(raw))
 }
 
 // Raw returns the source bytes of a node (strings without their quotes).
@@ -41,6 +56,14 @@ func (t *Tree) RawJSON(idx int32) []byte {
 // Member returns the value node of the object member called name, or -1.
 func (t *Tree) Member(obj int32, name string) int32 {
 	for k := t.Nodes[obj].First; k >= 0; k = t.Nodes[k].Next {
+		n := &t.Nodes[k]
+		if !n.Escaped {
+			// Most names: compared in place, without a call to Str.
+			if string(t.Src[n.Start:n.End]) == name {
+				return k + 1
+			}
+			continue
+		}
 		if string(t.Str(k)) == name {
 			return k + 1
 		}

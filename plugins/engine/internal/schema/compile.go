@@ -17,6 +17,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/onboardhq/onboard/plugins/engine/internal/jsontree"
 )
@@ -535,10 +537,45 @@ func (s *Schema) StringForm() *Schema {
 	if s.types == tString {
 		return s
 	}
-	for _, alt := range append(append([]*Schema(nil), s.oneOf...), s.anyOf...) {
-		if f := alt.StringForm(); f != nil {
-			return f
+	for _, alts := range [2][]*Schema{s.oneOf, s.anyOf} {
+		for _, alt := range alts {
+			if f := alt.StringForm(); f != nil {
+				return f
+			}
 		}
 	}
 	return nil
+}
+
+// AcceptsString reports whether the string str meets s, a string schema
+// (StringForm's): the validator's string rules (lengths, pattern, const,
+// enum) applied to str itself, with no JSON to encode and scan. decided
+// is false when s has other assertions or str is not valid UTF-8: then
+// validate the encoded string instead.
+func (s *Schema) AcceptsString(str string) (ok, decided bool) {
+	if s.types != tString || s.combines || s.onlyRef || !utf8.ValidString(str) {
+		return false, false
+	}
+	if !s.stringRules {
+		return true, true
+	}
+	runes := utf8.RuneCountInString(str)
+	if runes < s.minLen || s.maxLen >= 0 && runes > s.maxLen {
+		return false, true
+	}
+	if s.pattern != nil && !s.pattern.match(unsafe.Slice(unsafe.StringData(str), len(str))) {
+		return false, true
+	}
+	if s.hasConst && !(s.constant.kind == jsontree.String && str == s.constant.str) {
+		return false, true
+	}
+	if len(s.enum) > 0 {
+		for i := range s.enum {
+			if s.enum[i].kind == jsontree.String && str == s.enum[i].str {
+				return true, true
+			}
+		}
+		return false, true
+	}
+	return true, true
 }

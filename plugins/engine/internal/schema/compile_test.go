@@ -3,11 +3,13 @@ package schema
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/internal/corpus"
 	"github.com/onboardhq/onboard/plugins/engine/internal/jsontree"
 )
@@ -122,4 +124,37 @@ func TestPerItemTotalPastMaxItems(t *testing.T) {
 	require.Len(t, v.Batches[0].Failed, 1, "only the item within the cap is judged")
 	require.Len(t, v.Violations, 1)
 	assert.Equal(t, "maxItems", v.Violations[0].Rule)
+}
+
+// AcceptsString answers as the validator does on the encoded string,
+// whenever it decides.
+func TestAcceptsStringAgreesWithValidate(t *testing.T) {
+	schemas := []string{
+		`{"type":"string"}`,
+		`{"type":"string","minLength":1,"maxLength":4}`,
+		`{"type":"string","pattern":"^[A-Za-z0-9_-]{1,36}$"}`,
+		`{"type":"string","pattern":"^(a|b)+$"}`,
+		`{"type":"string","const":"x\u00e9"}`,
+		`{"type":"string","enum":["a","b","é"]}`,
+		`{"type":"string","maxLength":2,"not":{"const":"ab"}}`,
+		`{"type":["string","null"],"maxLength":2}`,
+	}
+	values := []string{"", "a", "ab", "abc", "abcde", "xé", "é", "a b", "ab\n", "bad \xff", "日本語", strings.Repeat("z", 40)}
+	var v Validator
+	for _, src := range schemas {
+		doc, err := Compile("x", []byte(src))
+		require.NoError(t, err)
+		decidedOnce := false
+		for _, s := range values {
+			ok, decided := doc.Root.AcceptsString(s)
+			if !decided {
+				continue
+			}
+			decidedOnce = true
+			assert.Equal(t, v.Valid(doc.Root, abi.AppendString(nil, s)), ok, "%s on %q", src, s)
+		}
+		if !strings.Contains(src, "not") && !strings.Contains(src, "null") {
+			assert.True(t, decidedOnce, "%s: a plain string schema is decided", src)
+		}
+	}
 }
