@@ -23,7 +23,7 @@ help:
 	@echo "make fuzz        fuzz the engine for FUZZTIME (default 30s)"
 	@echo "make fuzz-all    every fuzz target for FUZZTIME each (docs/reliability.md)"
 	@echo "make vulncheck   govulncheck (needs vuln.go.dev or GOVULNDB; fails when unreachable)"
-	@echo "make bench       print the performance report (docs/benchmarks.md)"
+	@echo "make bench       print the performance report (docs/benchmarks.md; the V8 comparison needs node)"
 	@echo "make node-deps   npm ci for the Node.js Extism host check (plugins/engine/extism-node)"
 	@echo "make caddy-test  build a real Caddy with the onboard module and test through it (nested module)"
 

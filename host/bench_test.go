@@ -272,7 +272,9 @@ func TestSpineReport(t *testing.T) {
 	fmt.Print(rep.String())
 	head := "# Performance report\n\nWritten by `make bench` (host.TestSpineReport), all figures from one run on this machine: " +
 		fmt.Sprintf("%d cores, %s; load average %s at the start, %s at the end of the spine's figures. ", runtime.NumCPU(), runtime.Version(), loadBefore, loadAfter) +
-		fmt.Sprintf("Each row but the last two is %d rounds of every measure in turn (testing.Benchmark each); ratios pair figures of the same round.\n\n", reportRounds)
+		fmt.Sprintf("Down to the batch on the native engine, each row is %d rounds of every measure in turn (testing.Benchmark each), "+
+			"given as median (min–max), and each ratio is the median (min–max) of the ratios of the same round; the machine is shared, "+
+			"so only same-run ratios compare.\n\n", reportRounds)
 	var kept string
 	if old, err := os.ReadFile(path); err == nil {
 		if i := strings.Index(string(old), "\n## "); i >= 0 {

@@ -43,10 +43,10 @@ package loopguard
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sync"
 )
 
@@ -309,70 +309,126 @@ func guardCode(body []byte, stop uint32, check []byte) ([]byte, int, error) {
 	return out, loops, nil
 }
 
+// Immediate kinds of the one-byte opcodes, for guardFunction's scan.
+const (
+	immInvalid = iota
+	immNone
+	immU32    // one index
+	immU32x2  // memarg (align, offset), call_indirect (type, table)
+	immBlock  // block type (s33)
+	immLoop   // loop: block type, then the check goes in
+	immSleb   // i32/i64.const
+	immByte   // memory.size/grow, ref.null
+	immF32    // 4 bytes
+	immF64    // 8 bytes
+	immGlobal // global.get/set: an index the module must declare
+	immBrTable
+	immSelectT
+	immMisc // 0xfc prefix
+)
+
+var immediates = func() (t [256]byte) {
+	for _, op := range []byte{0x00, 0x01, 0x05, 0x0b, 0x0f, 0x1a, 0x1b, 0xd1} {
+		t[op] = immNone
+	}
+	for op := 0x45; op <= 0xc4; op++ { // numeric instructions, sign extension
+		t[op] = immNone
+	}
+	for _, op := range []byte{0x0c, 0x0d, 0x10, 0x20, 0x21, 0x22, 0x25, 0x26, 0xd2} {
+		t[op] = immU32 // br, br_if, call, local.*, table.get/set, ref.func
+	}
+	for op := 0x28; op <= 0x3e; op++ { // loads and stores
+		t[op] = immU32x2
+	}
+	t[0x11] = immU32x2
+	t[0x02], t[0x04], t[0x03] = immBlock, immBlock, immLoop
+	t[0x41], t[0x42] = immSleb, immSleb
+	t[0x3f], t[0x40], t[0xd0] = immByte, immByte, immByte
+	t[0x43], t[0x44] = immF32, immF64
+	t[0x23], t[0x24] = immGlobal, immGlobal
+	t[0x0e], t[0x1c], t[0xfc] = immBrTable, immSelectT, immMisc
+	return t
+}()
+
 // guardFunction copies one function body into dst with check after each
-// loop opcode.
+// loop opcode. It is table-driven and skips LEB128 immediates without
+// decoding them: the engine's code section is megabytes, and this runs
+// on every cold start.
 func guardFunction(dst, code []byte, stop uint32, check []byte) ([]byte, int, error) {
 	r := reader{b: code}
 	for n := r.u32(); n > 0 && r.err == nil; n-- { // locals: count, type
 		r.u32()
 		r.byte()
 	}
-	loops := 0
-	copied := 0
-	for r.err == nil && r.i < len(r.b) {
-		op := r.byte()
-		switch {
-		case op == 0x02 || op == 0x04: // block, if: blocktype
-			r.s64()
-		case op == 0x03: // loop
-			r.s64()
-			dst = append(dst, code[copied:r.i]...)
+	if r.err != nil {
+		return nil, 0, fmt.Errorf("%w: locals: %v", ErrUnsupported, r.err)
+	}
+	loops, copied := 0, 0
+	i := r.i
+	// skip passes one LEB128 (a malformed one runs off the end and is
+	// caught below).
+	skip := func(i int) int {
+		for i < len(code) && code[i]&0x80 != 0 {
+			i++
+		}
+		return i + 1
+	}
+	for i < len(code) {
+		op := code[i]
+		i++
+		switch immediates[op] {
+		case immNone:
+		case immU32, immBlock, immSleb:
+			i = skip(i)
+		case immU32x2:
+			i = skip(skip(i))
+		case immLoop:
+			i = skip(i)
+			if i > len(code) {
+				break
+			}
+			dst = append(dst, code[copied:i]...)
 			dst = append(dst, check...)
-			copied = r.i
+			copied = i
 			loops++
-		case op == 0x0c || op == 0x0d || op == 0x10 || (op >= 0x20 && op <= 0x22) || op == 0x25 || op == 0x26 || op == 0xd2:
-			// br, br_if, call, local.*, table.get/set, ref.func: one index
-			r.u32()
-		case op == 0x23 || op == 0x24: // global.get/set
-			if idx := r.u32(); idx >= stop {
+		case immByte:
+			i++
+		case immF32:
+			i += 4
+		case immF64:
+			i += 8
+		case immGlobal:
+			r.i = i
+			if idx := r.u32(); r.err == nil && idx >= stop {
 				return nil, 0, fmt.Errorf("%w: code names global %d, which the module does not declare", ErrUnsupported, idx)
 			}
-		case op == 0x0e: // br_table
+			i = r.i
+		case immBrTable:
+			r.i = i
 			for n := r.u32(); n > 0 && r.err == nil; n-- {
 				r.u32()
 			}
 			r.u32()
-		case op == 0x11: // call_indirect: type, table
-			r.u32()
-			r.u32()
-		case op == 0x1c: // select t*
-			for n := r.u32(); n > 0 && r.err == nil; n-- {
-				r.byte()
-			}
-		case op >= 0x28 && op <= 0x3e: // loads and stores: align, offset
-			r.u32()
-			r.u32()
-		case op == 0x3f || op == 0x40 || op == 0xd0: // memory.size/grow, ref.null
-			r.byte()
-		case op == 0x41 || op == 0x42: // i32/i64.const
-			r.s64()
-		case op == 0x43:
-			r.bytes(4)
-		case op == 0x44:
-			r.bytes(8)
-		case op == 0x00 || op == 0x01 || op == 0x05 || op == 0x0b || op == 0x0f || op == 0x1a || op == 0x1b ||
-			(op >= 0x45 && op <= 0xc4) || op == 0xd1:
-			// no immediate
-		case op == 0xfc:
+			i = r.i
+		case immSelectT:
+			r.i = i
+			n := r.u32()
+			i = r.i + int(n)
+		case immMisc:
+			r.i = i
 			if err := r.misc(); err != nil {
 				return nil, 0, err
 			}
+			i = r.i
 		default:
-			return nil, 0, fmt.Errorf("%w: opcode %#x at byte %d", ErrUnsupported, op, r.i-1)
+			return nil, 0, fmt.Errorf("%w: opcode %#x at byte %d", ErrUnsupported, op, i-1)
+		}
+		if r.err != nil {
+			return nil, 0, fmt.Errorf("%w: %v", ErrUnsupported, r.err)
 		}
 	}
-	if r.err != nil {
-		return nil, 0, fmt.Errorf("%w: %v", ErrUnsupported, r.err)
+	if i != len(code) {
+		return nil, 0, fmt.Errorf("%w: function body ends inside an instruction", ErrUnsupported)
 	}
 	return append(dst, code[copied:]...), loops, nil
 }
@@ -417,19 +473,6 @@ func (r *reader) u32() uint32 {
 	return uint32(v)
 }
 
-// s64 skips a signed LEB128 (block types, constants): only its length
-// matters here.
-func (r *reader) s64() {
-	for n := 0; n < 10; n++ {
-		if r.byte()&0x80 == 0 {
-			return
-		}
-	}
-	if r.err == nil {
-		r.err = errors.New("bad signed LEB128")
-	}
-}
-
 func (r *reader) name() []byte { return r.bytes(int(r.u32())) }
 
 func (r *reader) limits() {
@@ -465,28 +508,33 @@ func (r *reader) misc() error {
 
 var cache struct {
 	sync.Mutex
-	m map[[sha256.Size]byte]cached
+	seed maphash.Seed
+	m    map[uint64][]cached
 }
 
 type cached struct {
-	module []byte
-	err    error
+	original, module []byte
+	err              error
 }
 
 // Cached is Instrument without the loop count, remembered per module
 // content for the life of the process: runtimes are created again on every
-// config reload, and rewriting engine.wasm takes milliseconds.
+// config reload. The key is a fast non-cryptographic hash (a SHA-256 of
+// engine.wasm alone takes milliseconds), and a hit is confirmed against
+// a copy of the original bytes.
 func Cached(module []byte) ([]byte, error) {
-	key := sha256.Sum256(module)
 	cache.Lock()
 	defer cache.Unlock()
-	if c, ok := cache.m[key]; ok {
-		return c.module, c.err
+	if cache.m == nil || len(cache.m) >= 16 { // a handful of modules live at once
+		cache.m, cache.seed = map[uint64][]cached{}, maphash.MakeSeed()
+	}
+	key := maphash.Bytes(cache.seed, module)
+	for _, c := range cache.m[key] {
+		if bytes.Equal(c.original, module) {
+			return c.module, c.err
+		}
 	}
 	out, _, err := Instrument(module)
-	if cache.m == nil || len(cache.m) >= 16 { // a handful of modules live at once
-		cache.m = map[[sha256.Size]byte]cached{}
-	}
-	cache.m[key] = cached{out, err}
+	cache.m[key] = append(cache.m[key], cached{bytes.Clone(module), out, err})
 	return out, err
 }

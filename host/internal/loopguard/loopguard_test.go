@@ -12,6 +12,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/onboardhq/onboard/host/internal/loopguard"
+	"github.com/onboardhq/onboard/plugins/engine/enginewasm"
 )
 
 // module assembles a module with one function of type (i32) -> i32,
@@ -101,4 +102,15 @@ func TestCachedRemembersTheRewrite(t *testing.T) {
 	want, _, err := loopguard.Instrument(m)
 	require.NoError(t, err)
 	assert.Equal(t, want, a)
+}
+
+// BenchmarkInstrumentEngine prices the rewrite on a cold start (Cached
+// pays it once per process).
+func BenchmarkInstrumentEngine(b *testing.B) {
+	b.SetBytes(int64(len(enginewasm.Wasm)))
+	for b.Loop() {
+		if _, _, err := loopguard.Instrument(enginewasm.Wasm); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
