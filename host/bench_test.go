@@ -206,6 +206,20 @@ func TestSpineReport(t *testing.T) {
 				runs[names[i]] = append(runs[names[i]], float64(testing.Benchmark(fn).NsPerOp()))
 			}
 		}
+		// CPU time per batch call, wazero and V8: a shared machine's load
+		// stretches wall times (more so for longer calls, which span more
+		// time slices) but barely CPU time.
+		if v8 == nil {
+			continue
+		}
+		for name, rt := range map[string]*host.Runtime{"cpuWasm": m.rt, "cpuWasmFast": m.fast} {
+			if cpu, ok := cpuPerCall(t, rt, m.batch, cpuCalls); ok {
+				runs[name] = append(runs[name], cpu)
+			}
+		}
+		if _, cpu := v8.runCPU(t, cpuCalls); len(runs["cpuWasm"]) > len(runs["cpuV8"]) {
+			runs["cpuV8"] = append(runs["cpuV8"], cpu)
+		}
 	}
 	cold := coldStart(t)
 	mem := guestMemoryAfter(t, 10000)
@@ -262,6 +276,12 @@ func TestSpineReport(t *testing.T) {
 		row("same batch, wazero context checks (the default before issue 18)", spread("wasmChecks", 1e6, "ms"), "—", "—")
 		row("same batch, wazero non-interruptible", spread("wasmFast", 1e6, "ms"), "—", "—")
 	}
+	if len(runs["cpuV8"]) == reportRounds {
+		row(fmt.Sprintf("same batch, process CPU time per call (%d calls a round), wazero default (loop flag)", cpuCalls), spread("cpuWasm", 1e6, "ms"),
+			fmt.Sprintf("≤ 3x V8: %s; stretch ≤ 1.5x: %s", verdict("cpuWasm", "cpuV8", 3), verdict("cpuWasm", "cpuV8", 1.5)),
+			fmt.Sprintf("V8, same: %s; wazero takes %s V8's CPU time (non-interruptible: %s, %s)",
+				spread("cpuV8", 1e6, "ms"), ratio("cpuWasm", "cpuV8"), spread("cpuWasmFast", 1e6, "ms"), ratio("cpuWasmFast", "cpuV8")))
+	}
 	row("same batch, santhosh-tekuri/jsonschema, native (encoding/json + validate)", spread("santhosh", 1e6, "ms"),
 		"default Wasm < santhosh native: "+verdict("wasm", "santhosh", 1), fmt.Sprintf("default Wasm takes %s its time", ratio("wasm", "santhosh")))
 	row("same batch, native engine", spread("native", 1e6, "ms"), "Wasm/native ≤ 3x: "+verdict("wasm", "native", 3),
@@ -282,6 +302,25 @@ func TestSpineReport(t *testing.T) {
 		}
 	}
 	require.NoError(t, os.WriteFile(path, []byte(head+rep.String()+kept), 0o644))
+}
+
+// cpuCalls is how many batch calls each round's CPU-time figure covers.
+const cpuCalls = 20
+
+// cpuPerCall is the process CPU time per call of n batch calls.
+func cpuPerCall(t testing.TB, rt *host.Runtime, batch []byte, n int) (float64, bool) {
+	before, ok := processCPU()
+	if !ok {
+		return 0, false
+	}
+	var out []byte
+	for range n {
+		var err error
+		out, err = rt.Call(context.Background(), out[:0], enosOp, nil, batch)
+		require.NoError(t, err)
+	}
+	after, _ := processCPU()
+	return float64(after-before) / float64(n), true
 }
 
 // loadAverage is the 1-, 5- and 15-minute load average, or "unknown".

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -78,12 +77,19 @@ func (p *v8) line(t testing.TB) string {
 
 // run makes n calls and returns V8's nanoseconds per call.
 func (p *v8) run(t testing.TB, n int) float64 {
+	ns, _ := p.runCPU(t, n)
+	return ns
+}
+
+// runCPU makes n calls and returns V8's wall and process CPU nanoseconds
+// per call.
+func (p *v8) runCPU(t testing.TB, n int) (wall, cpu float64) {
 	t.Helper()
 	_, err := fmt.Fprintf(p.in, "run %d\n", n)
 	require.NoError(t, err)
-	ns, err := strconv.ParseFloat(strings.TrimPrefix(p.line(t), "ns "), 64)
+	_, err = fmt.Sscanf(p.line(t), "ns %g cpu %g", &wall, &cpu)
 	require.NoError(t, err)
-	return ns
+	return wall, cpu
 }
 
 // bench is a testing benchmark of the V8 calls, timed inside Node (the

@@ -9,7 +9,9 @@
 // Protocol on stdin/stdout, one line each, so the Go side can interleave
 // its own measures with this process's:
 //   ready <sha256 of the first result>     after load and one checked call
-//   "run N" -> "ns <ns per call over N calls>"
+//   "run N" -> "ns <wall ns per call> cpu <process CPU ns per call>" over N
+//   calls (CPU time, user and system, counts this process's threads only:
+//   other processes' load barely changes it)
 //   "quit" (or end of input) -> exits
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -68,9 +70,11 @@ for await (const line of createInterface({ input: process.stdin })) {
   if (cmd === "quit") break;
   if (cmd !== "run") throw new Error(`unknown command ${JSON.stringify(line)}`);
   const n = Number(arg);
+  const cpu0 = process.cpuUsage();
   const start = process.hrtime.bigint();
   for (let i = 0; i < n; i++) call();
   const ns = Number(process.hrtime.bigint() - start) / n;
-  console.log(`ns ${ns}`);
+  const cpu = process.cpuUsage(cpu0);
+  console.log(`ns ${ns} cpu ${((cpu.user + cpu.system) * 1000) / n}`);
 }
 process.exit(0);
