@@ -94,10 +94,11 @@ func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.timeou
 type Interruption int
 
 const (
-	// InterruptLoopFlag, the default: every loop header of the module
-	// checks a flag the host sets to stop the call, which then traps
-	// (package loopguard). A module it cannot rewrite falls back to
-	// InterruptContextChecks.
+	// InterruptLoopFlag, the default: the module is rewritten so that its
+	// loop headers count down a budget and, every few thousand
+	// iterations, step out to Go and check a flag the host sets to stop
+	// the call, which then traps (package loopguard). A module it cannot
+	// rewrite falls back to InterruptContextChecks.
 	InterruptLoopFlag Interruption = iota
 	// InterruptContextChecks is wazero's WithCloseOnContextDone: every
 	// loop header calls out to Go, which Go's Wasm output reaches on
@@ -223,13 +224,12 @@ func New(ctx context.Context, opts ...Option) (*Runtime, error) {
 		return nil, fmt.Errorf("host: max instances must be at least 1, got %d", cfg.maxInstances)
 	}
 	if cfg.interrupt == InterruptLoopFlag {
-		guarded, err := loopguard.Cached(cfg.wasm)
-		switch {
-		case errors.Is(err, loopguard.ErrUnsupported):
-			cfg.interrupt = InterruptContextChecks // stoppable all the same, only slower
-		case err != nil:
-			return nil, fmt.Errorf("host: %w", err)
-		default:
+		// Every error is loopguard.ErrUnsupported: the module stays
+		// stoppable, only slower (or it is no module, and compiling it
+		// says so).
+		if guarded, err := loopguard.Cached(cfg.wasm); err != nil {
+			cfg.interrupt = InterruptContextChecks
+		} else {
 			cfg.wasm = guarded
 		}
 	}
@@ -382,7 +382,7 @@ func (r *Runtime) callInstance(ctx context.Context, inst *instance, dst []byte, 
 	switch r.cfg.interrupt {
 	case InterruptLoopFlag:
 		// The watchdog or the caller's cancellation sets the stop flag
-		// from its own goroutine; the guest traps at its next loop header.
+		// from its own goroutine; the guest traps at its next check.
 		if ctx.Done() != nil {
 			defer context.AfterFunc(ctx, inst.interrupt)()
 		}
