@@ -23,7 +23,7 @@ help:
 	@echo "make fuzz        fuzz the engine for FUZZTIME (default 30s)"
 	@echo "make fuzz-all    every fuzz target for FUZZTIME each (docs/reliability.md)"
 	@echo "make vulncheck   govulncheck (needs vuln.go.dev or GOVULNDB; fails when unreachable)"
-	@echo "make bench       print the performance report (docs/benchmarks.md)"
+	@echo "make bench       print the performance report (docs/benchmarks.md; the V8 comparison needs node)"
 	@echo "make flood       issue 15's overload (32 batch clients, 15 s) against one onboard serve on loopback (docs/reliability.md)"
 	@echo "make bench-scale route rates as tables fill to 100,000 rows (docs/benchmarks.md)"
 	@echo "make node-deps   npm ci for the Node.js Extism host check (plugins/engine/extism-node)"

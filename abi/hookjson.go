@@ -21,7 +21,7 @@ import (
 //
 // It is written out by hand. encoding/json's reflection runs about 12x
 // slower in Wasm than natively. Worse, under wazero's termination checks
-// (onboard's default) every branch that Go's Wasm output takes, and every
+// (the go-sdk path's) every branch that Go's Wasm output takes, and every
 // call of a function that branches, passes a loop header whose check
 // leaves the compiled code (~30-40 ns); a heap allocation costs ~50
 // checks. So the guest's hot paths below take few branches and calls: a

@@ -17,7 +17,11 @@ import (
 // byte long, loops forever at 2 bytes, grows memory until the cap at 3
 // bytes, and otherwise returns an empty result. Its version export returns
 // version.
-func misbehaving(version byte) []byte {
+func misbehaving(version byte) []byte { return misbehavingWith(version, nil) }
+
+// misbehavingWith is misbehaving with prefix run first in the call export
+// (stack-neutral code).
+func misbehavingWith(version byte, prefix []byte) []byte {
 	section := func(id byte, body ...byte) []byte { return append([]byte{id, byte(len(body))}, body...) }
 	name := func(s string) []byte { return append([]byte{byte(len(s))}, s...) }
 	m := []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
@@ -37,13 +41,13 @@ func misbehaving(version byte) []byte {
 	m = append(m, section(7, exports...)...)
 	abiBody := []byte{0, 0x41, version, 0x0b}
 	inputBody := []byte{0, 0x41, 0x80, 0x08, 0x0b} // i32.const 1024
-	callBody := []byte{0,
+	callBody := append(append([]byte{0}, prefix...),
 		0x20, 0, 0x41, 1, 0x46, 0x04, 0x40, 0x00, 0x0b, // if op_len==1: unreachable
 		0x20, 0, 0x41, 2, 0x46, 0x04, 0x40, 0x03, 0x40, 0x0c, 0, 0x0b, 0x0b, // if 2: loop forever
 		0x20, 0, 0x41, 3, 0x46, 0x04, 0x40, // if 3: grow until refused, then trap
 		0x03, 0x40, 0x41, 0x10, 0x40, 0x00, 0x41, 0x7f, 0x47, 0x0d, 0, 0x0b, 0x00, 0x0b,
 		0x42, 0, 0x0b, // i64.const 0
-	}
+	)
 	code := []byte{3}
 	for _, b := range [][]byte{abiBody, inputBody, callBody} {
 		code = append(append(code, byte(len(b))), b...)
@@ -102,4 +106,23 @@ func TestABIMismatchIsRefused(t *testing.T) {
 	assert.ErrorIs(t, err, host.ErrABI)
 	_, err = host.New(context.Background(), host.WithModule([]byte("not wasm")), host.WithCompilationCacheDir(""))
 	assert.Error(t, err)
+}
+
+// TestUnguardableModuleIsStillStopped: a module package loopguard cannot
+// rewrite (here a SIMD instruction it does not decode) runs under wazero's
+// own termination checks instead, and its runaway call still times out.
+func TestUnguardableModuleIsStillStopped(t *testing.T) {
+	simd := append(append([]byte{0xfd, 0x0c}, make([]byte, 16)...), 0x1a) // v128.const 0, drop
+	r := newRuntime(t, host.WithModule(misbehavingWith(1, simd)), host.WithMaxInstances(1),
+		host.WithCallTimeout(300*time.Millisecond))
+	done := make(chan error, 1)
+	go func() { _, err := r.Call(context.Background(), nil, "lo", nil, nil); done <- err }()
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, host.ErrTimeout)
+	case <-time.After(2 * time.Minute): // a bound on a hang, not a timing target
+		t.Fatal("the runaway call was not stopped")
+	}
+	_, err := r.Call(context.Background(), nil, "okay", nil, nil)
+	assert.NoError(t, err)
 }

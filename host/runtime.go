@@ -26,6 +26,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/onboardhq/onboard/abi"
+	"github.com/onboardhq/onboard/host/internal/loopguard"
 	"github.com/onboardhq/onboard/host/internal/pool"
 	"github.com/onboardhq/onboard/host/internal/startup"
 	"github.com/onboardhq/onboard/plugins/engine/enginewasm"
@@ -61,7 +62,7 @@ type config struct {
 	maxInstances int
 	memoryPages  uint32
 	timeout      time.Duration
-	interrupt    bool
+	interrupt    Interruption
 	abiVersion   uint32
 	startBudget  time.Duration
 	sysClocks    bool
@@ -96,14 +97,40 @@ func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.timeou
 // deadline: a busy machine delays it but cannot fail it (package startup).
 func WithStartBudget(cpu time.Duration) Option { return func(c *config) { c.startBudget = cpu } }
 
-// WithInterruptible decides whether a running call can be stopped (by the
-// call timeout or the caller's context). It is on by default. Off, wazero
-// compiles the module without its termination checks, which Go's Wasm
-// output hits on nearly every branch: calls run about 4x faster (measured
-// in BenchmarkSpineReport), but a guest that loops forever is never
-// stopped. Turn it off only for the first-party engine behind a body-size
-// limit.
-func WithInterruptible(on bool) Option { return func(c *config) { c.interrupt = on } }
+// Interruption is how a running call is stopped (by the call timeout or
+// the caller's context).
+type Interruption int
+
+const (
+	// InterruptLoopFlag, the default: the module is rewritten so that its
+	// loop headers count down a budget and, every few thousand
+	// iterations, step out to Go and check a flag the host sets to stop
+	// the call, which then traps (package loopguard). A module it cannot
+	// rewrite falls back to InterruptContextChecks.
+	InterruptLoopFlag Interruption = iota
+	// InterruptContextChecks is wazero's WithCloseOnContextDone: every
+	// loop header calls out to Go, which Go's Wasm output reaches on
+	// nearly every branch, so calls run about 4x slower than without
+	// (docs/benchmarks.md).
+	InterruptContextChecks
+	// InterruptNone: a guest that loops forever is never stopped.
+	InterruptNone
+)
+
+// WithInterruption sets how running calls are stopped.
+func WithInterruption(m Interruption) Option { return func(c *config) { c.interrupt = m } }
+
+// WithInterruptible(true) is InterruptLoopFlag (the default),
+// WithInterruptible(false) InterruptNone: turn it off only for the
+// first-party engine behind a body-size limit.
+func WithInterruptible(on bool) Option {
+	return func(c *config) {
+		c.interrupt = InterruptNone
+		if on {
+			c.interrupt = InterruptLoopFlag
+		}
+	}
+}
 
 // WithABIVersion sets the ABI version the module must report (default
 // abi.EngineVersion): a host of other modules speaking the lean ABI, such
@@ -140,10 +167,22 @@ type instance struct {
 	stack    [3]uint64
 	inPtr    uint32
 	inCap    uint32
+	stop     api.MutableGlobal                  // InterruptLoopFlag: set to stop the call
 	timer    *time.Timer                        // watchdog, armed per call
-	cancel   atomic.Pointer[context.CancelFunc] // the watchdog's way into the running call
-	deadline atomic.Bool                        // the watchdog fired: the module is closed
-	killed   atomic.Bool                        // the module was closed from outside the call
+	cancel   atomic.Pointer[context.CancelFunc] // InterruptContextChecks: the watchdog's way into the running call
+	deadline atomic.Bool                        // the watchdog fired
+	killed   atomic.Bool                        // the call was stopped from outside: the instance is done
+}
+
+// interrupt stops the instance's running call (or its next one): the
+// instance must not serve again.
+func (inst *instance) interrupt() {
+	inst.killed.Store(true)
+	if inst.stop != nil {
+		inst.stop.Set(1)
+	} else if cancel := inst.cancel.Load(); cancel != nil {
+		(*cancel)()
+	}
 }
 
 var (
@@ -181,20 +220,30 @@ func DefaultCacheDir() string {
 // version; a module speaking another ABI is refused with ErrABI.
 func New(ctx context.Context, opts ...Option) (*Runtime, error) {
 	cfg := config{wasm: enginewasm.Wasm, cacheDir: DefaultCacheDir(), maxInstances: DefaultMaxInstances,
-		memoryPages: DefaultMemoryLimitPages, timeout: DefaultCallTimeout, interrupt: true,
+		memoryPages: DefaultMemoryLimitPages, timeout: DefaultCallTimeout, interrupt: InterruptLoopFlag,
 		abiVersion: abi.EngineVersion, stderr: os.Stderr, startBudget: startup.DefaultBudget}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if !cfg.interrupt {
+	if cfg.interrupt == InterruptNone {
 		cfg.timeout = 0 // nothing could enforce it
 	}
 	if cfg.maxInstances < 1 {
 		return nil, fmt.Errorf("host: max instances must be at least 1, got %d", cfg.maxInstances)
 	}
+	if cfg.interrupt == InterruptLoopFlag {
+		// Every error is loopguard.ErrUnsupported: the module stays
+		// stoppable, only slower (or it is no module, and compiling it
+		// says so).
+		if guarded, err := loopguard.Cached(cfg.wasm); err != nil {
+			cfg.interrupt = InterruptContextChecks
+		} else {
+			cfg.wasm = guarded
+		}
+	}
 	rc := wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(cfg.memoryPages).
-		WithCloseOnContextDone(cfg.interrupt) // lets the watchdog stop runaway guests
+		WithCloseOnContextDone(cfg.interrupt == InterruptContextChecks)
 	if !cfg.noCache {
 		cache, err := SharedCompilationCache(cfg.cacheDir)
 		if err != nil {
@@ -295,13 +344,18 @@ func (r *Runtime) instantiate(ctx context.Context) (*instance, error) {
 	}
 	inst := &instance{mod: mod, mem: mod.Memory(),
 		input: mod.ExportedFunction(abi.ExportInput), call: mod.ExportedFunction(abi.ExportCall)}
+	if r.cfg.interrupt == InterruptLoopFlag {
+		stop, ok := mod.ExportedGlobal(loopguard.StopExport).(api.MutableGlobal)
+		if !ok {
+			_ = mod.Close(ctx)
+			return nil, fmt.Errorf("host: instrumented module lacks its stop flag %s", loopguard.StopExport)
+		}
+		inst.stop = stop
+	}
 	if r.cfg.timeout > 0 {
 		inst.timer = time.AfterFunc(time.Hour, func() {
 			inst.deadline.Store(true)
-			inst.killed.Store(true)
-			if cancel := inst.cancel.Load(); cancel != nil {
-				(*cancel)()
-			}
+			inst.interrupt()
 		})
 		inst.timer.Stop()
 	}
@@ -341,14 +395,28 @@ func (r *Runtime) callInstance(ctx context.Context, inst *instance, dst []byte, 
 	if err != nil {
 		return dst, fmt.Errorf("host: %w", err)
 	}
-	// An overrunning call is stopped through its context: the watchdog
-	// cancels it, as does the caller's cancellation, and wazero (which
-	// watches the context of every call of an interruptible module, with a
-	// goroutine of its own) closes the module from inside the call. Closing
-	// it from the watchdog's goroutine instead (CloseWithExitCode) races
-	// with a WASI function the guest is running (go test -race).
 	call := context.Background()
-	if r.cfg.interrupt && (inst.timer != nil || ctx.Done() != nil) {
+	switch r.cfg.interrupt {
+	case InterruptLoopFlag:
+		// The watchdog or the caller's cancellation sets the stop flag
+		// from its own goroutine; the guest traps at its next check.
+		if ctx.Done() != nil {
+			defer context.AfterFunc(ctx, inst.interrupt)()
+		}
+		if inst.timer != nil {
+			inst.timer.Reset(r.cfg.timeout)
+			defer inst.timer.Stop()
+		}
+	case InterruptContextChecks:
+		// The watchdog cancels the call's context, as does the caller's
+		// cancellation, and wazero (which watches the context of every
+		// call, with a goroutine of its own) closes the module from inside
+		// the call. Closing it from the watchdog's goroutine instead
+		// (CloseWithExitCode) races with a WASI function the guest is
+		// running (go test -race).
+		if inst.timer == nil && ctx.Done() == nil {
+			break
+		}
 		cctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		call = cctx

@@ -15,8 +15,9 @@ import (
 // decodes the request and reads one member). The plug-ins run through
 // onboard's lean ABI (host.Runtime); the "extism/" sub-benchmarks run the
 // same files through the extism go-sdk, the path of plug-ins without the
-// lean exports. Sub-benchmarks compare wazero's termination checks (interruptible, the default: a runaway hook
-// is stopped at its timeout) against none (a looping hook could never be
+// lean exports. Sub-benchmarks compare interruptible calls (the default: a runaway hook is stopped at its
+// timeout, through host.Runtime's loop flag on the lean ABI and wazero's termination checks on the go-sdk)
+// against none (a looping hook could never be
 // stopped; measured only to price the checks), a hook that patches, and
 // two floors: "noop" (sdk.Handle decoding the request and answering allow)
 // and "const" (a constant answer, no input read: the go-sdk's own cost).

@@ -80,9 +80,10 @@ type options struct {
 	log      *slog.Logger
 	cacheDir string
 	noCache  bool
-	// interrupt off compiles guests without wazero's termination checks:
-	// only for measuring their cost (BenchmarkHook); a looping hook then
-	// cannot be stopped.
+	// interrupt off runs guests without loop checks (host.InterruptNone;
+	// on the go-sdk, without wazero's termination checks): only for
+	// measuring their cost (BenchmarkHook); a looping hook then cannot be
+	// stopped.
 	interrupt bool
 	// extismOnly runs every plug-in through the go-sdk, lean ABI or not
 	// (tests and BenchmarkHook).
