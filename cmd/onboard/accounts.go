@@ -42,14 +42,16 @@ func runSub(ctx context.Context, cmd string, subs []subcommand, args []string, s
 			}
 		}
 	}
-	fmt.Fprintf(stderr, "usage:\n")
-	for _, s := range subs {
-		fmt.Fprintf(stderr, "  onboard %s %s %s\n", cmd, s.name, s.usage)
-	}
+	// Help that was asked for is the answer: stdout, exit 0.
+	out, code := stderr, exitUsage
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-		return exitOK
+		out, code = stdout, exitOK
 	}
-	return exitUsage
+	fmt.Fprintf(out, "usage:\n")
+	for _, s := range subs {
+		fmt.Fprintf(out, "  onboard %s %s %s\n", cmd, s.name, s.usage)
+	}
+	return code
 }
 
 // storeFlags parses a subcommand's flags, with the store settings every
@@ -68,9 +70,10 @@ func newStoreFlags(name string, stderr io.Writer) *storeFlags {
 }
 
 // parse parses args; required names flags that must not be empty.
-func (f *storeFlags) parse(args []string, stderr io.Writer, usage string, required map[string]*string) bool {
-	if err := f.fs.Parse(args); err != nil {
-		return false
+// Help that was asked for goes to stdout with exit 0 (parseFlags).
+func (f *storeFlags) parse(args []string, stdout, stderr io.Writer, usage string, required map[string]*string) (int, bool) {
+	if code, ok := parseFlags(f.fs, args, stdout); !ok {
+		return code, false
 	}
 	var missing []string
 	for name, v := range required {
@@ -86,9 +89,9 @@ func (f *storeFlags) parse(args []string, stderr io.Writer, usage string, requir
 			fmt.Fprintf(stderr, "onboard %s: unexpected argument %q (flags go before it?)\n", f.name, f.fs.Arg(0))
 		}
 		fmt.Fprintf(stderr, "usage: onboard %s %s\n", f.name, usage)
-		return false
+		return exitUsage, false
 	}
-	return true
+	return exitOK, true
 }
 
 func (f *storeFlags) open(ctx context.Context, stderr io.Writer) (store.Store, bool) {
@@ -142,8 +145,8 @@ func accountCreate(ctx context.Context, args []string, stdout, stderr io.Writer)
 	account := f.fs.String("account", "", "service account id (what token create --account names)")
 	keyFile := f.fs.String("public-key", "", "`FILE.pem` with the RSA public key that requireSecret secrets are sealed with; without it requireSecret gets 11858")
 	access := f.fs.Bool("device-access", true, "authorized the Device Management Service policy the EnOS device APIs need (false: they answer 99403)")
-	if !f.parse(args, stderr, usage, map[string]*string{"org": org, "account": account}) {
-		return exitUsage
+	if code, ok := f.parse(args, stdout, stderr, usage, map[string]*string{"org": org, "account": account}); !ok {
+		return code
 	}
 	a := &store.ServiceAccount{OrgID: *org, AccountID: *account, DeviceAccessDenied: !*access}
 	if *keyFile != "" {
@@ -182,8 +185,8 @@ func accountSetAccess(ctx context.Context, args []string, stdout, stderr io.Writ
 	org := f.fs.String("org", "", "EnOS organization of the service account")
 	account := f.fs.String("account", "", "service account id")
 	access := f.fs.String("device-access", "", "true: authorize the Device Management Service policy; false: withdraw it (99403)")
-	if !f.parse(args, stderr, usage, map[string]*string{"org": org, "account": account, "device-access": access}) {
-		return exitUsage
+	if code, ok := f.parse(args, stdout, stderr, usage, map[string]*string{"org": org, "account": account, "device-access": access}); !ok {
+		return code
 	}
 	grant, err := strconv.ParseBool(*access)
 	if err != nil {
@@ -212,8 +215,8 @@ func accountRotateKey(ctx context.Context, args []string, stdout, stderr io.Writ
 	org := f.fs.String("org", "", "EnOS organization of the service account")
 	account := f.fs.String("account", "", "service account id")
 	keyFile := f.fs.String("public-key", "", "`FILE.pem` with the new RSA public key; secrets returned from now on are sealed with it")
-	if !f.parse(args, stderr, usage, map[string]*string{"org": org, "account": account, "public-key": keyFile}) {
-		return exitUsage
+	if code, ok := f.parse(args, stdout, stderr, usage, map[string]*string{"org": org, "account": account, "public-key": keyFile}); !ok {
+		return code
 	}
 	pem, ok := readPublicKey(f.name, *keyFile, stderr)
 	if !ok {
@@ -235,8 +238,8 @@ func accountList(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	f := newStoreFlags("account list", stderr)
 	org := f.fs.String("org", "", "only this organization's accounts")
 	asJSON := f.fs.Bool("json", false, `print [{"org":…,"account":…,"public_key":bool,"created_at":…,"key_updated_at":…,"device_access":bool}]`)
-	if !f.parse(args, stderr, "[--org ORG] [--json]", nil) {
-		return exitUsage
+	if code, ok := f.parse(args, stdout, stderr, "[--org ORG] [--json]", nil); !ok {
+		return code
 	}
 	st, ok := f.open(ctx, stderr)
 	if !ok {
@@ -289,8 +292,8 @@ func accountDelete(ctx context.Context, args []string, stdout, stderr io.Writer)
 	f := newStoreFlags("account delete", stderr)
 	org := f.fs.String("org", "", "EnOS organization of the service account")
 	account := f.fs.String("account", "", "service account id")
-	if !f.parse(args, stderr, "--org ORG --account ACCOUNT", map[string]*string{"org": org, "account": account}) {
-		return exitUsage
+	if code, ok := f.parse(args, stdout, stderr, "--org ORG --account ACCOUNT", map[string]*string{"org": org, "account": account}); !ok {
+		return code
 	}
 	st, ok := f.open(ctx, stderr)
 	if !ok {
@@ -350,8 +353,8 @@ func productCreate(ctx context.Context, args []string, stdout, stderr io.Writer)
 	org := f.fs.String("org", "", "EnOS organization of the product")
 	key := f.fs.String("product-key", "", "the productKey devices name in batchCreate")
 	name := f.fs.String("name", "", "a name for operators (optional)")
-	if !f.parse(args, stderr, usage, map[string]*string{"org": org, "product-key": key}) {
-		return exitUsage
+	if code, ok := f.parse(args, stdout, stderr, usage, map[string]*string{"org": org, "product-key": key}); !ok {
+		return code
 	}
 	rule, err := productKeyRule()
 	if err != nil {
@@ -378,8 +381,8 @@ func productList(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	f := newStoreFlags("enos-product list", stderr)
 	org := f.fs.String("org", "", "EnOS organization")
 	asJSON := f.fs.Bool("json", false, `print [{"org":…,"product_key":…,"name":…,"created_at":…}]`)
-	if !f.parse(args, stderr, "--org ORG [--json]", map[string]*string{"org": org}) {
-		return exitUsage
+	if code, ok := f.parse(args, stdout, stderr, "--org ORG [--json]", map[string]*string{"org": org}); !ok {
+		return code
 	}
 	st, ok := f.open(ctx, stderr)
 	if !ok {
@@ -417,8 +420,8 @@ func productDelete(ctx context.Context, args []string, stdout, stderr io.Writer)
 	f := newStoreFlags("enos-product delete", stderr)
 	org := f.fs.String("org", "", "EnOS organization of the product")
 	key := f.fs.String("product-key", "", "the product to delete")
-	if !f.parse(args, stderr, "--org ORG --product-key KEY", map[string]*string{"org": org, "product-key": key}) {
-		return exitUsage
+	if code, ok := f.parse(args, stdout, stderr, "--org ORG --product-key KEY", map[string]*string{"org": org, "product-key": key}); !ok {
+		return code
 	}
 	st, ok := f.open(ctx, stderr)
 	if !ok {

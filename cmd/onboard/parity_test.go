@@ -61,6 +61,10 @@ func TestValidateAndServeAgree(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(out), &tok))
 		return tok.Token
 	}
+	// The EnOS cases need their account and the products they name
+	// (otherwise 99403 and 11404 would answer before any shape rule).
+	code, _, errOut := onboard(t, "", "account", "create", "--data-dir", dataDir, "--org", "o1", "--account", "sa1")
+	require.Equal(t, exitOK, code, errOut)
 	huawei, enos := token("--project", "p1"), token("--org", "o1", "--account", "sa1")
 	rt, err := host.New(t.Context())
 	require.NoError(t, err)
