@@ -184,9 +184,11 @@ func TestCurrentSwapWaitsForCalls(t *testing.T) {
 // and the next caller had to start another.
 func TestStartUpOutlivesTheCaller(t *testing.T) {
 	callerGone := make(chan struct{})
+	startedUp := make(chan struct{}, 1)
 	var starts atomic.Int64
 	p := New(1, func(ctx context.Context) (*item, error) {
 		n := int(starts.Add(1))
+		startedUp <- struct{}{}
 		<-callerGone // this start-up is slower than the caller's patience
 		if err := ctx.Err(); err != nil {
 			return nil, err // as wazero closes a module whose context is done
@@ -197,9 +199,12 @@ func TestStartUpOutlivesTheCaller(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	got := make(chan error, 1)
 	go func() { _, err := p.Get(ctx); got <- err }()
+	// The caller gives up while its start-up runs (not before it began:
+	// then a start-up that finished at once could be handed to it).
+	<-startedUp
 	cancel()
+	require.ErrorIs(t, <-got, context.Canceled, "the caller stops waiting")
 	close(callerGone)
-	assert.ErrorIs(t, <-got, context.Canceled, "the caller stops waiting")
 
 	it := mustGet(t, p)
 	assert.Equal(t, 1, it.id, "the instance started for the caller that left serves the next one")
