@@ -1,0 +1,122 @@
+//go:build !wasip1
+
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	httpwasmapi "github.com/http-wasm/http-wasm-host-go/api"
+	"github.com/http-wasm/http-wasm-host-go/handler"
+	wasm "github.com/http-wasm/http-wasm-host-go/handler/nethttp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/tetratelabs/wazero"
+
+	"github.com/onboardhq/onboard/internal/gatewaytest"
+)
+
+var (
+	guestOnce sync.Once
+	guestWasm []byte
+	cache     = wazero.NewCompilationCache()
+)
+
+// guest builds plugins/httpwasm once per test process.
+func guest(t testing.TB) []byte {
+	guestOnce.Do(func() { guestWasm = gatewaytest.BuildGuest(t, "plugins/httpwasm") })
+	require.NotEmpty(t, guestWasm)
+	return guestWasm
+}
+
+// logs collects what the guest logs through the host.
+type logs struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logs) IsEnabled(httpwasmapi.LogLevel) bool { return true }
+func (l *logs) Log(_ context.Context, _ httpwasmapi.LogLevel, msg string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, msg)
+}
+func (l *logs) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
+
+// newMiddleware loads the guest in http-wasm-host-go, the host Traefik
+// embeds, with config as its plug-in configuration, the runtime and
+// module configuration as Traefik v3.6 sets them (pkg/plugins: a
+// compilation cache, wall clock, start functions _start and
+// _initialize: http-wasm-host-go alone runs neither).
+func newMiddleware(t testing.TB, config string, lg *logs, opts ...handler.Option) (wasm.Middleware, error) {
+	ctx := context.Background()
+	rt := func(ctx context.Context) (wazero.Runtime, error) {
+		return wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(cache)), nil
+	}
+	mc := wazero.NewModuleConfig().WithSysWalltime().WithStartFunctions("_start", "_initialize")
+	opts = append([]handler.Option{handler.GuestConfig([]byte(config)), handler.Logger(lg), handler.Runtime(rt), handler.ModuleConfig(mc)}, opts...)
+	return wasm.NewMiddleware(ctx, guest(t), opts...)
+}
+
+// front is the gateway: the guest in front of a reverse proxy to up.
+func front(t testing.TB, mw wasm.Middleware, up string) string {
+	target, err := url.Parse(up)
+	require.NoError(t, err)
+	srv := httptest.NewServer(mw.NewHandler(context.Background(), httputil.NewSingleHostReverseProxy(target)))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func send(t testing.TB, base string, c gatewaytest.Case) gatewaytest.Answer {
+	req, err := http.NewRequest(c.Method, base+c.URI, bytes.NewReader(c.Body))
+	require.NoError(t, err)
+	req.Header = c.Header.Clone()
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return gatewaytest.Answer{Status: resp.StatusCode, Header: resp.Header, Body: body}
+}
+
+// TestCorpusThroughHTTPWasmHost runs the corpus through the guest in
+// http-wasm-host-go v0.7.0 in front of a real onboard service: every
+// request serve refuses is answered at the edge exactly as serve answers
+// it and never reaches the upstream; every request serve accepts reaches
+// it and succeeds.
+func TestCorpusThroughHTTPWasmHost(t *testing.T) {
+	up := gatewaytest.StartUpstream(t)
+	lg := &logs{}
+	mw, err := newMiddleware(t, `{}`, lg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = mw.Close(context.Background()) })
+	base := front(t, mw, up.URL)
+	edge, upstream := 0, 0
+	for _, c := range gatewaytest.Cases(t, up) {
+		t.Run(c.Op+"/"+c.Name, func(t *testing.T) {
+			before := up.Hits()
+			a := send(t, base, c)
+			gatewaytest.Check(t, c, a, up.Hits() > before)
+			if c.AtEdge() {
+				edge++
+			} else {
+				upstream++
+			}
+		})
+	}
+	t.Logf("%d requests answered at the edge, %d reached the upstream", edge, upstream)
+	assert.Greater(t, edge, 50)
+	assert.Greater(t, upstream, 50)
+}
