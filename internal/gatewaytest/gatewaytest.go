@@ -8,6 +8,8 @@
 package gatewaytest
 
 import (
+	"bytes"
+	"io"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -18,6 +20,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -41,6 +44,16 @@ type Upstream struct {
 	URL   string
 	Store store.Store
 	hits  atomic.Int64
+	mu    sync.Mutex
+	last  *http.Request
+	body  []byte
+}
+
+// Last is the last request that reached the upstream, with its body.
+func (u *Upstream) Last() (*http.Request, []byte) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.last, u.body
 }
 
 // Hits is how many requests reached the upstream so far.
@@ -58,6 +71,11 @@ func StartUpstream(t testing.TB) *Upstream {
 	u := &Upstream{Store: st}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.hits.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		u.mu.Lock()
+		u.last, u.body = r, body
+		u.mu.Unlock()
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		h.ServeHTTP(w, r)
 	}))
 	u.URL = srv.URL
@@ -179,13 +197,24 @@ func MaskRequestID(t testing.TB, body []byte) []byte {
 }
 
 // BuildGuest compiles a guest (a path relative to the module root, such
-// as plugins/httpwasm) with the reproducible flags and returns its bytes.
-// Go's build cache makes an unchanged rebuild take a second or two.
-func BuildGuest(t testing.TB, pkg string) []byte {
+// as plugins/httpwasm) with the reproducible flags of `make wasm` and the
+// given build tags, and returns its bytes. Go's build cache makes an
+// unchanged rebuild take a second or two.
+func BuildGuest(t testing.TB, pkg string, tags ...string) []byte {
 	t.Helper()
-	out, err := examples.Build(t.TempDir(), pkg)
-	require.NoError(t, err)
-	b, err := os.ReadFile(out[filepath.Base(pkg)])
+	goBin, err := exec.LookPath("go")
+	require.NoError(t, err, "building a guest needs the go command on PATH")
+	dst := filepath.Join(t.TempDir(), filepath.Base(pkg)+".wasm")
+	args := append([]string{"build"}, examples.Flags...)
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.Command(goBin, append(args, "-o", dst, "./"+pkg)...)
+	cmd.Dir = examples.Root()
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "build %s: %s", pkg, out)
+	b, err := os.ReadFile(dst)
 	require.NoError(t, err)
 	return b
 }

@@ -120,3 +120,91 @@ func TestCorpusThroughHTTPWasmHost(t *testing.T) {
 	assert.Greater(t, edge, 50)
 	assert.Greater(t, upstream, 50)
 }
+
+func caseNamed(t *testing.T, cases []gatewaytest.Case, op, name string) gatewaytest.Case {
+	for _, c := range cases {
+		if c.Op == op && c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no corpus case %s/%s", op, name)
+	return gatewaytest.Case{}
+}
+
+// TestBadConfigFailsAtLoad: the guest reads its configuration when the
+// host instantiates it, so a bad one fails NewMiddleware (Traefik: the
+// middleware is not created) with the reason in the host's log.
+func TestBadConfigFailsAtLoad(t *testing.T) {
+	for cfg, msg := range map[string]string{
+		`{"services":["cbrr"]}`: `unknown service "cbrr"`,
+		`{"bodylimit":1024}`:    `unknown field "bodylimit"`,
+		`{"body_limit":-5}`:     "body_limit must be positive",
+		`not json`:              "onboard filter: configuration",
+	} {
+		lg := &logs{}
+		_, err := newMiddleware(t, cfg, lg)
+		require.Error(t, err, cfg)
+		assert.Contains(t, lg.String(), msg, cfg)
+	}
+}
+
+// TestPanicAnswers503AndTheHostKeepsServing: a panic in the filter (a
+// build with -tags onboard_fault panics on request) is answered 503 in
+// the service's error shape, never forwarded unjudged, and the same guest
+// instance serves the next request.
+func TestPanicAnswers503AndTheHostKeepsServing(t *testing.T) {
+	up := gatewaytest.StartUpstream(t)
+	faulty := gatewaytest.BuildGuest(t, "plugins/httpwasm", "onboard_fault")
+	lg := &logs{}
+	ctx := context.Background()
+	rt := func(ctx context.Context) (wazero.Runtime, error) { return wazero.NewRuntime(ctx), nil }
+	mc := wazero.NewModuleConfig().WithSysWalltime().WithStartFunctions("_start", "_initialize")
+	mw, err := wasm.NewMiddleware(ctx, faulty, handler.Logger(lg), handler.Runtime(rt), handler.ModuleConfig(mc))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = mw.Close(ctx) })
+	base := front(t, mw, up.URL)
+	cases := gatewaytest.Cases(t, up)
+	ok := caseNamed(t, cases, "cbr.agent.register", "ok-doc-example")
+
+	boom := ok
+	boom.URI += "?onboard-fault=panic"
+	before := up.Hits()
+	a := send(t, base, boom)
+	assert.Equal(t, http.StatusServiceUnavailable, a.Status, "%s", a.Body)
+	assert.JSONEq(t, `{"error_code":"BackupService.0503","error_msg":"the validating filter failed on this request; retry later"}`, string(a.Body))
+	assert.Equal(t, before, up.Hits(), "a request the filter failed on is not forwarded unjudged")
+	assert.Contains(t, lg.String(), "injected panic", "the cause is logged")
+
+	for i := 0; i < 3; i++ {
+		gatewaytest.Check(t, ok, send(t, base, ok), true)
+	}
+}
+
+// TestReportOnlyForwardsEverything: in report-only mode a request serve
+// refuses goes upstream (which refuses it) with the verdict in a header.
+func TestReportOnlyForwardsEverything(t *testing.T) {
+	up := gatewaytest.StartUpstream(t)
+	lg := &logs{}
+	mw, err := newMiddleware(t, `{"report_only":true}`, lg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = mw.Close(context.Background()) })
+	base := front(t, mw, up.URL)
+	cases := gatewaytest.Cases(t, up)
+	bad := caseNamed(t, cases, "cbr.agent.register", "bad-agent-array")
+	before := up.Hits()
+	a := send(t, base, bad)
+	assert.Equal(t, before+1, up.Hits(), "report-only forwards what it would refuse")
+	assert.Equal(t, bad.Status, a.Status, "the upstream refuses it itself")
+	last, _ := up.Last()
+	assert.Equal(t, "invalid 400 BackupService.0001", last.Header.Get("X-Onboard-Verdict"))
+	assert.Equal(t, "cbr.agent.register", last.Header.Get("X-Onboard-Operation"))
+	assert.Contains(t, lg.String(), "report-only: POST "+bad.URI+": invalid 400 BackupService.0001")
+
+	ok := caseNamed(t, cases, "enos.device.batch-create", "ok-batch-1000")
+	a = send(t, base, ok)
+	gatewaytest.Check(t, ok, a, true)
+	last, body := up.Last()
+	assert.Equal(t, "valid", last.Header.Get("X-Onboard-Verdict"))
+	assert.Equal(t, "enos.device.batch-create", last.Header.Get("X-Onboard-Operation"))
+	assert.Equal(t, ok.Body, body, "the client's body goes upstream whole")
+}

@@ -38,6 +38,9 @@ func main() {}
 
 var calls uint32
 
+// fault is nil but in the fault tests' build (fault.go).
+var fault func(uri string)
+
 //go:wasmexport handle_request
 func handleRequest() (next uint64) {
 	// A Go reactor seldom runs its GC unless it yields now and then.
@@ -51,10 +54,13 @@ func handleRequest() (next uint64) {
 			next = 0
 		}
 	}()
-	method := getString(getMethod)
-	call, v := f.Head(filter.Request{Method: method, URI: getString(getURI), Header: headerValues, ContentLength: contentLength()})
+	method, uri := getString(getMethod), getString(getURI)
+	call, v := f.Head(filter.Request{Method: method, URI: uri, Header: headerValues, ContentLength: contentLength()})
 	var body []byte
 	if v == nil {
+		if fault != nil {
+			fault(uri)
+		}
 		body = requestBody(f.BodyLimit())
 		v = call.Body(body)
 	}
