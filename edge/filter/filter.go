@@ -124,6 +124,11 @@ type Call struct {
 // Op is the matched operation's id.
 func (c *Call) Op() string { return c.op.ID }
 
+// ReplacesBody reports whether a valid request goes upstream with the
+// engine's normalised body (forward_normalized), so a proxy that frames
+// the body itself can drop the client's Content-Length beforehand.
+func (c *Call) ReplacesBody() bool { return c.f.forward[c.op.ID] && !c.f.cfg.ReportOnly }
+
 // Head matches r. A request of no enabled route, or a served path called
 // with a method it does not serve, passes untouched (nil Call, forward
 // verdict): the upstream answers it. A matched request gets a Call, or a
