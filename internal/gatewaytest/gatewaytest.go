@@ -9,7 +9,6 @@ package gatewaytest
 
 import (
 	"bytes"
-	"io"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -17,6 +16,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
