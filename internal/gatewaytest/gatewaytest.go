@@ -31,6 +31,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onboardhq/onboard/host/conformance"
 	"github.com/onboardhq/onboard/host/gateway"
 	"github.com/onboardhq/onboard/host/store"
 	"github.com/onboardhq/onboard/host/store/stores"
@@ -217,4 +218,25 @@ func BuildGuest(t testing.TB, pkg string, tags ...string) []byte {
 	b, err := os.ReadFile(dst)
 	require.NoError(t, err)
 	return b
+}
+
+// Credentials seeds the upstream with what the conformance kit needs:
+// tokens for two projects and an EnOS service account with its token,
+// and returns the kit's target at base (the gateway in front).
+func Credentials(t testing.TB, up *Upstream, base string) conformance.Target {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now()
+	exp := now.Add(time.Hour)
+	require.NoError(t, up.Store.CreateToken(ctx, "tok-gw-a", &store.Token{ProjectID: "proj-a", CreatedAt: now, ExpiresAt: exp}))
+	require.NoError(t, up.Store.CreateToken(ctx, "tok-gw-b", &store.Token{ProjectID: "proj-b", CreatedAt: now, ExpiresAt: exp}))
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	require.NoError(t, err)
+	require.NoError(t, up.Store.CreateServiceAccount(ctx, &store.ServiceAccount{OrgID: "org-a", AccountID: "sa-a",
+		PublicKeyPEM: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})), CreatedAt: now}))
+	require.NoError(t, up.Store.CreateToken(ctx, "tok-gw-enos", &store.Token{OrgID: "org-a", AccountID: "sa-a", CreatedAt: now, ExpiresAt: exp}))
+	return conformance.Target{BaseURL: base, Project: "proj-a", Token: "tok-gw-a", ProjectB: "proj-b", ProjectBToken: "tok-gw-b",
+		EnOSOrg: "org-a", EnOSToken: "tok-gw-enos", EnOSPrivateKey: key, Extensions: true}
 }

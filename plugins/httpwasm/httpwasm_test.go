@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/tetratelabs/wazero"
 
+	"github.com/onboardhq/onboard/host/conformance"
 	"github.com/onboardhq/onboard/internal/gatewaytest"
 )
 
@@ -207,4 +208,15 @@ func TestReportOnlyForwardsEverything(t *testing.T) {
 	assert.Equal(t, "valid", last.Header.Get("X-Onboard-Verdict"))
 	assert.Equal(t, "enos.device.batch-create", last.Header.Get("X-Onboard-Operation"))
 	assert.Equal(t, ok.Body, body, "the client's body goes upstream whole")
+}
+
+// TestConformanceThroughHTTPWasmHost runs the conformance kit (`onboard
+// conform`) through the guest in http-wasm-host-go in front of a real
+// onboard service: with the filter in front, the service still conforms.
+func TestConformanceThroughHTTPWasmHost(t *testing.T) {
+	up := gatewaytest.StartUpstream(t)
+	mw, err := newMiddleware(t, `{}`, &logs{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = mw.Close(context.Background()) })
+	conformance.Run(t, gatewaytest.Credentials(t, up, front(t, mw, up.URL)))
 }
