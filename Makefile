@@ -6,17 +6,23 @@ WASM      := plugins/engine/enginewasm/engine.wasm
 # Reproducible: no paths, no VCS stamp, no build id, no DWARF. CI rebuilds
 # the committed engine.wasm with these flags and fails on any byte change.
 WASMFLAGS := -trimpath -buildvcs=false -buildmode=c-shared -ldflags='-buildid= -w'
+# The gateway filter guests (http-wasm, proxy-wasm): committed and checked
+# like engine.wasm; they link the engine, so `make wasm` rebuilds them too.
+GUESTS    := plugins/httpwasm/httpwasm.wasm plugins/proxywasm/proxywasm.wasm
 STATICCHECK_VERSION := v0.8.2
 
 # Nested modules keep heavy dependencies (the Huawei Cloud SDK, Caddy) out of the core module.
 NESTED    := host/api/sdkcompat host/caddy
 
-.PHONY: help build examples wasm wasm-check test test-short sdk-test fuzz fuzz-all vulncheck lint tidy-check check bench clean caddy-test node-deps
+.PHONY: help build examples wasm httpwasm proxywasm wasm-check traefik-test test test-short sdk-test fuzz fuzz-all vulncheck lint tidy-check check bench clean caddy-test node-deps
 
 help:
 	@echo "make build       build bin/onboard and the example hook plug-ins"
 	@echo "make examples    build plugins/examples/<name>/<name>.wasm"
-	@echo "make wasm        rebuild $(WASM) from plugins/engine"
+	@echo "make wasm        rebuild $(WASM) and the gateway guests ($(GUESTS))"
+	@echo "make httpwasm    rebuild plugins/httpwasm/httpwasm.wasm (http-wasm: Traefik)"
+	@echo "make proxywasm   rebuild plugins/proxywasm/proxywasm.wasm (proxy-wasm: Envoy, Istio, APISIX, Kong)"
+	@echo "make traefik-test build Traefik $(TRAEFIK_VERSION) and run onboard conform through it with the http-wasm guest"
 	@echo "make test        all tests with -race (needs PostgreSQL, see README)"
 	@echo "make sdk-test    the official Huawei Cloud Go SDK against onboard (nested module)"
 	@echo "make check       gofmt, vet, staticcheck, tidy diff, wasm diff, tests"
@@ -38,15 +44,22 @@ examples:
 	GOOS=wasip1 GOARCH=wasm $(GO) build $(WASMFLAGS) -o plugins/examples/$$n/$$n.wasm ./plugins/examples/$$n || exit 1; \
 	echo "plugins/examples/$$n/$$n.wasm"; done
 
-wasm:
+wasm: httpwasm proxywasm
 	GOOS=wasip1 GOARCH=wasm $(GO) build $(WASMFLAGS) -o $(WASM) ./plugins/engine/cmd/enginewasm
 
-# The committed engine.wasm must be exactly what the source builds.
+httpwasm proxywasm:
+	GOOS=wasip1 GOARCH=wasm $(GO) build $(WASMFLAGS) -o plugins/$@/$@.wasm ./plugins/$@
+
+# Every committed .wasm (the engine and the gateway guests) must be exactly
+# what the source builds.
 wasm-check:
-	@tmp=$$(mktemp -d) && \
-	GOOS=wasip1 GOARCH=wasm $(GO) build $(WASMFLAGS) -o $$tmp/engine.wasm ./plugins/engine/cmd/enginewasm && \
-	if cmp -s $$tmp/engine.wasm $(WASM); then echo "wasm-check: $(WASM) is reproducible"; rm -rf $$tmp; \
-	else echo "wasm-check: $(WASM) differs from a rebuild of the source: run 'make wasm' and commit it"; rm -rf $$tmp; exit 1; fi
+	@tmp=$$(mktemp -d); status=0; \
+	for m in $(WASM):./plugins/engine/cmd/enginewasm $(foreach g,$(GUESTS),$(g):./$(dir $(g))); do \
+	file=$${m%%:*}; pkg=$${m#*:}; \
+	GOOS=wasip1 GOARCH=wasm $(GO) build $(WASMFLAGS) -o $$tmp/out.wasm $$pkg || { status=1; continue; }; \
+	if cmp -s $$tmp/out.wasm $$file; then echo "wasm-check: $$file is reproducible"; \
+	else echo "wasm-check: $$file differs from a rebuild of the source: run 'make wasm' and commit it"; status=1; fi; done; \
+	rm -rf $$tmp; exit $$status
 
 test: node-deps
 	$(GO) test -race -count=1 ./...
