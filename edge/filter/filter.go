@@ -17,7 +17,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -113,12 +112,11 @@ var pass = &Verdict{Forward: true}
 
 // Call is one matched request awaiting its body.
 type Call struct {
-	f         *Filter
-	r         Request
-	op        schemas.Operation
-	svc       string
-	match     *edge.Match
-	requestID string
+	f     *Filter
+	r     Request
+	op    schemas.Operation
+	svc   string
+	match *edge.Match
 }
 
 // Op is the matched operation's id.
@@ -139,7 +137,7 @@ func (f *Filter) Head(r Request) (*Call, *Verdict) {
 	if !ok {
 		return nil, pass
 	}
-	c := &Call{f: f, r: r, svc: m.Ops[0].Service, match: m, requestID: newRequestID()}
+	c := &Call{f: f, r: r, svc: m.Ops[0].Service, match: m}
 	op, err := edge.Select(c.svc, m.Ops, m.OnPath, r.Method, c.query())
 	if err != nil {
 		return nil, c.refuse(err)
@@ -175,20 +173,16 @@ func (c *Call) Body(body []byte) *Verdict {
 	if err != nil {
 		return c.refuse(err)
 	}
-	doc := c.f.eng.Run(c.op.ID, params, body)
-	var res struct {
-		Violations []abi.Violation `json:"violations"`
-		Request    json.RawMessage `json:"request"`
-	}
-	if err := json.Unmarshal(doc, &res); err != nil {
+	violations, request, err := verdict(c.f.eng.Run(c.op.ID, params, body))
+	if err != nil {
 		return c.refuse(edge.New(c.svc, edge.Unavailable, "the engine answered no result document: %v", err))
 	}
-	if len(res.Violations) > 0 {
-		return c.refuse(edge.FromResult(c.svc, &abi.Result{Violations: res.Violations}))
+	if len(violations) > 0 {
+		return c.refuse(edge.FromResult(c.svc, &abi.Result{Violations: violations}))
 	}
 	v := &Verdict{Forward: true, SetHeaders: [][2]string{{c.f.opHdr, c.op.ID}}}
-	if c.f.forward[c.op.ID] && len(res.Request) > 0 && !c.f.cfg.ReportOnly {
-		v.Body = bytes.Clone(res.Request)
+	if c.f.forward[c.op.ID] && len(request) > 0 && !c.f.cfg.ReportOnly {
+		v.Body = bytes.Clone(request)
 		v.SetHeaders = append(v.SetHeaders, [2]string{"Content-Length", strconv.Itoa(len(v.Body))})
 	}
 	if c.f.cfg.ReportOnly {
@@ -215,16 +209,17 @@ func (c *Call) Trapped(cause any) *Verdict {
 // refuse answers e at the edge, or in report-only mode forwards the
 // request with e as its verdict.
 func (c *Call) refuse(err error) *Verdict {
+	requestID := newRequestID()
 	e, ok := err.(*edge.Error)
 	if !ok {
-		e = edge.New(c.svc, edge.Internal, "internal error (request id %s)", c.requestID)
+		e = edge.New(c.svc, edge.Internal, "internal error (request id %s)", requestID)
 	}
 	if c.f.cfg.ReportOnly {
 		verdict := fmt.Sprintf("invalid %d %s", e.Status, code(c.svc, e))
 		return &Verdict{Forward: true, SetHeaders: [][2]string{{c.f.opHdr, c.op.ID}, {c.f.verdHdr, verdict}},
 			Log: "onboard filter: report-only: " + c.r.Method + " " + edge.ShortText(c.r.URI) + ": " + verdict + ": " + e.Message}
 	}
-	v := render(c.svc, e, c.requestID)
+	v := render(c.svc, e, requestID)
 	v.Log = fmt.Sprintf("onboard filter: %s %s: %d %s", c.r.Method, edge.ShortText(c.r.URI), e.Status, code(c.svc, e))
 	return v
 }
