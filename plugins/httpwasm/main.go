@@ -12,6 +12,7 @@
 package main
 
 import (
+	"errors"
 	"runtime"
 	"strconv"
 
@@ -24,6 +25,15 @@ var f *filter.Filter
 // configuration fails there, at load, with the reason in the host's log.
 func init() {
 	cfg, err := filter.ParseConfig([]byte(getString(getConfig)))
+	if err == nil && len(cfg.ForwardNormalized) > 0 {
+		// Measured with a Go reverse proxy behind http-wasm-host-go v0.7.0's
+		// net/http host (Traefik's): the request keeps the client's
+		// ContentLength, and a normalised body (longer: defaults spliced in)
+		// fails upstream with 502. Refused here rather than at run time.
+		err = errors.New("onboard filter: configuration: forward_normalized is not supported by http-wasm hosts " +
+			"(http-wasm-host-go keeps the client's Content-Length, so a replaced body breaks the upstream request); " +
+			"use it with the proxy-wasm plug-in")
+	}
 	if err == nil {
 		f, err = filter.New(cfg)
 	}
@@ -74,10 +84,7 @@ func handleRequest() (next uint64) {
 	for _, h := range v.SetHeaders {
 		setHeader(h[0], h[1])
 	}
-	switch {
-	case v.Body != nil:
-		writeBody(kindRequest, ptr(v.Body), uint32(len(v.Body)))
-	case len(body) > 0:
+	if len(body) > 0 {
 		// The body read goes upstream as the guest writes it back:
 		// http-wasm-host-go v0.7.0's nethttp host (Traefik's) buffers
 		// only the read that ends with EOF, so a body read in more than
