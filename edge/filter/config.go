@@ -65,12 +65,11 @@ func (c *Config) check() error {
 	if err != nil {
 		return fmt.Errorf("onboard filter: catalogue: %w", err)
 	}
-	var services, ids []string
+	var services []string
 	for _, op := range ops {
 		if !slices.Contains(services, op.Service) {
 			services = append(services, op.Service)
 		}
-		ids = append(ids, op.ID)
 	}
 	for _, s := range c.Services {
 		if !slices.Contains(services, s) {

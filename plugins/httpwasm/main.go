@@ -51,6 +51,7 @@ var calls uint32
 // fault is nil but in the fault tests' build (fault.go).
 var fault func(uri string)
 
+//lint:ignore U1000 exported to the host (go:wasmexport)
 //go:wasmexport handle_request
 func handleRequest() (next uint64) {
 	// A Go reactor seldom runs its GC unless it yields now and then.
@@ -94,6 +95,7 @@ func handleRequest() (next uint64) {
 	return 1
 }
 
+//lint:ignore U1000 exported to the host (go:wasmexport)
 //go:wasmexport handle_response
 func handleResponse(reqCtx uint32, isError uint32) {}
 
