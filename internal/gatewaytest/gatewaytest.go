@@ -109,25 +109,15 @@ var (
 	keyPEM  string
 )
 
-// Cases returns the corpus requests that have a golden answer (the five
-// create operations), each in a project or org of its own with
-// credentials the upstream accepts, as TestCorpusOverHTTP sends them.
-func Cases(t testing.TB, up *Upstream) []Case {
+// Goldens returns the corpus requests that have a golden answer (the five
+// create operations), sent to project p1 (EnOS: org o1) with no
+// credentials.
+func Goldens(t testing.TB) []Case {
 	t.Helper()
 	all, err := corpus.Requests()
 	require.NoError(t, err)
-	keyOnce.Do(func() {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			panic(err)
-		}
-		pub, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
-		keyPEM = string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}))
-	})
-	ctx := context.Background()
-	now := time.Now()
 	var out []Case
-	for i, c := range all {
+	for _, c := range all {
 		b, err := os.ReadFile(filepath.Join(corpus.Dir(), "golden", "http", c.Op, c.Name+".json"))
 		if os.IsNotExist(err) {
 			continue
@@ -140,23 +130,48 @@ func Cases(t testing.TB, up *Upstream) []Case {
 		require.NoError(t, json.Unmarshal(b, &g))
 		op, _ := schemas.Lookup(c.Op)
 		gc := Case{Case: c, Method: op.Method, SuccessStatus: op.SuccessStatus, Status: g.Status, Golden: g.Body,
-			Header: http.Header{"Content-Type": {"application/json"}}}
+			Header: http.Header{"Content-Type": {"application/json"}}, URI: strings.Replace(op.Route, "{project_id}", "p1", 1)}
+		if op.Service == "enos" {
+			gc.URI = op.Route + "?action=batchCreate&orgId=o1"
+		}
+		out = append(out, gc)
+	}
+	require.Greater(t, len(out), 100, "the corpus should drive well over a hundred requests")
+	return out
+}
+
+// Cases is Goldens, each case in a project or org of its own with
+// credentials the upstream accepts, as TestCorpusOverHTTP sends them.
+func Cases(t testing.TB, up *Upstream) []Case {
+	t.Helper()
+	keyOnce.Do(func() {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		pub, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+		keyPEM = string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}))
+	})
+	ctx := context.Background()
+	now := time.Now()
+	out := Goldens(t)
+	for i := range out {
+		c := &out[i]
+		op, _ := schemas.Lookup(c.Op)
 		tok := fmt.Sprintf("tok-gw-%d", i)
 		if op.Service == "enos" {
 			org := fmt.Sprintf("o-gw-%d", i)
 			require.NoError(t, up.Store.CreateServiceAccount(ctx, &store.ServiceAccount{OrgID: org, AccountID: "sa", PublicKeyPEM: keyPEM, CreatedAt: now}))
 			require.NoError(t, up.Store.CreateToken(ctx, tok, &store.Token{OrgID: org, AccountID: "sa", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
-			gc.URI = op.Route + "?action=batchCreate&orgId=" + org
-			gc.Header.Set("Authorization", "Bearer "+tok)
+			c.URI = op.Route + "?action=batchCreate&orgId=" + org
+			c.Header.Set("Authorization", "Bearer "+tok)
 		} else {
 			project := fmt.Sprintf("gw-%d", i)
 			require.NoError(t, up.Store.CreateToken(ctx, tok, &store.Token{ProjectID: project, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
-			gc.URI = strings.Replace(op.Route, "{project_id}", project, 1)
-			gc.Header.Set("X-Auth-Token", tok)
+			c.URI = strings.Replace(op.Route, "{project_id}", project, 1)
+			c.Header.Set("X-Auth-Token", tok)
 		}
-		out = append(out, gc)
 	}
-	require.Greater(t, len(out), 100, "the corpus should drive well over a hundred requests")
 	return out
 }
 
