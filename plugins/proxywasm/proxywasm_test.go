@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/tetratelabs/wazero"
 
+	"github.com/onboardhq/onboard/host/conformance"
+	"github.com/onboardhq/onboard/internal/corpus"
 	"github.com/onboardhq/onboard/internal/gatewaytest"
 )
 
@@ -200,4 +203,34 @@ func TestForwardNormalizedBody(t *testing.T) {
 	last, body := up.Last()
 	assert.Contains(t, string(body), `"invocation_target":"telescope"`)
 	assert.Equal(t, "ces.agent-invocation.batch-create", last.Header.Get("X-Op"))
+}
+
+// TestConformanceThroughProxytest runs the conformance kit (`onboard
+// conform`) through the plug-in in proxytest in front of a real onboard
+// service. The emulator is one global host, so the front serves one
+// request at a time.
+func TestConformanceThroughProxytest(t *testing.T) {
+	up := gatewaytest.StartUpstream(t)
+	host, st := emulator(t, guest(t), `{}`)
+	require.Equal(t, types.OnPluginStartStatusOK, st)
+	var mu sync.Mutex
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		a := proxy(t, host, up, gatewaytest.Case{Case: corpus.Case{Body: body}, Method: r.Method, URI: r.URL.RequestURI(), Header: r.Header})
+		mu.Unlock()
+		for k, vs := range a.Header {
+			for _, v := range vs {
+				w.Header().Add(k, v)
+			}
+		}
+		w.WriteHeader(a.Status)
+		_, _ = w.Write(a.Body)
+	}))
+	t.Cleanup(front.Close)
+	conformance.Run(t, gatewaytest.Credentials(t, up, front.URL))
 }
