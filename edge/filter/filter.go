@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/onboardhq/onboard/abi"
 	"github.com/onboardhq/onboard/edge"
@@ -246,8 +247,15 @@ func first(vs []string) string {
 	return vs[0]
 }
 
+// newRequestID mixes the clock into the random bytes: a Wasm host's
+// random source may be deterministic (wazero's default, which Traefik
+// keeps), and ids must not repeat across instances and restarts.
 func newRequestID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
+	now := uint64(time.Now().UnixNano())
+	for i := range 8 {
+		b[i] ^= byte(now >> (8 * i))
+	}
 	return hex.EncodeToString(b[:])
 }
