@@ -146,7 +146,11 @@ providers:
 		out, err := exec.Command(bin, "conform", "--target", base,
 			"--project", "proj-a", "--token", "tok-traefik-a", "--project-b", "proj-b", "--project-b-token", "tok-traefik-b",
 			"--enos-org", "org-a", "--enos-token", "tok-traefik-enos", "--enos-private-key", pemFile, "--extensions").CombinedOutput()
-		t.Logf("onboard conform through Traefik (%s):\n%s", time.Since(start).Round(time.Millisecond), tail(string(out), 20))
+		if err != nil {
+			t.Logf("onboard conform through Traefik (%s):\n%s", time.Since(start).Round(time.Millisecond), out)
+		} else {
+			t.Logf("onboard conform through Traefik (%s):\n%s", time.Since(start).Round(time.Millisecond), tail(string(out), 5))
+		}
 		require.NoError(t, err, "onboard conform failed through Traefik")
 	})
 }
