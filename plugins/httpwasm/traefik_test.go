@@ -77,8 +77,12 @@ testData:
     address: "127.0.0.1:%d"
 ping:
   entryPoint: web
+global:
+  checkNewVersion: false
+  sendAnonymousUsage: false
 log:
   level: INFO
+  noColor: true
 experimental:
   localPlugins:
     onboard:
@@ -136,7 +140,10 @@ providers:
 		assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 		assert.Contains(t, string(got), `"error_code":"BackupService.0001"`)
 		assert.NotContains(t, srv.Log(), "/v3/edge-proof/agents", "serve logged the request: it reached the upstream")
-		assert.Contains(t, log.String(), "onboard filter: POST /v3/edge-proof/agents: 400 BackupService.0001")
+		// Traefik writes the guest's log line asynchronously.
+		assert.Eventually(t, func() bool {
+			return strings.Contains(log.String(), "onboard filter: POST /v3/edge-proof/agents: 400 BackupService.0001")
+		}, 10*time.Second, 50*time.Millisecond, "the guest logs its refusal through Traefik")
 	})
 
 	t.Run("onboard conform through Traefik", func(t *testing.T) {
