@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/onboardhq/onboard/abi"
+	"github.com/onboardhq/onboard/edge"
 	"github.com/onboardhq/onboard/host/store"
 	"github.com/onboardhq/onboard/host/store/stores"
 	"github.com/onboardhq/onboard/host/store/storetest"
@@ -108,7 +109,7 @@ func servedOps(tb testing.TB) []schemas.Operation {
 // for EnOS, and credentials by mode: 0 token, 1 AK/SK signature, 2 none.
 func fuzzRequest(op schemas.Operation, body []byte, mode uint8) *http.Request {
 	path := op.Route
-	for _, name := range pathParams(op.Route) {
+	for _, name := range edge.PathParams(op.Route) {
 		v := "id-1"
 		if name == "project_id" {
 			v = fuzzProject

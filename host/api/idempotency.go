@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/onboardhq/onboard/edge"
 	"github.com/onboardhq/onboard/host/store"
 )
 
@@ -34,7 +35,7 @@ import (
 // request, so a key reused for a different request is refused (422)
 // rather than answered with the wrong result. The store seals the stored
 // response like every other secret.
-const idempotencyHeader = "Idempotency-Key"
+const idempotencyHeader = edge.IdempotencyHeader
 
 // idempotent is the key a request holds.
 type idempotent struct {

@@ -20,8 +20,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
-	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -29,9 +27,9 @@ import (
 	"time"
 
 	"github.com/onboardhq/onboard/abi"
+	"github.com/onboardhq/onboard/edge"
 	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/host/internal/admission"
-	"github.com/onboardhq/onboard/host/internal/reqparams"
 	"github.com/onboardhq/onboard/host/openapi"
 	"github.com/onboardhq/onboard/host/store"
 	"github.com/onboardhq/onboard/schemas"
@@ -466,19 +464,9 @@ func (s *Server) dispatch(ops, onPath []schemas.Operation) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		svc := ops[0].Service
 		c := s.newCall(w, r, svc)
-		op, ok := selectOperation(ops, r)
-		if !ok {
-			name := actionName(ops)
-			// An action of another method stays a 400 (the query, not the
-			// path, names the operation), but says which method it takes.
-			for _, other := range onPath {
-				if v, has := other.Query[name]; has && other.Method != r.Method && v == r.URL.Query().Get(name) {
-					c.fail(newError(svc, kindInvalid, "query parameter %s: %s is called with %s, not %s; with %s expected one of %s",
-						name, v, other.Method, shortText(r.Method), shortText(r.Method), actionValues(ops)))
-					return
-				}
-			}
-			c.fail(newError(svc, kindInvalid, "query parameter %s: expected one of %s", name, actionValues(ops)))
+		op, err := edge.Select(svc, ops, onPath, r.Method, r.URL.Query())
+		if err != nil {
+			c.fail(err)
 			return
 		}
 		c.op = op
@@ -491,40 +479,6 @@ func (s *Server) dispatch(ops, onPath []schemas.Operation) http.Handler {
 			c.fail(err)
 		}
 	})
-}
-
-// selectOperation picks the operation whose fixed query values match.
-func selectOperation(ops []schemas.Operation, r *http.Request) (schemas.Operation, bool) {
-	q := r.URL.Query()
-	for _, op := range ops {
-		match := true
-		for k, v := range op.Query {
-			if q.Get(k) != v {
-				match = false
-			}
-		}
-		if match {
-			return op, true
-		}
-	}
-	return schemas.Operation{}, false
-}
-
-func actionName(ops []schemas.Operation) string {
-	for k := range ops[0].Query {
-		return k
-	}
-	return "action"
-}
-
-func actionValues(ops []schemas.Operation) string {
-	var vs []string
-	for _, op := range ops {
-		for _, v := range op.Query {
-			vs = append(vs, v)
-		}
-	}
-	return strings.Join(vs, ", ")
 }
 
 // serve runs the common checks, then the operation's handler:
@@ -606,29 +560,12 @@ func (c *call) run(h handler) error {
 // more than once: which copy counts must never depend on who reads it (a
 // proxy may check the first, onboard the last). Credentials get 401.
 func (c *call) singleHeaders() error {
-	check := func(name string, k kind) error {
-		if _, ok := reqparams.Header(c.r.Header, name); !ok {
-			return newError(c.svc, k, "header %s is given %d times; give it once", name, len(c.r.Header.Values(name)))
-		}
-		return nil
-	}
 	for _, name := range credentialHeaders {
-		if err := check(name, kindAuth); err != nil {
-			return err
+		if vs := c.r.Header.Values(name); len(vs) > 1 {
+			return newError(c.svc, kindAuth, "header %s is given %d times; give it once", name, len(vs))
 		}
 	}
-	for _, name := range append([]string{"Content-Type", idempotencyHeader}, c.op.Headers...) {
-		if err := check(name, kindInvalid); err != nil {
-			return err
-		}
-	}
-	// An Idempotency-Key is stored as text: like the IETF draft's
-	// sf-string, printable ASCII only (PostgreSQL refused invalid UTF-8
-	// with a 500).
-	if key := c.r.Header.Get(idempotencyHeader); strings.ContainsFunc(key, func(r rune) bool { return r < ' ' || r > '~' }) {
-		return newError(c.svc, kindInvalid, "header %s must be printable ASCII (a UUID, for example)", idempotencyHeader)
-	}
-	return nil
+	return edge.HeadersOnce(c.svc, c.op, c.r.Header.Values)
 }
 
 // readBody enforces the size limit without buffering more than it, and the
@@ -636,20 +573,17 @@ func (c *call) singleHeaders() error {
 func (c *call) readBody() error {
 	limit := bodyLimit(c.op, c.s.Limits())
 	if c.r.ContentLength > limit {
-		return newError(c.svc, kindTooLarge, "request body of %d bytes exceeds the limit of %d bytes", c.r.ContentLength, limit)
+		return edge.DeclaredTooLarge(c.svc, c.r.ContentLength, limit)
 	}
 	body, err := io.ReadAll(io.LimitReader(c.r.Body, limit+1))
 	if err != nil {
 		return newError(c.svc, kindInvalid, "reading the request body failed: %v", err)
 	}
 	if int64(len(body)) > limit {
-		return newError(c.svc, kindTooLarge, "request body exceeds the limit of %d bytes", limit)
+		return edge.ReadTooLarge(c.svc, limit)
 	}
 	c.body = body
-	if c.op.RequestSchema == "" {
-		return nil
-	}
-	return checkContentType(c.svc, c.r.Header.Get("Content-Type"), c.op.DefaultContentType)
+	return edge.CheckContentType(c.svc, c.op, c.r.Header.Get("Content-Type"))
 }
 
 // bodyLimit is op's body size limit: the configured one, or the
@@ -663,76 +597,18 @@ func bodyLimit(op schemas.Operation, l Limits) int64 {
 	return l.BodyLimit
 }
 
-// checkContentType accepts JSON in UTF-8 only (RFC 8259 §8.1): a body in
-// another charset would be read as UTF-8 and mangled, or refused for its
-// bytes with a message about the wrong thing. A service whose table makes
-// the header optional (CES) reads a body without it as dflt.
-func checkContentType(svc, ct, dflt string) error {
-	if ct == "" {
-		if dflt == "" {
-			return newError(svc, kindMediaType, "Content-Type is missing: send Content-Type: application/json")
-		}
-		ct = dflt
-	}
-	mt, params, err := mime.ParseMediaType(ct)
-	if err != nil {
-		return newError(svc, kindMediaType, "Content-Type %s is malformed (%v): send application/json", quoteValue(ct), err)
-	}
-	if mt != "application/json" {
-		return newError(svc, kindMediaType, "Content-Type must be application/json, got %s", quoteValue(mt))
-	}
-	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return newError(svc, kindMediaType, "charset %s is not supported: send the body in UTF-8 (Content-Type: application/json; charset=UTF-8)", quoteValue(cs))
-	}
-	return nil
-}
-
 // paramsJSON collects the path, query and header parameters into the JSON
 // object the engine validates against the operation's params schema (which
 // rejects unknown query parameters), with the client's bytes unchanged.
-func (c *call) paramsJSON() ([]byte, error) {
-	var p reqparams.Object
-	for _, name := range pathParams(c.op.Route) {
-		p.Add(name, c.r.PathValue(name))
-	}
-	c.headers = map[string]string{}
-	for _, name := range c.op.Headers {
-		if v := c.r.Header.Get(name); v != "" { // given once: singleHeaders
-			p.Add(name, v)
-			c.headers[name] = v
-		}
-	}
-	q := c.r.URL.Query()
-	keys := slices.Sorted(maps.Keys(q))
-	for _, k := range keys {
-		vs := q[k]
-		if len(vs) > 1 {
-			return nil, newError(c.svc, kindInvalid, "query parameter %s is given %d times; give it once", quoteValue(k), len(vs))
-		}
-		if slices.ContainsFunc(c.op.Headers, func(h string) bool { return strings.EqualFold(h, k) }) {
-			return nil, newError(c.svc, kindInvalid, "%s is a header parameter: send it as a header, not in the query", quoteValue(k))
-		}
-		if !p.Add(k, vs[0]) {
-			return nil, newError(c.svc, kindInvalid, "query parameter %s repeats a path or header parameter: remove it from the query", quoteValue(k))
-		}
-	}
-	return p.Bytes(), nil
+func (c *call) paramsJSON() (params []byte, err error) {
+	params, c.headers, err = edge.Params(c.svc, c.op, c.r.PathValue, c.r.Header.Get, c.r.URL.Query())
+	return params, err
 }
 
 // header returns a header parameter of the operation (Instance-Id) as the
 // engine validated it; "" when the request has none. Handlers read headers
 // only through it.
 func (c *call) header(name string) string { return c.headers[name] }
-
-func pathParams(route string) []string {
-	var names []string
-	for _, seg := range strings.Split(route, "/") {
-		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
-			names = append(names, strings.Trim(seg, "{}"))
-		}
-	}
-	return names
-}
 
 // validate runs op on the engine; an engine failure is a 503 (fail).
 func (c *call) validate(op string, params, body []byte) (*abi.Result, error) {
@@ -783,7 +659,7 @@ func (c *call) reply(status int, v any) error {
 
 func (c *call) write(status int, body []byte) {
 	if body != nil {
-		c.w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+		c.w.Header().Set("Content-Type", edge.ContentType)
 	}
 	c.w.WriteHeader(status)
 	_, _ = c.w.Write(body)
@@ -801,18 +677,8 @@ func (c *call) fail(err error) {
 		c.s.log.Error("request failed", "op", c.op.ID, "request_id", c.requestID, "err", err)
 		e = newError(c.svc, kindInternal, "internal error (request id %s)", c.requestID)
 	}
-	var body []byte
-	if c.svc == "enos" {
-		body, _ = json.Marshal(map[string]any{"code": e.EnOS, "msg": e.Message, "requestId": c.requestID})
-	} else {
-		body, _ = json.Marshal(map[string]string{"error_code": e.Code, "error_msg": e.Message})
-	}
 	if e.Status == http.StatusUnauthorized {
-		scheme := `X-Auth-Token, SDK-HMAC-SHA256`
-		if c.svc == "enos" {
-			scheme = `Bearer`
-		}
-		c.w.Header().Set("WWW-Authenticate", scheme)
+		c.w.Header().Set("WWW-Authenticate", edge.Challenge(c.svc))
 	}
-	c.write(e.Status, body)
+	c.write(e.Status, edge.Body(c.svc, e, c.requestID))
 }

@@ -35,9 +35,9 @@ import (
 	"time"
 
 	"github.com/onboardhq/onboard/abi"
+	"github.com/onboardhq/onboard/edge"
 	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/host/hooks"
-	"github.com/onboardhq/onboard/host/internal/reqparams"
 	"github.com/onboardhq/onboard/host/store"
 )
 
@@ -547,12 +547,12 @@ func (p *Provisioner) bootstrap(w http.ResponseWriter, r *http.Request) {
 	// The path and the Instance-Id header reach the engine as sent, like
 	// the operator API's parameters: Instance-Id scopes the store look-ups
 	// and is stored with the device.
-	instance, once := reqparams.Header(r.Header, instanceHeader)
+	instance, once := edge.HeaderOnce(r.Header.Values(instanceHeader))
 	if !once {
 		writeError(w, fail(http.StatusBadRequest, codeInvalid, ErrInvalidRequest, "header %s is given %d times; give it once", instanceHeader, len(r.Header.Values(instanceHeader))))
 		return
 	}
-	var params reqparams.Object
+	var params edge.Object
 	params.Add("project_id", project)
 	if instance != "" {
 		params.Add(instanceHeader, instance)

@@ -1,18 +1,14 @@
-// Package reqparams reads a request's parameters the way the engine must
-// see them: the path, query and header parameters of one request as one
-// JSON object, with the client's bytes unchanged, and each header the
-// server reads given at most once.
+package edge
+
+// Object builds the parameter object the engine validates: the path,
+// query and header parameters of one request as one JSON object, with the
+// client's bytes unchanged.
 //
 // encoding/json replaces invalid UTF-8 with U+FFFD, so a parameter the
 // engine had accepted as text could reach the store as other bytes (and
 // fail there: PostgreSQL refuses invalid UTF-8 and U+0000). Here only '"',
 // '\' and control characters are escaped; everything else is copied, and
 // the engine's utf8 and nul rules judge it.
-package reqparams
-
-import "net/http"
-
-// Object builds the parameter object.
 type Object struct {
 	b     []byte
 	names map[string]bool
@@ -62,18 +58,4 @@ func appendString(dst []byte, s string) []byte {
 		}
 	}
 	return append(dst, '"')
-}
-
-// Header returns the value of header name ("" when absent) and false when
-// the request gives it more than once: which copy counts must not depend
-// on who reads it (a proxy may check the first, a handler the last).
-func Header(h http.Header, name string) (string, bool) {
-	vs := h.Values(name)
-	switch len(vs) {
-	case 0:
-		return "", true
-	case 1:
-		return vs[0], true
-	}
-	return "", false
 }
