@@ -252,6 +252,12 @@ func Credentials(t testing.TB, up *Upstream, base string) conformance.Target {
 	require.NoError(t, up.Store.CreateServiceAccount(ctx, &store.ServiceAccount{OrgID: "org-a", AccountID: "sa-a",
 		PublicKeyPEM: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})), CreatedAt: now}))
 	require.NoError(t, up.Store.CreateToken(ctx, "tok-gw-enos", &store.Token{OrgID: "org-a", AccountID: "sa-a", CreatedAt: now, ExpiresAt: exp}))
+	// Devices go under products of the org (an unknown productKey gets
+	// 11404), as `onboard enos-product create` makes them.
+	for _, pk := range []string{"pk-gw", "pk-gw-quota"} {
+		require.NoError(t, up.Store.CreateEnOSProduct(ctx, &store.EnosProduct{OrgID: "org-a", ProductKey: pk}))
+	}
 	return conformance.Target{BaseURL: base, Project: "proj-a", Token: "tok-gw-a", ProjectB: "proj-b", ProjectBToken: "tok-gw-b",
-		EnOSOrg: "org-a", EnOSToken: "tok-gw-enos", EnOSPrivateKey: key, Extensions: true}
+		EnOSOrg: "org-a", EnOSToken: "tok-gw-enos", EnOSPrivateKey: key, EnOSProduct: "pk-gw", EnOSQuotaProduct: "pk-gw-quota",
+		Extensions: true}
 }
