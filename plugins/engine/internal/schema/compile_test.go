@@ -181,6 +181,11 @@ func TestMemberNamesAtTheEdgesOfTheTwoWordScan(t *testing.T) {
 			// The same name with its last byte escaped: the slow path.
 			esc := `{"` + name[:n-1] + `\u006b":1}` + tail
 			assert.True(t, v.Valid(doc.Root, []byte(esc)), "escaped name of %d bytes", n)
+			// An escaped quote where the name would end: the string goes
+			// on, and here never ends.
+			v.Validate(doc.Root, []byte(`{"`+name[:n-1]+`\":1}`+tail))
+			require.NotNil(t, v.Syntax, "escaped quote after %d bytes", n-1)
+			assert.Contains(t, v.Syntax.Msg, "inside a string")
 			v.Validate(doc.Root, []byte(`{"`+name+`":1,"`+name+`":1}`+tail))
 			require.NotNil(t, v.Syntax, "duplicate name of %d bytes", n)
 			assert.Equal(t, "duplicate-key", v.Syntax.Rule)
