@@ -31,6 +31,13 @@ type v8 struct {
 // checks that V8's result document is byte-identical to wazero's.
 func startV8(t testing.TB, rt *host.Runtime, batch []byte) *v8 {
 	t.Helper()
+	return startV8Module(t, enginewasm.Wasm, rt, batch)
+}
+
+// startV8Module is startV8 for a given build of the engine (rt must run the
+// same bytes).
+func startV8Module(t testing.TB, wasm []byte, rt *host.Runtime, batch []byte) *v8 {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Logf("V8 comparison skipped: %v", err)
@@ -38,7 +45,7 @@ func startV8(t testing.TB, rt *host.Runtime, batch []byte) *v8 {
 	}
 	dir := t.TempDir()
 	wasmPath, bodyPath := filepath.Join(dir, "engine.wasm"), filepath.Join(dir, "body.json")
-	require.NoError(t, os.WriteFile(wasmPath, enginewasm.Wasm, 0o644))
+	require.NoError(t, os.WriteFile(wasmPath, wasm, 0o644))
 	require.NoError(t, os.WriteFile(bodyPath, batch, 0o644))
 	version, err := exec.Command(node, "--version").Output()
 	require.NoError(t, err)

@@ -158,3 +158,37 @@ func TestAcceptsStringAgreesWithValidate(t *testing.T) {
 		}
 	}
 }
+
+// Member names are found within the two words after their quote when they
+// are short and plain (object's fast path); every length around those
+// words' edges, with the input ending right after the object or not, and
+// names holding an escape there, must give the verdict of the slow path.
+func TestMemberNamesAtTheEdgesOfTheTwoWordScan(t *testing.T) {
+	for n := 1; n <= 20; n++ {
+		name := strings.Repeat("k", n)
+		s := `{"type":"object","properties":{"` + name + `":{"type":"integer","maximum":1}},"additionalProperties":false}`
+		doc, err := CompileWith("s.json", []byte(s), docs{}.load)
+		require.NoError(t, err)
+		var v Validator
+		for _, tail := range []string{"", strings.Repeat(" ", 20)} {
+			assert.True(t, v.Valid(doc.Root, []byte(`{"`+name+`":1}`+tail)), "name of %d bytes", n)
+			v.Validate(doc.Root, []byte(`{"`+name+`":2}`+tail))
+			require.Len(t, v.Violations, 1, "name of %d bytes", n)
+			assert.Equal(t, "/"+name, v.Violations[0].Pointer)
+			v.Validate(doc.Root, []byte(`{"`+name+`x":1}`+tail))
+			require.Len(t, v.Violations, 1, "name of %d bytes plus one", n)
+			assert.Equal(t, "additionalProperties", v.Violations[0].Rule)
+			// The same name with its last byte escaped: the slow path.
+			esc := `{"` + name[:n-1] + `\u006b":1}` + tail
+			assert.True(t, v.Valid(doc.Root, []byte(esc)), "escaped name of %d bytes", n)
+			// An escaped quote where the name would end: the string goes
+			// on, and here never ends.
+			v.Validate(doc.Root, []byte(`{"`+name[:n-1]+`\":1}`+tail))
+			require.NotNil(t, v.Syntax, "escaped quote after %d bytes", n-1)
+			assert.Contains(t, v.Syntax.Msg, "inside a string")
+			v.Validate(doc.Root, []byte(`{"`+name+`":1,"`+name+`":1}`+tail))
+			require.NotNil(t, v.Syntax, "duplicate name of %d bytes", n)
+			assert.Equal(t, "duplicate-key", v.Syntax.Rule)
+		}
+	}
+}

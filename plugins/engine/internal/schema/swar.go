@@ -31,11 +31,7 @@ func load8(src []byte, i int) uint64 {
 // byte (which the slow path decodes).
 func stringRun(src []byte, i int) int {
 	for i+8 <= len(src) {
-		x := load8(src, i)
-		q := x ^ quotes
-		b := x ^ slashs
-		stop := ((q - ones) &^ q) | ((b - ones) &^ b) | (x - spaces) | x
-		if stop &= highs; stop != 0 {
+		if stop := stringStops(load8(src, i)); stop != 0 {
 			return i + bits.TrailingZeros64(stop)>>3
 		}
 		i += 8
@@ -44,6 +40,15 @@ func stringRun(src []byte, i int) int {
 		i++
 	}
 	return i
+}
+
+// stringStops has the high bit set in each byte of the word x (eight
+// bytes of a string, little-endian) that stringRun would stop at, and
+// possibly in bytes after the first such one: only the lowest counts.
+func stringStops(x uint64) uint64 {
+	q := x ^ quotes
+	b := x ^ slashs
+	return (((q - ones) &^ q) | ((b - ones) &^ b) | (x - spaces) | x) & highs
 }
 
 // structRun returns the index of the first byte at or after i that opens
@@ -92,7 +97,7 @@ func spaceRun(src []byte, i int) int {
 // keyMasks[n] keeps the first n bytes of two little-endian words: a
 // member name of n <= 16 bytes, loaded as two words and masked with it, is
 // what prop.w0 and prop.w1 hold. A table, not shifts and branches, so the
-// comparison stays inline in objectBody.
+// comparison stays inline in object.
 var keyMasks = func() (t [17][2]uint64) {
 	for n := range t {
 		for b := 0; b < n; b++ {

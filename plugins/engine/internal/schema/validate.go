@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -603,18 +604,16 @@ func (v *Validator) enter() bool {
 	return true
 }
 
+// object scans an object. Its returns before the end are syntax errors,
+// after which nothing is scanned, so only the end restores v.keys and
+// v.depth. One function, not a wrapper around the body: every call costs
+// a trip through Go's Wasm call sequence and a budget check
+// (host/internal/loopguard).
 func (v *Validator) object(s *Schema, m mode) bool {
 	if !v.enter() {
 		return false
 	}
 	keysBase := len(v.keys)
-	ok := v.objectBody(s, m, keysBase)
-	v.keys = v.keys[:keysBase]
-	v.depth--
-	return ok
-}
-
-func (v *Validator) objectBody(s *Schema, m mode, keysBase int) bool {
 	start := v.i
 	ok := true
 	wrongType := s != nil && s.types != 0 && s.types&tObject == 0
@@ -638,7 +637,17 @@ func (v *Validator) objectBody(s *Schema, m mode, keysBase int) bool {
 			var k span
 			i := v.i
 			j := i + 1
-			if i < len(src) && src[i] == '"' {
+			if i+17 <= len(src) && src[i] == '"' {
+				// A name of up to 15 plain bytes ends within two words:
+				// found without a call to stringRun.
+				if stop := stringStops(load8(src, i+1)); stop != 0 {
+					j += bits.TrailingZeros64(stop) >> 3
+				} else if stop = stringStops(load8(src, i+9)); stop != 0 {
+					j += 8 + bits.TrailingZeros64(stop)>>3
+				} else {
+					j = stringRun(src, j)
+				}
+			} else if i < len(src) && src[i] == '"' {
 				j = stringRun(src, j)
 			}
 			if j+1 < len(src) && src[i] == '"' && src[j] == '"' && src[j+1] == ':' {
@@ -760,6 +769,8 @@ func (v *Validator) objectBody(s *Schema, m mode, keysBase int) bool {
 			return v.syntaxError("unexpected %s in object: expected ',' or '}'", jsontree.Describe(v.src, v.i))
 		}
 	}
+	v.keys = v.keys[:keysBase]
+	v.depth--
 	if s == nil {
 		return ok
 	}
