@@ -193,6 +193,21 @@ func (p *planEnv) route(t *testing.T, name string, want int, send func() respons
 	p.stmts.take()
 	r := send()
 	require.Equal(t, want, r.status, "%s: %s", name, r.raw)
+	p.checkPlans(t, name)
+}
+
+// sweep runs one store clean-up and checks the plan of its statements.
+func (p *planEnv) sweep(t *testing.T, name string, run func(context.Context, store.Store) (int, error)) {
+	t.Helper()
+	p.stmts.take()
+	_, err := run(context.Background(), p.store)
+	require.NoError(t, err, name)
+	p.checkPlans(t, name)
+}
+
+// checkPlans checks the statements recorded since the last take.
+func (p *planEnv) checkPlans(t *testing.T, name string) {
+	t.Helper()
 	stmts := p.stmts.take()
 	require.NotEmpty(t, stmts, "%s: no statement recorded", name)
 	for _, st := range stmts {
@@ -277,6 +292,15 @@ func TestQueryPlans(t *testing.T) {
 				return p.do("POST", agentsPath, p.tokenA, agentBody("00000000-0000-4000-8000-0000000000aa", "10.0.0.2"))
 			})
 			p.route(t, "cbr list", http.StatusOK, func() response { return p.do("GET", agentsPath+"?limit=2", p.tokenA, nil) })
+			// Sweeps (api.RunSweeps), after requests with Idempotency-Key.
+			p.do("POST", productsPath, p.tokenA, `{"product":{"name":"idem-1"}}`, "Idempotency-Key", "plan-idem-1")
+			p.sweep(t, "idempotency purge", func(ctx context.Context, st store.Store) (int, error) {
+				return st.PurgeIdempotency(ctx, time.Now().Add(-time.Hour))
+			})
+			p.sweep(t, "invocation timeout sweep", func(ctx context.Context, st store.Store) (int, error) {
+				n, err := st.TimeoutInvocations(ctx, time.Now().Add(-time.Hour))
+				return int(n), err
+			})
 		})
 	}
 }
