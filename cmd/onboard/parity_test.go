@@ -61,6 +61,8 @@ func TestValidateAndServeAgree(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(out), &tok))
 		return tok.Token
 	}
+	code, _, errOut := onboard(t, "", "account", "create", "--org", "o1", "--account", "sa1", "--data-dir", dataDir)
+	require.Equal(t, exitOK, code, errOut)
 	huawei, enos := token("--project", "p1"), token("--org", "o1", "--account", "sa1")
 	rt, err := host.New(t.Context())
 	require.NoError(t, err)
