@@ -42,14 +42,18 @@ func runSub(ctx context.Context, cmd string, subs []subcommand, args []string, s
 			}
 		}
 	}
-	fmt.Fprintf(stderr, "usage:\n")
+	// Asked for, the usage is the answer (stdout); otherwise it explains
+	// a usage error (stderr).
+	asked := len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help")
+	w, code := stderr, exitUsage
+	if asked {
+		w, code = stdout, exitOK
+	}
+	fmt.Fprintf(w, "usage:\n")
 	for _, s := range subs {
-		fmt.Fprintf(stderr, "  onboard %s %s %s\n", cmd, s.name, s.usage)
+		fmt.Fprintf(w, "  onboard %s %s %s\n", cmd, s.name, s.usage)
 	}
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-		return exitOK
-	}
-	return exitUsage
+	return code
 }
 
 // storeFlags parses a subcommand's flags, with the store settings every
