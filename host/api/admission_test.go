@@ -17,6 +17,7 @@ import (
 
 	"github.com/onboardhq/onboard/host/api"
 	"github.com/onboardhq/onboard/host/store"
+	"github.com/onboardhq/onboard/schemas"
 )
 
 // batchBody is a 1,000-device EnOS batch (about 100 KB: the bulk lane)
@@ -106,7 +107,10 @@ func TestBulkLaneFullSmallRequestsServed(t *testing.T) {
 			require.NoError(t, err, "Retry-After in seconds")
 			assert.GreaterOrEqual(t, secs, 1)
 
-			tooLarge := e.batchCreate(enosOrgA, e.bare, strings.Repeat(" ", api.DefaultBodyLimit+1))
+			// Over batchCreate's own limit (the catalogue's, above the default).
+			op, ok := schemas.Lookup("enos.device.batch-create")
+			require.True(t, ok)
+			tooLarge := e.batchCreate(enosOrgA, e.bare, strings.Repeat(" ", int(op.BodyLimit.Bytes)+1))
 			assert.Equal(t, http.StatusRequestEntityTooLarge, tooLarge.status, "over the body limit: 413 whatever the lane, %s", tooLarge.raw)
 
 			list := e.do("GET", agentsPath, "tok-a", nil)
