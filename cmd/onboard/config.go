@@ -34,6 +34,10 @@ type config struct {
 	// IdempotencyLease: how long a request holds an Idempotency-Key
 	// without renewing it (Go duration, e.g. "10s"); ONBOARD_IDEMPOTENCY_LEASE.
 	IdempotencyLease string `json:"idempotency_lease"`
+	// IdempotencyRetention: how long a stored Idempotency-Key response is
+	// replayed before the sweep deletes it (Go duration, e.g. "24h");
+	// ONBOARD_IDEMPOTENCY_RETENTION.
+	IdempotencyRetention string `json:"idempotency_retention"`
 	// InvocationTimeout: how long a CES task may go without a report
 	// before it becomes TIMEOUT (Go duration, e.g. "30m");
 	// ONBOARD_INVOCATION_TIMEOUT.
@@ -72,7 +76,7 @@ func (c *config) flags(fs *flag.FlagSet) *string {
 	fs.StringVar(&c.Addr, "addr", "", "listen address HOST:PORT (env ONBOARD_ADDR; default 127.0.0.1:8080)")
 	fs.StringVar(&c.DataDir, "data-dir", "", "directory for the SQLite database and the generated encryption key (env ONBOARD_DATA_DIR)")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "postgres://… or a SQLite file path (env ONBOARD_DATABASE_URL; default DATA_DIR/onboard.db)")
-	return fs.String("config", "", "optional JSON config file with the same settings (addr, data_dir, database_url, encryption_key, body_limit, enos_batch_limit, enos_batch_limits, idempotency_lease, invocation_timeout, admission)")
+	return fs.String("config", "", "optional JSON config file with the same settings (addr, data_dir, database_url, encryption_key, body_limit, enos_batch_limit, enos_batch_limits, idempotency_lease, idempotency_retention, invocation_timeout, admission)")
 }
 
 // resolve fills unset fields from the environment, the config file and
@@ -80,7 +84,7 @@ func (c *config) flags(fs *flag.FlagSet) *string {
 func (c *config) resolve(file string) error {
 	c.fillFrom(config{Addr: os.Getenv("ONBOARD_ADDR"), DataDir: os.Getenv("ONBOARD_DATA_DIR"),
 		DatabaseURL: os.Getenv("ONBOARD_DATABASE_URL"), EncryptionKey: os.Getenv("ONBOARD_ENCRYPTION_KEY"),
-		IdempotencyLease: os.Getenv("ONBOARD_IDEMPOTENCY_LEASE"), InvocationTimeout: os.Getenv("ONBOARD_INVOCATION_TIMEOUT")})
+		IdempotencyLease: os.Getenv("ONBOARD_IDEMPOTENCY_LEASE"), IdempotencyRetention: os.Getenv("ONBOARD_IDEMPOTENCY_RETENTION"), InvocationTimeout: os.Getenv("ONBOARD_INVOCATION_TIMEOUT")})
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -139,6 +143,7 @@ func (c *config) fillFrom(o config) {
 	set(&c.DatabaseURL, o.DatabaseURL)
 	set(&c.EncryptionKey, o.EncryptionKey)
 	set(&c.IdempotencyLease, o.IdempotencyLease)
+	set(&c.IdempotencyRetention, o.IdempotencyRetention)
 	set(&c.InvocationTimeout, o.InvocationTimeout)
 	if c.BodyLimit == 0 {
 		c.BodyLimit = o.BodyLimit
@@ -197,6 +202,19 @@ func (c *config) idempotencyLease() (time.Duration, error) {
 	d, err := time.ParseDuration(c.IdempotencyLease)
 	if err != nil || d <= 0 {
 		return 0, fmt.Errorf("idempotency lease %q: want a positive duration such as 10s", c.IdempotencyLease)
+	}
+	return d, nil
+}
+
+// idempotencyRetention is the configured retention of stored
+// Idempotency-Key responses, 0 for the default.
+func (c *config) idempotencyRetention() (time.Duration, error) {
+	if c.IdempotencyRetention == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(c.IdempotencyRetention)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("idempotency retention %q: want a positive duration such as 24h", c.IdempotencyRetention)
 	}
 	return d, nil
 }

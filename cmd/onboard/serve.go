@@ -53,6 +53,11 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fmt.Fprintf(stderr, "onboard serve: %v\n", err)
 		return exitUsage
 	}
+	retention, err := cfg.idempotencyRetention()
+	if err != nil {
+		fmt.Fprintf(stderr, "onboard serve: %v\n", err)
+		return exitUsage
+	}
 	var logHandler slog.Handler = slog.NewTextHandler(stderr, nil)
 	if *jsonLogs {
 		logHandler = slog.NewJSONHandler(stderr, nil)
@@ -94,7 +99,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	rl := &reloader{log: log, engineFile: *engineFile, rt: rt, srv: srv, hooks: hookRunner, hooksFile: *hooksFile,
 		cfgFile: *cfgFile, fromFlags: fromFlags, running: cfg}
 	go rl.watchSIGHUP(ctx, hup)
-	go api.SweepInvocations(ctx, st, taskTimeout, log)
+	go api.RunSweeps(ctx, st, api.Sweeps{InvocationTimeout: taskTimeout, IdempotencyRetention: retention, Log: log})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard serve: %v\n", err)

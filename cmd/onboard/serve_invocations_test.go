@@ -64,3 +64,19 @@ func TestInvocationTimeoutIsValidated(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 45*time.Minute, d)
 }
+
+func TestIdempotencyRetentionIsValidated(t *testing.T) {
+	for _, bad := range []string{"0s", "-1h", "a day"} {
+		c := config{IdempotencyRetention: bad}
+		_, err := c.idempotencyRetention()
+		assert.ErrorContains(t, err, "want a positive duration", bad)
+	}
+	c := config{IdempotencyRetention: "48h"}
+	d, err := c.idempotencyRetention()
+	require.NoError(t, err)
+	assert.Equal(t, 48*time.Hour, d)
+	c = config{}
+	d, err = c.idempotencyRetention()
+	require.NoError(t, err)
+	assert.Zero(t, d, "the api's default")
+}

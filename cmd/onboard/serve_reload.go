@@ -98,7 +98,8 @@ func (r *reloader) reload(ctx context.Context) {
 		{"database_url", r.running.describeStore(), next.describeStore()},
 		{"encryption_key", r.running.EncryptionKey, next.EncryptionKey}, // compared, never logged
 		{"admission", fmt.Sprint(r.running.admission()), fmt.Sprint(next.admission())},
-		{"invocation_timeout", r.running.InvocationTimeout, next.InvocationTimeout}, // the sweep starts with serve
+		{"invocation_timeout", r.running.InvocationTimeout, next.InvocationTimeout}, // the sweeps start with serve
+		{"idempotency_retention", r.running.IdempotencyRetention, next.IdempotencyRetention},
 	} {
 		if s.was != s.will {
 			r.log.Warn("SIGHUP: config setting changed but needs a restart; not applied", "file", r.cfgFile, "setting", s.name)

@@ -85,33 +85,22 @@ func illegalReport(svc string, v *store.AgentInvocation, to string) error {
 const DefaultInvocationTimeout = 30 * time.Minute
 
 // SweepInvocations turns tasks not reported on within timeout (0: the
-// default) into TIMEOUT, checking every tenth of the timeout (at least
-// every second, at most every minute), until ctx ends. `onboard serve`
-// runs it; an embedder that serves CES runs it beside its Server. Hosts
-// sharing one database may all run it: the change is one idempotent
+// default) into TIMEOUT, at start and then every tenth of the timeout (at
+// least every second, at most every minute), until ctx ends. RunSweeps
+// runs it; an embedder that serves CES runs RunSweeps beside its Server.
+// Hosts sharing one database may all run it: the change is one idempotent
 // UPDATE.
 func SweepInvocations(ctx context.Context, st store.Store, timeout time.Duration, log *slog.Logger) {
 	if timeout <= 0 {
 		timeout = DefaultInvocationTimeout
 	}
-	if log == nil {
-		log = slog.Default()
-	}
-	every := min(max(timeout/10, time.Second), time.Minute)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, min(max(timeout/10, time.Second), time.Minute), func() {
 		n, err := st.TimeoutInvocations(ctx, time.Now().Add(-timeout))
 		switch {
 		case err != nil && ctx.Err() == nil:
-			log.Warn("invocation timeout sweep failed", "err", err)
+			orDiscard(log).Warn("invocation timeout sweep failed", "err", err)
 		case n > 0:
-			log.Info("invocations timed out", "count", n, "timeout", timeout)
+			orDiscard(log).Info("invocations timed out", "count", n, "timeout", timeout)
 		}
-	}
+	})
 }

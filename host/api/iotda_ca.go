@@ -275,13 +275,14 @@ func (s *Server) previewTemplate(c *call) error {
 	if !res.Valid || res.Device == nil {
 		return invalid(c.svc, res)
 	}
-	cas, _, err := s.cfg.Store.ListDeviceCAs(c.r.Context(), store.DeviceCAFilter{ProjectID: c.project, InstanceID: t.InstanceID})
+	cas, _, err := s.cfg.Store.ListDeviceCAs(c.r.Context(), store.DeviceCAFilter{ProjectID: c.project, InstanceID: t.InstanceID,
+		TemplateID: t.ID, Page: store.Page{NoTotal: true}})
 	if err != nil {
 		return storeError(c.svc, err, "device CA certificates")
 	}
 	ids := []string{}
 	for _, ca := range cas {
-		if ca.TemplateID == t.ID && ca.ProvisionEnable {
+		if ca.ProvisionEnable {
 			ids = append(ids, ca.ID)
 		}
 	}

@@ -2,12 +2,14 @@ package api_test
 
 import (
 	"context"
+	"crypto/x509"
 	"database/sql"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/onboardhq/onboard/host/api"
 	"github.com/onboardhq/onboard/host/internal/enginetest"
+	"github.com/onboardhq/onboard/host/provision"
 	"github.com/onboardhq/onboard/host/provision/provisiontest"
 	"github.com/onboardhq/onboard/host/store"
 	"github.com/onboardhq/onboard/host/store/stores"
@@ -127,6 +130,34 @@ var (
 	}
 )
 
+// listsWholeScope reports whether st selects every row of a scope: a
+// filter of nothing but scope columns and no page (the store's unbounded
+// LIMIT), a read that grows with the scope. Templates are the exception,
+// as for counts.
+func listsWholeScope(st statement) bool {
+	m := selectsScope.FindStringSubmatch(st.sql)
+	if m == nil {
+		return false
+	}
+	where, _, _ := strings.Cut(m[2], " ORDER BY ")
+	for _, c := range filterColumn.FindAllStringSubmatch(where, -1) {
+		if !scopeColumns[strings.ToLower(m[1])][c[1]] {
+			return false
+		}
+	}
+	lim := limitArg.FindStringSubmatch(st.sql)
+	if lim == nil {
+		return true
+	}
+	n, _ := strconv.Atoi(lim[1])
+	return n >= 1 && n <= len(st.args) && fmt.Sprint(st.args[n-1]) == fmt.Sprint(int64(1)<<53)
+}
+
+var (
+	selectsScope = regexp.MustCompile(`(?is)^\s*SELECT\s.*?\sFROM\s+(products|device_cas|devices|agent_invocations|agents)\b(.*)`)
+	limitArg     = regexp.MustCompile(`LIMIT \$(\d+)`)
+)
+
 // countsWholeScope reports whether q counts every row of a scope.
 func countsWholeScope(q string) bool {
 	m := countsScope.FindStringSubmatch(q)
@@ -187,12 +218,39 @@ func newPlanEnv(t *testing.T, kind string) *planEnv {
 	return p
 }
 
+// previewSubject is a device certificate subject templateNamed resolves.
+var previewSubject = map[string]string{"C": "CN", "O": "acme", "OU": "meters", "dnQualifier": "dq", "ST": "GD", "CN": "dev-plan", "serialNumber": "SN1"}
+
 // route sends one request and checks the plan of every statement it made.
 func (p *planEnv) route(t *testing.T, name string, want int, send func() response) {
 	t.Helper()
 	p.stmts.take()
 	r := send()
 	require.Equal(t, want, r.status, "%s: %s", name, r.raw)
+	p.checkPlans(t, name)
+}
+
+// sweep runs one store clean-up and checks the plan of its statements.
+func (p *planEnv) sweep(t *testing.T, name string, run func(context.Context, store.Store) (int, error)) {
+	t.Helper()
+	p.stmts.take()
+	_, err := run(context.Background(), p.store)
+	require.NoError(t, err, name)
+	p.checkPlans(t, name)
+}
+
+// provision registers dev's chain as the provisioning listener would and
+// checks the plan of every statement it made; the outcome does not matter.
+func (p *planEnv) provision(t *testing.T, name string, prov *provision.Provisioner, dev *provisiontest.Device) {
+	t.Helper()
+	p.stmts.take()
+	_, _ = prov.Register(context.Background(), projA, "", append([]*x509.Certificate{dev.Cert}, dev.Intermediates...))
+	p.checkPlans(t, name)
+}
+
+// checkPlans checks the statements recorded since the last take.
+func (p *planEnv) checkPlans(t *testing.T, name string) {
+	t.Helper()
 	stmts := p.stmts.take()
 	require.NotEmpty(t, stmts, "%s: no statement recorded", name)
 	for _, st := range stmts {
@@ -201,6 +259,7 @@ func (p *planEnv) route(t *testing.T, name string, want int, send func() respons
 			continue // SAVEPOINT and the like
 		}
 		require.False(t, countsWholeScope(st.sql), "%s counts a whole scope:\n%s", name, st.sql)
+		require.False(t, listsWholeScope(st), "%s reads every row of a scope, without a page:\n%s", name, st.sql)
 		require.Empty(t, p.plan.problems(t, st), "%s: statement reads more than an index range:\n%s", name, st.sql)
 	}
 }
@@ -247,6 +306,20 @@ func TestQueryPlans(t *testing.T) {
 				return p.do("POST", certificatesPath, p.tokenA, map[string]any{"content": ca.PEM})
 			})
 			p.route(t, "iotda CA list", http.StatusOK, func() response { return p.do("GET", certificatesPath, p.tokenA, nil) })
+			tpl := p.do("POST", templatesPath, p.tokenA, templateNamed(t, "plan-bound"))
+			require.Equal(t, http.StatusCreated, tpl.status, string(tpl.raw))
+			tplID := tpl.body["template_id"].(string)
+			bound := provisiontest.NewCA(t, "plan bound CA")
+			p.do("POST", certificatesPath, p.tokenA, map[string]any{"content": bound.PEM, "template_id": tplID, "provision_enable": true})
+			p.route(t, "iotda template preview", http.StatusOK, func() response {
+				return p.do("POST", templatesPath+"/"+tplID+"/onboard-preview", p.tokenA, map[string]any{"subject": previewSubject})
+			})
+			// Zero-touch provisioning (its own listener): the CA look-up of
+			// a device of an unverified CA, refused after it.
+			prov, err := provision.New(provision.Config{Engine: enginetest.Runtime(t), Store: p.store})
+			require.NoError(t, err)
+			dev := bound.Issue(t, previewSubject, provisiontest.Options{})
+			p.provision(t, "iotda provisioning CA look-up", prov, dev)
 			// EnOS
 			p.route(t, "enos batch create", http.StatusOK, func() response {
 				return p.batchCreate(enosOrgA, p.bare, enosBatch(enosDevice("pk_plan", ""), enosDevice("pk_plan", "k-plan")))
@@ -277,6 +350,15 @@ func TestQueryPlans(t *testing.T) {
 				return p.do("POST", agentsPath, p.tokenA, agentBody("00000000-0000-4000-8000-0000000000aa", "10.0.0.2"))
 			})
 			p.route(t, "cbr list", http.StatusOK, func() response { return p.do("GET", agentsPath+"?limit=2", p.tokenA, nil) })
+			// Sweeps (api.RunSweeps), after requests with Idempotency-Key.
+			p.do("POST", productsPath, p.tokenA, `{"product":{"name":"idem-1"}}`, "Idempotency-Key", "plan-idem-1")
+			p.sweep(t, "idempotency purge", func(ctx context.Context, st store.Store) (int, error) {
+				return st.PurgeIdempotency(ctx, time.Now().Add(-time.Hour))
+			})
+			p.sweep(t, "invocation timeout sweep", func(ctx context.Context, st store.Store) (int, error) {
+				n, err := st.TimeoutInvocations(ctx, time.Now().Add(-time.Hour))
+				return int(n), err
+			})
 		})
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -66,6 +67,12 @@ type Handler struct {
 	BodyLimit int64 `json:"body_limit,omitempty"`
 	// MaxInstances bounds the engine's instance pool; 0: host's default.
 	MaxInstances int `json:"max_instances,omitempty"`
+	// InvocationTimeout: a CES task not reported on for this long becomes
+	// TIMEOUT; 0: 30 minutes (api.DefaultInvocationTimeout).
+	InvocationTimeout caddy.Duration `json:"invocation_timeout,omitempty"`
+	// IdempotencyRetention: how long a stored Idempotency-Key response is
+	// replayed; 0: 24 hours (api.DefaultIdempotencyRetention).
+	IdempotencyRetention caddy.Duration `json:"idempotency_retention,omitempty"`
 
 	url string // resolved settings
 	key []byte
@@ -112,6 +119,12 @@ func (h *Handler) resolve() error {
 	if h.MaxInstances < 0 {
 		errs = append(errs, fmt.Errorf("max_instances must not be negative, got %d", h.MaxInstances))
 	}
+	if h.InvocationTimeout < 0 {
+		errs = append(errs, fmt.Errorf("invocation_timeout must not be negative, got %s", time.Duration(h.InvocationTimeout)))
+	}
+	if h.IdempotencyRetention < 0 {
+		errs = append(errs, fmt.Errorf("idempotency_retention must not be negative, got %s", time.Duration(h.IdempotencyRetention)))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("onboard: %w", err)
 	}
@@ -131,7 +144,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		engineOpts = append(engineOpts, host.WithMaxInstances(h.MaxInstances))
 	}
 	gw, err := gateway.New(ctx, gateway.WithDatabaseURL(h.url, h.key), gateway.WithEngineOptions(engineOpts...),
-		gateway.WithBodyLimit(h.BodyLimit), gateway.WithLogger(ctx.Slogger()))
+		gateway.WithBodyLimit(h.BodyLimit), gateway.WithLogger(ctx.Slogger()),
+		gateway.WithInvocationTimeout(time.Duration(h.InvocationTimeout)), gateway.WithIdempotencyRetention(time.Duration(h.IdempotencyRetention)))
 	if err != nil {
 		return fmt.Errorf("onboard: %w", err)
 	}
@@ -177,6 +191,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 //		encryption_key <base64>
 //		body_limit     <size>
 //		max_instances  <n>
+//		invocation_timeout    <duration>
+//		idempotency_retention <duration>
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
@@ -212,8 +228,18 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("max_instances: %q is not a positive integer", val)
 			}
 			h.MaxInstances = n
+		case "invocation_timeout", "idempotency_retention":
+			dur, err := caddy.ParseDuration(val)
+			if err != nil || dur <= 0 {
+				return d.Errf("%s: %q is not a positive duration such as 30m or 24h", name, val)
+			}
+			if name == "invocation_timeout" {
+				h.InvocationTimeout = caddy.Duration(dur)
+			} else {
+				h.IdempotencyRetention = caddy.Duration(dur)
+			}
 		default:
-			return d.Errf("unknown onboard setting %q (known: database_url, encryption_key, body_limit, max_instances)", strings.TrimSpace(name))
+			return d.Errf("unknown onboard setting %q (known: database_url, encryption_key, body_limit, max_instances, invocation_timeout, idempotency_retention)", strings.TrimSpace(name))
 		}
 	}
 	return nil

@@ -2,7 +2,9 @@ package onboardcaddy
 
 import (
 	"testing"
+	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -15,10 +17,13 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		encryption_key {env.ONBOARD_ENCRYPTION_KEY}
 		body_limit     256KiB
 		max_instances  2
+		invocation_timeout    45m
+		idempotency_retention 2d
 	}`)
 	require.NoError(t, h.UnmarshalCaddyfile(d))
 	assert.Equal(t, Handler{DatabaseURL: "/var/lib/onboard/onboard.db", EncryptionKey: "{env.ONBOARD_ENCRYPTION_KEY}",
-		BodyLimit: 256 << 10, MaxInstances: 2}, h)
+		BodyLimit: 256 << 10, MaxInstances: 2, InvocationTimeout: caddy.Duration(45 * time.Minute),
+		IdempotencyRetention: caddy.Duration(48 * time.Hour)}, h)
 
 	h = Handler{}
 	require.NoError(t, h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`onboard memory:`)))
@@ -31,6 +36,9 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		"onboard {\n database_url a b\n}",
 		"onboard {\n body_limit lots\n}",
 		"onboard {\n max_instances 0\n}",
+		"onboard {\n invocation_timeout soon\n}",
+		"onboard {\n invocation_timeout 0s\n}",
+		"onboard {\n idempotency_retention -1h\n}",
 	} {
 		h = Handler{}
 		assert.Error(t, h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(bad)), bad)
@@ -48,6 +56,8 @@ func TestResolveSettings(t *testing.T) {
 	assert.ErrorContains(t, h.resolve(), "encryption_key is required")
 	h = Handler{DatabaseURL: "/tmp/x.db", EncryptionKey: "c2hvcnQ="}
 	assert.ErrorContains(t, h.resolve(), "base64 of 32 bytes")
+	h = Handler{DatabaseURL: "memory:", InvocationTimeout: caddy.Duration(-time.Second)}
+	assert.ErrorContains(t, h.resolve(), "invocation_timeout must not be negative")
 	h = Handler{DatabaseURL: "memory:"}
 	assert.NoError(t, h.resolve())
 

@@ -41,8 +41,8 @@ type config struct {
 	engineOpt []host.Option
 	bodyLimit int64
 	logger    *slog.Logger
-	// invocationTimeout is the CES task timeout of the sweep New starts.
-	invocationTimeout time.Duration
+	// sweeps are the store clean-ups New starts (api.RunSweeps).
+	sweeps api.Sweeps
 }
 
 // Option configures New.
@@ -84,7 +84,15 @@ func WithBodyLimit(n int64) Option { return func(c *config) { c.bodyLimit = n } 
 // (api.SweepInvocations); default api.DefaultInvocationTimeout. The sweep
 // runs from New until Close.
 func WithInvocationTimeout(d time.Duration) Option {
-	return func(c *config) { c.invocationTimeout = d }
+	return func(c *config) { c.sweeps.InvocationTimeout = d }
+}
+
+// WithIdempotencyRetention sets how long a stored Idempotency-Key response
+// is replayed before the handler's sweep deletes it
+// (api.SweepIdempotency); default api.DefaultIdempotencyRetention. The
+// sweep runs from New until Close.
+func WithIdempotencyRetention(d time.Duration) Option {
+	return func(c *config) { c.sweeps.IdempotencyRetention = d }
 }
 
 // WithLogger receives the service's logs (default: discarded).
@@ -144,17 +152,15 @@ func New(ctx context.Context, opts ...Option) (_ *Handler, err error) {
 	if h.routes, err = operationRoutes(h.srv.Operations()); err != nil {
 		return nil, err
 	}
-	// The CES task timeout sweep, stopped first by Close (owned closes
-	// newest first), before the store it writes to.
+	// The store's sweeps (CES task timeouts, expired idempotency
+	// records), stopped first by Close (owned closes newest first), before
+	// the store they write to.
 	sweep, stop := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
-	logger := c.logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler) // as the service's logs
-	}
+	c.sweeps.Log = c.logger // nil discards, as the service's logs
 	go func() {
 		defer close(done)
-		api.SweepInvocations(sweep, st, c.invocationTimeout, logger)
+		api.RunSweeps(sweep, st, c.sweeps)
 	}()
 	h.owned = append(h.owned, func(context.Context) error { stop(); <-done; return nil })
 	return h, nil

@@ -204,3 +204,25 @@ func TestHandlerTimesOutUnreportedTasks(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "PENDING", v.InvocationStatus)
 }
+
+// The handler purges Idempotency-Key records past the retention from New
+// until Close.
+func TestHandlerPurgesIdempotencyRecords(t *testing.T) {
+	ctx := context.Background()
+	st, err := stores.Open(ctx, store.Config{URL: filepath.Join(t.TempDir(), "onboard.db"), EncryptionKey: testKey})
+	require.NoError(t, err)
+	defer st.Close(ctx)
+	c := store.IdempotencyClaim{Scope: "p1/op", Key: "k1", RequestHash: "h", Owner: "o1", Lease: time.Minute}
+	_, held, err := st.ReserveIdempotency(ctx, c)
+	require.NoError(t, err)
+	require.True(t, held)
+	require.NoError(t, st.CompleteIdempotency(ctx, c, 201, "application/json", []byte(`{}`)))
+
+	h, err := gateway.New(ctx, gateway.WithStore(st), gateway.WithEngine(newRuntime(t)), gateway.WithIdempotencyRetention(time.Millisecond))
+	require.NoError(t, err)
+	defer h.Close(ctx)
+	require.Eventually(t, func() bool {
+		_, err := st.GetIdempotency(ctx, "p1/op", "k1")
+		return errors.Is(err, store.ErrNotFound)
+	}, 10*time.Second, 50*time.Millisecond)
+}

@@ -31,6 +31,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -48,13 +49,26 @@ type Options struct {
 	Result  string
 	Format  Format // default: from the input's extension
 	Client  *http.Client
-	Retries int // attempts after a network error, 429 or 5xx; default 4
+	Retries int // attempts after a network error, 429 or 5xx without Retry-After; default 4
+	// RetryAfterMax caps one wait a 429 or 503's Retry-After asks for
+	// (default DefaultRetryAfterMax); RetryWaitTotal caps all the waits
+	// before one batch is acknowledged (default DefaultRetryWaitTotal).
+	RetryAfterMax, RetryWaitTotal time.Duration
 	// Progress is called after each acknowledged batch.
 	Progress func(Progress)
 }
 
 // DefaultBatch is EnOS's default per-org batch limit.
 const DefaultBatch = 1000
+
+// Waits on a busy server: onboard's admission lanes answer 429 with a
+// Retry-After of at most 60 s, so one wait is capped there; a batch that
+// has waited five minutes in all is given up (resumable) rather than
+// retried for ever.
+const (
+	DefaultRetryAfterMax  = 60 * time.Second
+	DefaultRetryWaitTotal = 5 * time.Minute
+)
 
 // Progress reports how far an import is.
 type Progress struct {
@@ -231,6 +245,12 @@ func (o *Options) fill(input string) error {
 	}
 	if o.Retries <= 0 {
 		o.Retries = 4
+	}
+	if o.RetryAfterMax <= 0 {
+		o.RetryAfterMax = DefaultRetryAfterMax
+	}
+	if o.RetryWaitTotal <= 0 {
+		o.RetryWaitTotal = DefaultRetryWaitTotal
 	}
 	o.Target = strings.TrimRight(o.Target, "/")
 	return nil
@@ -417,8 +437,10 @@ func (r *run) send(ctx context.Context, rows []row, idx []int, results []Result,
 
 	var status int
 	var raw []byte
-	for attempt := 0; ; attempt++ {
-		status, raw, err = r.post(ctx, u, body, idemKey)
+	var waited time.Duration
+	for attempt, backoffs := 0, 0; ; attempt++ {
+		var retryAfter time.Duration
+		status, raw, retryAfter, err = r.post(ctx, u, body, idemKey)
 		transient := err != nil || status == http.StatusTooManyRequests || status >= 500
 		if !transient {
 			break
@@ -426,18 +448,33 @@ func (r *run) send(ctx context.Context, rows []row, idx []int, results []Result,
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if attempt >= r.o.Retries {
+		// The server's Retry-After says when it has room: it is honoured
+		// (capped) and does not use up an attempt; otherwise back off.
+		wait := min(retryAfter, r.o.RetryAfterMax)
+		if retryAfter <= 0 {
+			wait = time.Duration(250<<backoffs) * time.Millisecond
+			backoffs++
+		}
+		giveUp := ""
+		switch {
+		case retryAfter <= 0 && backoffs > r.o.Retries:
+			giveUp = fmt.Sprintf("after %d attempts", attempt+1)
+		case waited+wait > r.o.RetryWaitTotal:
+			giveUp = fmt.Sprintf("after %d attempts and %s of waiting (the server asks for %s more)", attempt+1, waited.Round(time.Millisecond), wait.Round(time.Millisecond))
+		}
+		if giveUp != "" {
 			if err == nil {
 				err = fmt.Errorf("status %d: %s", status, snippet(raw))
 			}
-			return fmt.Errorf("rows %d-%d: giving up after %d attempts: %w", rows[idx[0]].num, rows[idx[len(idx)-1]].num, attempt+1, err)
+			return fmt.Errorf("rows %d-%d: giving up %s: %w", rows[idx[0]].num, rows[idx[len(idx)-1]].num, giveUp, err)
 		}
 		// A retry is a re-send: 11702 in it is this run's own creation.
 		resent = &rowRange{From: rows[idx[0]].num, To: rows[idx[len(idx)-1]].num}
+		waited += wait
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Duration(250<<attempt) * time.Millisecond):
+		case <-time.After(wait):
 		}
 	}
 	if status == http.StatusRequestEntityTooLarge && len(idx) > 1 {
@@ -493,24 +530,48 @@ func (r *run) send(ctx context.Context, rows []row, idx []int, results []Result,
 	return nil
 }
 
-func (r *run) post(ctx context.Context, u string, body []byte, idemKey string) (int, []byte, error) {
+// post sends one batch; retryAfter is the wait a 429 or 503 asks for
+// (zero when it names none).
+func (r *run) post(ctx context.Context, u string, body []byte, idemKey string) (status int, raw []byte, retryAfter time.Duration, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+r.o.Token)
 	req.Header.Set("Idempotency-Key", idemKey)
 	resp, err := r.o.Client.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, 0, err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(bufio.NewReader(io.LimitReader(resp.Body, 64<<20)))
+	raw, err = io.ReadAll(bufio.NewReader(io.LimitReader(resp.Body, 64<<20)))
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, 0, err
 	}
-	return resp.StatusCode, raw, nil
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
+	return resp.StatusCode, raw, retryAfter, nil
+}
+
+// parseRetryAfter reads Retry-After as delay-seconds or an HTTP date
+// (RFC 9110 §10.2.3); anything else, or a time past, is zero.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(min(secs, int64(24*time.Hour/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 func snippet(b []byte) string {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -239,4 +240,69 @@ func TestImportRefusals(t *testing.T) {
 	_, err = importer.Run(context.Background(), input, importer.Options{Target: srv.url, Token: "wrong", Org: org, Product: product})
 	require.ErrorIs(t, err, importer.ErrBatchRefused)
 	require.ErrorContains(t, err, "check --token")
+}
+
+// busyServer is onboard behind a front that answers the first `busy`
+// batches 429 with the given Retry-After, as a full admission lane does,
+// and records when each batch arrived.
+func busyServer(t *testing.T, busy int, retryAfter string) (*server, *[]time.Time) {
+	t.Helper()
+	var mu sync.Mutex
+	var arrivals []time.Time
+	srv := newServer(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Query().Get("action") == "batchCreate" {
+				mu.Lock()
+				arrivals = append(arrivals, time.Now())
+				n := len(arrivals)
+				mu.Unlock()
+				if n <= busy {
+					w.Header().Set("Retry-After", retryAfter)
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusTooManyRequests)
+					fmt.Fprint(w, `{"code":429,"msg":"the server is busy with batches"}`)
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	return srv, &arrivals
+}
+
+func TestImportHonoursRetryAfter(t *testing.T) {
+	dir := t.TempDir()
+	input := filepath.Join(dir, "d.csv")
+	require.NoError(t, os.WriteFile(input, []byte("deviceKey\nk-0001\nk-0002\n"), 0o644))
+
+	t.Run("waits as asked, without using up attempts", func(t *testing.T) {
+		srv, arrivals := busyServer(t, 2, "1")
+		sum, err := importer.Run(context.Background(), input, importer.Options{Target: srv.url, Token: srv.token, Org: org, Product: product,
+			Result: filepath.Join(t.TempDir(), "r.ndjson"), Retries: 1})
+		require.NoError(t, err)
+		assert.EqualValues(t, 2, sum.Created)
+		require.Len(t, *arrivals, 3)
+		for i := 1; i < 3; i++ {
+			assert.GreaterOrEqual(t, (*arrivals)[i].Sub((*arrivals)[i-1]), time.Second, "retry %d came before Retry-After", i)
+		}
+		assert.Len(t, srv.devices(t), 2)
+	})
+	t.Run("one wait is capped", func(t *testing.T) {
+		srv, arrivals := busyServer(t, 1, "3600")
+		start := time.Now()
+		sum, err := importer.Run(context.Background(), input, importer.Options{Target: srv.url, Token: srv.token, Org: org, Product: product,
+			Result: filepath.Join(t.TempDir(), "r.ndjson"), RetryAfterMax: 50 * time.Millisecond})
+		require.NoError(t, err)
+		assert.EqualValues(t, 2, sum.Created)
+		assert.Len(t, *arrivals, 2)
+		assert.Less(t, time.Since(start), time.Minute)
+	})
+	t.Run("the total wait is capped", func(t *testing.T) {
+		srv, arrivals := busyServer(t, 1000, "3600")
+		_, err := importer.Run(context.Background(), input, importer.Options{Target: srv.url, Token: srv.token, Org: org, Product: product,
+			Result: filepath.Join(t.TempDir(), "r.ndjson"), RetryAfterMax: 40 * time.Millisecond, RetryWaitTotal: 100 * time.Millisecond})
+		require.ErrorContains(t, err, "giving up after 3 attempts and 80ms of waiting (the server asks for 40ms more)")
+		assert.Len(t, *arrivals, 3, "two waits of 40 ms fit in 100 ms, a third does not")
+		assert.Empty(t, srv.devices(t))
+	})
 }

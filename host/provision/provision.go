@@ -299,7 +299,7 @@ func (p *Provisioner) Register(ctx context.Context, projectID, instanceID string
 // is none, or an error when the node id belongs to another product.
 func (p *Provisioner) existing(ctx context.Context, d *store.IoTDADevice) (*store.IoTDADevice, error) {
 	found, _, err := p.cfg.Store.ListIoTDADevices(ctx, store.IoTDADeviceFilter{ProjectID: d.ProjectID, InstanceID: d.InstanceID,
-		NodeID: d.NodeID, Page: store.Page{Limit: 1}})
+		NodeID: d.NodeID, Page: store.Page{Limit: 1, NoTotal: true}})
 	if err != nil {
 		return nil, fmt.Errorf("provision: look up device: %w", err)
 	}
@@ -347,9 +347,9 @@ func revokedIn(chains [][]*x509.Certificate, serials []string) *x509.Certificate
 // did (the same CA uploaded twice), one set up for provisioning is
 // preferred so that a stale copy does not shadow it.
 func (p *Provisioner) issuingCA(ctx context.Context, projectID, instanceID string, chain []*x509.Certificate, now time.Time) (*store.DeviceCA, [][]*x509.Certificate, error) {
-	cas, _, err := p.cfg.Store.ListDeviceCAs(ctx, store.DeviceCAFilter{ProjectID: projectID, InstanceID: instanceID})
+	cas, err := p.candidateCAs(ctx, projectID, instanceID, chain)
 	if err != nil {
-		return nil, nil, fmt.Errorf("provision: list device CAs: %w", err)
+		return nil, nil, err
 	}
 	inter := x509.NewCertPool()
 	for _, c := range chain[1:] {
@@ -383,6 +383,35 @@ func (p *Provisioner) issuingCA(ctx context.Context, projectID, instanceID strin
 			chain[0].Issuer.CommonName, scope)
 	}
 	return best, bestChains, nil
+}
+
+// candidateCAs are the device CAs of the scope that may end a path from
+// the leaf: the CA is the issuer of the leaf or of a certificate the
+// device sent with it, so its common name is one of their issuers'. Each
+// is one index seek, not a read of every CA of the scope.
+func (p *Provisioner) candidateCAs(ctx context.Context, projectID, instanceID string, chain []*x509.Certificate) ([]store.DeviceCA, error) {
+	var out []store.DeviceCA
+	seen := map[string]bool{}
+	for _, c := range chain {
+		cn := c.Issuer.CommonName
+		if seen["cn:"+cn] {
+			continue
+		}
+		seen["cn:"+cn] = true
+		// An issuer without a common name matches every CA of the scope.
+		cas, _, err := p.cfg.Store.ListDeviceCAs(ctx, store.DeviceCAFilter{ProjectID: projectID, InstanceID: instanceID,
+			CommonName: cn, Page: store.Page{NoTotal: true}})
+		if err != nil {
+			return nil, fmt.Errorf("provision: look up device CAs: %w", err)
+		}
+		for _, ca := range cas {
+			if !seen["id:"+ca.ID] {
+				seen["id:"+ca.ID] = true
+				out = append(out, ca)
+			}
+		}
+	}
+	return out, nil
 }
 
 func ready(ca *store.DeviceCA) bool { return ca.Verified && ca.ProvisionEnable && ca.TemplateID != "" }

@@ -158,6 +158,7 @@ type DeviceCAFilter struct {
 	AppID      string // optional
 	CommonName string // optional, exact
 	CertPEM    string // optional, exact (the stored canonical PEM)
+	TemplateID string // optional, exact: the CAs bound to this template
 	Marker     string
 	Page
 }

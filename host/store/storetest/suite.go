@@ -282,6 +282,13 @@ func testDeviceCAs(t *testing.T, s store.Store) {
 	require.NoError(t, err)
 	assert.Nil(t, cleared.RevokedSerials)
 
+	// template_id filters lists: the CAs bound to one template
+	bound, nBound, err := s.ListDeviceCAs(ctx, store.DeviceCAFilter{ProjectID: proj, InstanceID: inst, TemplateID: "5c90fa7d3c4e4405e8525079"})
+	require.NoError(t, err)
+	assert.Equal(t, 1, nBound)
+	require.Len(t, bound, 1)
+	assert.Equal(t, ids[1], bound[0].ID)
+
 	// app_id (resource space) is set on create and filters lists
 	inApp := &store.DeviceCA{ProjectID: proj, InstanceID: inst, CertPEM: "x", AppID: "app1", RevokedSerials: []string{"0a"}}
 	require.NoError(t, s.CreateDeviceCA(ctx, inApp))

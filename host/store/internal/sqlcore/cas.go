@@ -64,8 +64,9 @@ func (s *Store) ListDeviceCAs(ctx context.Context, f store.DeviceCAFilter) (_ []
 	w.opt("app_id", f.AppID)
 	w.opt("common_name", f.CommonName)
 	w.opt("cert_pem", f.CertPEM)
+	w.opt("template_id", f.TemplateID)
 	tbl := ""
-	if f.AppID == "" && f.CommonName == "" && f.CertPEM == "" {
+	if f.AppID == "" && f.CommonName == "" && f.CertPEM == "" && f.TemplateID == "" {
 		tbl = "device_cas"
 	}
 	total, err := s.total(ctx, f.Page, tbl, f.ProjectID, f.InstanceID, "device_cas", &w)
