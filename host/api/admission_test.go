@@ -107,7 +107,7 @@ func TestBulkLaneFullSmallRequestsServed(t *testing.T) {
 			require.NoError(t, err, "Retry-After in seconds")
 			assert.GreaterOrEqual(t, secs, 1)
 
-			tooLarge := e.batchCreate(enosOrgA, e.bare, strings.Repeat(" ", api.DefaultBodyLimit+1))
+			tooLarge := e.batchCreate(enosOrgA, e.bare, strings.Repeat(" ", 4<<20+1)) // over batchCreate's own 4 MiB
 			assert.Equal(t, http.StatusRequestEntityTooLarge, tooLarge.status, "over the body limit: 413 whatever the lane, %s", tooLarge.raw)
 
 			list := e.do("GET", agentsPath, "tok-a", nil)
