@@ -44,7 +44,9 @@ const DefaultBulkBytes = 64 << 10
 // on this machine. Batches get at most half the engine instances and
 // leave at least one core (GOMAXPROCS) to the rest: a Wasm call cannot be
 // preempted, so batches validating on every core would hold small
-// requests until one ends. Their queue holds four batches more (about
+// requests until one ends. A batch's slot covers its engine work only
+// (see yieldBulkSlot): its store insert overlaps the next batch's
+// validation. Their queue holds four batches more (about
 // 3.5 MB of bodies). Reads and writes are short; their slots bound the
 // store's concurrent work and their queues absorb bursts.
 func DefaultAdmission(engineInstances int) Admission {
@@ -104,6 +106,8 @@ func (l *lanes) all() []*admission.Lane { return []*admission.Lane{l.read, l.wri
 // or written.
 func (c *call) admit() error {
 	if c.r.ContentLength > bodyLimit(c.op, c.s.Limits()) {
+		// The operation's limit, not the server's: a full-size EnOS batch
+		// (1.3 MB, under batchCreate's 4 MiB) must be admitted like any.
 		return nil // readBody answers 413 without reading it, however busy the lane
 	}
 	lane := c.s.lanes.laneFor(c.r, c.op)
@@ -132,4 +136,18 @@ func (c *call) runSlot() error {
 		return newError(c.svc, kindUnavailable, "the request was canceled while it waited for its turn")
 	}
 	return nil
+}
+
+// yieldBulkSlot frees a batch's bulk slot once the engine and the hooks
+// are done with it: the slot bounds the non-preemptible Wasm work, while
+// the store insert that follows waits on PostgreSQL more than it uses a
+// core. With one bulk slot (2 cores), holding it through the insert ran
+// batches one after another and left the cores half idle. The batch keeps
+// its place in the lane until it ends, so the bodies in memory stay
+// bounded by the lane's size. Reads and writes keep their slot to the end:
+// there it bounds the store's concurrent work.
+func (c *call) yieldBulkSlot() {
+	if c.s.lanes.laneFor(c.r, c.op) == c.s.lanes.bulk {
+		c.ticket.Yield()
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,4 +129,44 @@ func TestBulkLaneFullSmallRequestsServed(t *testing.T) {
 			assert.Equal(t, "0", laneAdmitted(t, e.url, "bulk"))
 		})
 	}
+}
+
+// heldStore holds every BatchCreateDevices call until release is closed
+// and counts the calls inside it.
+type heldStore struct {
+	store.Store
+	inside  atomic.Int32
+	release chan struct{}
+}
+
+func (h *heldStore) BatchCreateDevices(ctx context.Context, org string, devs []store.EnosDevice) ([]store.ItemResult, error) {
+	h.inside.Add(1)
+	<-h.release
+	return h.Store.BatchCreateDevices(ctx, org, devs)
+}
+
+// A batch gives its one bulk slot back once the engine is done with it:
+// while its store insert runs, the next batch is validated and reaches the
+// store too. Before, the slot was held to COMMIT and batches ran one after
+// another (issue 18 §4: 4 clients gave no more than one).
+func TestBulkSlotFreedDuringStoreWork(t *testing.T) {
+	held := &heldStore{release: make(chan struct{})}
+	e := newEnOSEnv(t, "postgres", 0, func(c *api.Config) {
+		c.Admission.Bulk = api.LaneLimits{Slots: 1, Queue: 1}
+		held.Store = c.Store
+		c.Store = held
+	})
+	done := make(chan response, 2)
+	for _, prefix := range []string{"first", "second"} {
+		go func() { done <- e.batchCreate(enosOrgA, e.bare, json.RawMessage(batchBody(t, prefix))) }()
+	}
+	assert.Eventually(t, func() bool { return held.inside.Load() == 2 }, 20*time.Second, 10*time.Millisecond,
+		"both batches in the store at once with one bulk slot")
+	close(held.release)
+	for range 2 {
+		r := <-done
+		require.Equal(t, http.StatusOK, r.status, string(r.raw))
+		assert.EqualValues(t, 1000, r.body["successSize"])
+	}
+	assert.Equal(t, "0", laneAdmitted(t, e.url, "bulk"))
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboardhq/onboard/host/internal/enginetest"
+	"github.com/onboardhq/onboard/host/store"
 )
 
 var jsonMarshal = json.Marshal
@@ -114,11 +115,23 @@ func enosBatchBody(batch, n int) []byte {
 	return b.Bytes()
 }
 
+// enosBatchProducts registers in org the products of enosBatchBody's
+// batches 0 to n-1: a device may only name a product of its org.
+func enosBatchProducts(t testing.TB, st store.Store, org string, n int) {
+	t.Helper()
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("pk_%d", i)
+	}
+	enosProducts(t, st, org, keys...)
+}
+
 // batchLatencies posts n 1,000-device batches (after 2 warm-ups) to a
 // server over the given store and returns each request's time.
 func batchLatencies(t *testing.T, kind string, n int) []time.Duration {
 	t.Helper()
 	e := newEnOSEnv(t, kind, 0)
+	enosBatchProducts(t, e.store, enosOrgA, n+2)
 	url := e.url + "/connect-service/v2.4/devices?action=batchCreate&orgId=" + enosOrgA
 	var out []time.Duration
 	for i := range n + 2 {

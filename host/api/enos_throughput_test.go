@@ -32,6 +32,7 @@ func enosThroughput(t *testing.T, kind string, clients, batches int) (perSec flo
 	url := e.url + enosBatchPath
 	var next atomic.Int64
 	bodies := make([][]byte, batches+clients*4)
+	enosBatchProducts(t, e.store, enosOrgA, len(bodies))
 	for i := range bodies {
 		bodies[i] = enosBatchBody(i, 1000)
 	}
@@ -58,6 +59,7 @@ func serveThroughput(t *testing.T, bin string, clients, batches int) (perSec flo
 	st, err := stores.Open(ctx, store.Config{URL: url, EncryptionKey: key})
 	require.NoError(t, err)
 	tok := enosAccount(t, st, enosOrgA, "sa-bare", "")
+	enosBatchProducts(t, st, enosOrgA, batches+clients*4)
 	require.NoError(t, st.Close(ctx))
 	srv := proctest.Start(t, bin, "ONBOARD_DATA_DIR="+t.TempDir(), "ONBOARD_DATABASE_URL="+url,
 		"ONBOARD_ENCRYPTION_KEY="+base64.StdEncoding.EncodeToString(key))

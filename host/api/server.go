@@ -525,6 +525,7 @@ func (c *call) serve() error {
 	if err := c.runHooks(params); err != nil {
 		return err
 	}
+	c.yieldBulkSlot()
 	return c.run(handlers[c.op.ID])
 }
 

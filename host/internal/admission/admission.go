@@ -7,7 +7,9 @@
 // admitted that wait for a slot). Admit counts a request against slots +
 // queue and refuses it when both are full; Run then waits for a slot. A
 // request holds its place from Admit to Done, so what it keeps in memory
-// while it waits (a batch body) is bounded by the lane's size.
+// while it waits (a batch body) is bounded by the lane's size. Yield frees
+// the slot early while the place stays held: the work after it (a batch's
+// store insert) overlaps the next request's slot, bounded by the places.
 package admission
 
 import (
@@ -49,9 +51,10 @@ func (l *Lane) Name() string { return l.name }
 
 // Ticket is an admitted request's place in its lane.
 type Ticket struct {
-	lane    *Lane
-	started time.Time // when it got a slot; zero while it waits
-	done    bool
+	lane     *Lane
+	started  time.Time // when it got a slot; zero while it waits
+	released bool      // its slot is freed (Yield or Done)
+	done     bool
 }
 
 // Admit takes a place in the lane, or refuses (false) when its slots and
@@ -80,30 +83,38 @@ func (t *Ticket) Run(ctx context.Context) error {
 	return nil
 }
 
+// Yield frees the ticket's slot for the next request but keeps its place
+// until Done. Calling it again, or before Run, does nothing.
+func (t *Ticket) Yield() {
+	if t == nil || t.started.IsZero() || t.released {
+		return
+	}
+	t.released = true
+	l := t.lane
+	d := int64(time.Since(t.started))
+	// avg += (d - avg) / 8: recent requests count most.
+	for {
+		old := l.avgRun.Load()
+		next := d
+		if old != 0 {
+			next = old + (d-old)/8
+		}
+		if l.avgRun.CompareAndSwap(old, next) {
+			break
+		}
+	}
+	l.running.Add(-1)
+	<-l.slots
+}
+
 // Done frees the ticket's slot and place. Calling it again does nothing.
 func (t *Ticket) Done() {
 	if t == nil || t.done {
 		return
 	}
 	t.done = true
-	l := t.lane
-	if !t.started.IsZero() {
-		d := int64(time.Since(t.started))
-		// avg += (d - avg) / 8: recent requests count most.
-		for {
-			old := l.avgRun.Load()
-			next := d
-			if old != 0 {
-				next = old + (d-old)/8
-			}
-			if l.avgRun.CompareAndSwap(old, next) {
-				break
-			}
-		}
-		l.running.Add(-1)
-		<-l.slots
-	}
-	l.admitted.Add(-1)
+	t.Yield()
+	t.lane.admitted.Add(-1)
 }
 
 // RetryAfter is how long a refused client should wait: the time the

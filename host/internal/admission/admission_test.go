@@ -58,3 +58,30 @@ func TestLaneRetryAfter(t *testing.T) {
 	l.avgRun.Store(int64(time.Hour))
 	assert.Equal(t, time.Minute, l.RetryAfter())
 }
+
+// Yield hands the slot to the next request while the yielding one keeps
+// its place: the lane still refuses beyond slots + queue until Done.
+func TestLaneYield(t *testing.T) {
+	l := NewLane("bulk", Limits{Slots: 1, Queue: 1})
+	ctx := context.Background()
+	first, ok := l.Admit()
+	require.True(t, ok)
+	first.Yield() // before Run: nothing to free
+	require.NoError(t, first.Run(ctx))
+	second, ok := l.Admit()
+	require.True(t, ok)
+
+	got := make(chan error, 1)
+	go func() { got <- second.Run(ctx) }()
+	first.Yield()
+	require.NoError(t, <-got, "the yielded slot goes to the waiting request")
+	first.Yield() // a second Yield does nothing
+	assert.Equal(t, Stats{Name: "bulk", Slots: 1, Queue: 1, Admitted: 2, Running: 1}, l.Stats())
+	_, ok = l.Admit()
+	assert.False(t, ok, "the yielding request still holds its place")
+
+	first.Done()
+	assert.Equal(t, Stats{Name: "bulk", Slots: 1, Queue: 1, Admitted: 1, Running: 1, Refused: 1}, l.Stats(), "Done after Yield frees the place only")
+	second.Done()
+	assert.Equal(t, Stats{Name: "bulk", Slots: 1, Queue: 1, Admitted: 0, Running: 0, Refused: 1}, l.Stats())
+}

@@ -171,6 +171,15 @@ func (t *tx) Rollback(ctx context.Context) error { return t.t.Rollback(ctx) }
 // no time, instead of a placeholder per value (a 1,000-device batch has
 // 12,000). WITH ORDINALITY ... ORDER BY keeps the caller's row order, which
 // is its lock order.
+//
+// It first tries a plain INSERT under a savepoint: ON CONFLICT makes
+// PostgreSQL insert each row speculatively (a check of every unique index,
+// then the insert, then a confirmation), about a quarter of a 1,000-device
+// insert's time, and a batch of new rows has no conflict to skip. Only
+// when a row's key is taken does it roll back to the savepoint and insert
+// again with ON CONFLICT DO NOTHING, so a taken key still fails only its
+// own row. q must be a transaction's (both callers insert under their
+// quota lock).
 func (d *db) InsertRows(ctx context.Context, q sqlcore.Querier, table string, cols []string, idCol string, rows [][]any) (map[string]bool, error) {
 	inserted := make(map[string]bool, len(rows))
 	if len(rows) == 0 {
@@ -179,8 +188,12 @@ func (d *db) InsertRows(ctx context.Context, q sqlcore.Querier, table string, co
 	arrays := make([]any, len(cols))
 	casts := make([]string, len(cols))
 	aliases := make([]string, len(cols))
+	idAt := -1
 	for c := range cols {
 		aliases[c] = fmt.Sprintf("v%d", c+1)
+		if cols[c] == idCol {
+			idAt = c
+		}
 		ok := false
 		switch rows[0][c].(type) {
 		case string:
@@ -194,11 +207,33 @@ func (d *db) InsertRows(ctx context.Context, q sqlcore.Querier, table string, co
 			return nil, fmt.Errorf("pgstore: %s.%s: values must all be strings or all int64s", table, cols[c])
 		}
 	}
+	ids, ok := arrays[max(idAt, 0)].([]string)
+	if idAt < 0 || !ok {
+		return nil, fmt.Errorf("pgstore: %s: id column %s must be one of the string columns", table, idCol)
+	}
 	av := strings.Join(aliases, ", ")
 	sql := "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") SELECT " + av +
-		" FROM unnest(" + strings.Join(casts, ", ") + ") WITH ORDINALITY AS u(" + av + ", ord) ORDER BY ord" +
-		" ON CONFLICT DO NOTHING RETURNING " + idCol
-	rs, err := q.Query(ctx, sql, arrays...)
+		" FROM unnest(" + strings.Join(casts, ", ") + ") WITH ORDINALITY AS u(" + av + ", ord) ORDER BY ord"
+
+	if _, err := q.Exec(ctx, "SAVEPOINT insert_rows"); err != nil {
+		return nil, err
+	}
+	n, err := q.Exec(ctx, sql, arrays...)
+	switch {
+	case err == nil && n == int64(len(rows)):
+		for _, id := range ids {
+			inserted[id] = true
+		}
+		return inserted, nil
+	case err == nil:
+		return nil, fmt.Errorf("pgstore: %s: %d of %d rows inserted without a conflict", table, n, len(rows))
+	case !d.IsUniqueViolation(err):
+		return nil, err
+	}
+	if _, err := q.Exec(ctx, "ROLLBACK TO SAVEPOINT insert_rows"); err != nil {
+		return nil, err
+	}
+	rs, err := q.Query(ctx, sql+" ON CONFLICT DO NOTHING RETURNING "+idCol, arrays...)
 	if err != nil {
 		return nil, err
 	}

@@ -118,3 +118,28 @@ func TestCountsUnderConcurrentWriters(t *testing.T) {
 	// 600 statements appended a row each; without folding none would go.
 	require.Less(t, rows, int64(writers*each*5/4/2), "the count rows are folded")
 }
+
+// TestDeviceIndexes: a device row is written to four indexes, each one a
+// route's look-up (TestQueryPlans in host/api shows which): asset_id, the
+// primary key since migration 13, (org_id, device_key), and the org's and
+// the product's seq order. seq has none of its own.
+func TestDeviceIndexes(t *testing.T) {
+	s := open(t, freshSchema(t), pgstore.Options{})
+	rows, err := s.DB().Query(context.Background(),
+		`SELECT regexp_replace(indexdef, ' ON \S+ ', ' ON ') FROM pg_indexes WHERE tablename = 'devices' AND schemaname = current_schema() ORDER BY indexname`)
+	require.NoError(t, err)
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var def string
+		require.NoError(t, rows.Scan(&def))
+		got = append(got, def)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{
+		"CREATE INDEX devices_org ON USING btree (org_id, seq)",
+		"CREATE UNIQUE INDEX devices_org_id_device_key_key ON USING btree (org_id, device_key)",
+		"CREATE UNIQUE INDEX devices_pkey ON USING btree (asset_id)",
+		"CREATE INDEX devices_product ON USING btree (org_id, product_key, seq)",
+	}, got)
+}

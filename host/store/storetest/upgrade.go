@@ -23,7 +23,7 @@ type SQLStore interface {
 type OpenAt func(migrateTo int) (SQLStore, error)
 
 // allMigrations is what a current binary leaves a database at.
-var allMigrations = map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true, 10: true, 11: true, 12: true}
+var allMigrations = map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true, 10: true, 11: true, 12: true, 13: true}
 
 // Upgrades proves on an SQL adapter that a newer binary upgrades a
 // database an older one left behind, and that rows written then survive
