@@ -198,6 +198,17 @@ func Check(t *testing.T, c Case, a Answer, reached bool) {
 	assert.True(t, reached, "a request serve accepts must reach the upstream")
 }
 
+// Do sends req and reads the whole answer.
+func Do(t testing.TB, req *http.Request) Answer {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return Answer{Status: resp.StatusCode, Header: resp.Header, Body: body}
+}
+
 // MaskRequestID masks the one member of an error body that differs on
 // every run, as the goldens do.
 func MaskRequestID(t testing.TB, body []byte) []byte {

@@ -5,7 +5,6 @@ package main_test
 import (
 	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -84,12 +83,7 @@ func send(t testing.TB, base string, c gatewaytest.Case) gatewaytest.Answer {
 	req, err := http.NewRequest(c.Method, base+c.URI, bytes.NewReader(c.Body))
 	require.NoError(t, err)
 	req.Header = c.Header.Clone()
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return gatewaytest.Answer{Status: resp.StatusCode, Header: resp.Header, Body: body}
+	return gatewaytest.Do(t, req)
 }
 
 // TestCorpusThroughHTTPWasmHost runs the corpus through the guest in

@@ -92,12 +92,7 @@ func proxy(t testing.TB, host proxytest.HostEmulator, up *gatewaytest.Upstream, 
 			req.Header.Add(kv[0], kv[1])
 		}
 	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return gatewaytest.Answer{Status: resp.StatusCode, Header: resp.Header, Body: body}
+	return gatewaytest.Do(t, req)
 }
 
 // TestCorpusThroughProxytest: every request serve refuses is answered by
