@@ -153,6 +153,7 @@ providers:
 		out, err := exec.Command(bin, "conform", "--target", base,
 			"--project", "proj-a", "--token", "tok-traefik-a", "--project-b", "proj-b", "--project-b-token", "tok-traefik-b",
 			"--enos-org", "org-a", "--enos-token", "tok-traefik-enos", "--enos-private-key", pemFile,
+			"--enos-token-no-key", "tok-traefik-nokey", "--enos-token-no-access", "tok-traefik-noaccess",
 			"--enos-product", "pk-traefik", "--enos-quota-product", "pk-traefik-quota", "--extensions").CombinedOutput()
 		if err != nil {
 			t.Logf("onboard conform through Traefik (%s):\n%s", time.Since(start).Round(time.Millisecond), out)
@@ -177,6 +178,11 @@ func seedTraefikStore(t *testing.T, db string, key []byte, pub *rsa.PublicKey) {
 	require.NoError(t, st.CreateServiceAccount(ctx, &store.ServiceAccount{OrgID: "org-a", AccountID: "sa-a",
 		PublicKeyPEM: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), CreatedAt: now}))
 	require.NoError(t, st.CreateToken(ctx, "tok-traefik-enos", &store.Token{OrgID: "org-a", AccountID: "sa-a", CreatedAt: now, ExpiresAt: exp}))
+	// An account without a key (11858) and one without device access (99403).
+	require.NoError(t, st.CreateServiceAccount(ctx, &store.ServiceAccount{OrgID: "org-a", AccountID: "sa-nokey", CreatedAt: now}))
+	require.NoError(t, st.CreateToken(ctx, "tok-traefik-nokey", &store.Token{OrgID: "org-a", AccountID: "sa-nokey", CreatedAt: now, ExpiresAt: exp}))
+	require.NoError(t, st.CreateServiceAccount(ctx, &store.ServiceAccount{OrgID: "org-a", AccountID: "sa-noaccess", DeviceAccessDenied: true, CreatedAt: now}))
+	require.NoError(t, st.CreateToken(ctx, "tok-traefik-noaccess", &store.Token{OrgID: "org-a", AccountID: "sa-noaccess", CreatedAt: now, ExpiresAt: exp}))
 	// Devices go under products of the org, as `onboard enos-product
 	// create` makes them (an unknown productKey gets 11404).
 	for _, pk := range []string{"pk-traefik", "pk-traefik-quota"} {
