@@ -27,6 +27,12 @@ import (
 )
 
 // Flood settings (issue 15): the attack that starved small requests.
+// floodProductsPerClient bounds the batches one client sends (one
+// product each); a client completes a few dozen in 15 s.
+const floodProductsPerClient = 200
+
+func floodProduct(client, n int) string { return fmt.Sprintf("pk-flood-%d-%d", client, n) }
+
 const (
 	floodBatchClients = 32
 	floodReaders      = 4
@@ -80,6 +86,19 @@ func TestFlood(t *testing.T) {
 	require.NoError(t, st.CreateToken(ctx, loadToken, &store.Token{ProjectID: loadProject, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
 	require.NoError(t, st.CreateServiceAccount(ctx, &store.ServiceAccount{OrgID: loadOrg, AccountID: "sa", CreatedAt: now}))
 	require.NoError(t, st.CreateToken(ctx, loadBearer, &store.Token{OrgID: loadOrg, AccountID: "sa", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
+	// Each batch goes under a product of its own (rows are counted per
+	// batch), and devices need their product to exist (else 11404): the
+	// products every client can use, registered in one unit of work.
+	require.NoError(t, st.Atomic(ctx, func(ctx context.Context) error {
+		for w := range clients {
+			for n := range floodProductsPerClient {
+				if err := st.CreateEnOSProduct(ctx, &store.EnosProduct{OrgID: loadOrg, ProductKey: floodProduct(w, n)}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}))
 	srv := proctest.Start(t, bin, "ONBOARD_DATA_DIR="+dataDir, "ONBOARD_DATABASE_URL="+url,
 		"ONBOARD_ENCRYPTION_KEY="+base64.StdEncoding.EncodeToString(key))
 	// A few agents for the readers to list.
@@ -108,9 +127,9 @@ func TestFlood(t *testing.T) {
 			// A polite client sends a refused batch again when told to
 			// (Retry-After), until it completes or the time is up.
 			pk, body := "", []byte(nil)
-			for n := 0; time.Now().Before(deadline); {
+			for n := 0; time.Now().Before(deadline) && n < floodProductsPerClient; {
 				if body == nil {
-					pk = fmt.Sprintf("pk-flood-%d-%d", w, n)
+					pk = floodProduct(w, n)
 					body = batchBody(pk)
 				}
 				out := sendBatch(batchClient, srv.URL, pk, body)
