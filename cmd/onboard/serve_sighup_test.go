@@ -117,8 +117,9 @@ func serveEnv(t *testing.T, dir string) []string {
 	return []string{"ONBOARD_DATA_DIR=" + dir, "ONBOARD_ENCRYPTION_KEY=" + base64.StdEncoding.EncodeToString(key)}
 }
 
-// issueToken writes a token for project p1 into the store serve uses.
-func issueToken(t *testing.T, dir string, env []string) string {
+// withServeStore opens the store serve uses (its data directory and key
+// from env) for fn to write into.
+func withServeStore(t *testing.T, dir string, env []string, fn func(ctx context.Context, st store.Store)) {
 	t.Helper()
 	key, _ := strings.CutPrefix(env[1], "ONBOARD_ENCRYPTION_KEY=")
 	k, err := base64.StdEncoding.DecodeString(key)
@@ -127,24 +128,25 @@ func issueToken(t *testing.T, dir string, env []string) string {
 	st, err := stores.Open(ctx, store.Config{URL: filepath.Join(dir, "onboard.db"), EncryptionKey: k})
 	require.NoError(t, err)
 	defer st.Close(ctx)
-	require.NoError(t, st.CreateToken(ctx, "tok-hup", &store.Token{ProjectID: "p1", CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}))
+	fn(ctx, st)
+}
+
+// issueToken writes a token for project p1 into the store serve uses.
+func issueToken(t *testing.T, dir string, env []string) string {
+	withServeStore(t, dir, env, func(ctx context.Context, st store.Store) {
+		require.NoError(t, st.CreateToken(ctx, "tok-hup", &store.Token{ProjectID: "p1", CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}))
+	})
 	return "tok-hup"
 }
 
 // issueEnOSToken writes a service account of org o1, its token and the
 // product "pk" into the store serve uses.
 func issueEnOSToken(t *testing.T, dir string, env []string) string {
-	t.Helper()
-	key, _ := strings.CutPrefix(env[1], "ONBOARD_ENCRYPTION_KEY=")
-	k, err := base64.StdEncoding.DecodeString(key)
-	require.NoError(t, err)
-	ctx := context.Background()
-	st, err := stores.Open(ctx, store.Config{URL: filepath.Join(dir, "onboard.db"), EncryptionKey: k})
-	require.NoError(t, err)
-	defer st.Close(ctx)
-	require.NoError(t, st.CreateServiceAccount(ctx, &store.ServiceAccount{OrgID: "o1", AccountID: "sa"}))
-	require.NoError(t, st.CreateEnOSProduct(ctx, &store.EnosProduct{OrgID: "o1", ProductKey: "pk"}))
-	require.NoError(t, st.CreateToken(ctx, "tok-hup-enos", &store.Token{OrgID: "o1", AccountID: "sa", ExpiresAt: time.Now().Add(time.Hour)}))
+	withServeStore(t, dir, env, func(ctx context.Context, st store.Store) {
+		require.NoError(t, st.CreateServiceAccount(ctx, &store.ServiceAccount{OrgID: "o1", AccountID: "sa"}))
+		require.NoError(t, st.CreateEnOSProduct(ctx, &store.EnosProduct{OrgID: "o1", ProductKey: "pk"}))
+		require.NoError(t, st.CreateToken(ctx, "tok-hup-enos", &store.Token{OrgID: "o1", AccountID: "sa", ExpiresAt: time.Now().Add(time.Hour)}))
+	})
 	return "tok-hup-enos"
 }
 
