@@ -14,6 +14,7 @@ import (
 
 	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/host/internal/enginetest"
+	"github.com/onboardhq/onboard/internal/proctest"
 )
 
 // reportRuns is how many runs of each fleet measure the report takes the
@@ -83,7 +84,7 @@ func TestProvisionReport(t *testing.T) {
 			spreadOf(keptCPU).format("%.0f"), met(k.median <= 100), w.format("%.0f"), 100*k.median/w.median)
 	}
 	section := fmt.Sprintf("%s\n\nWritten by `make bench` (host/provision.TestProvisionReport) on %d cores; each figure is the median of %d runs, "+
-		"with min–max across runs. Load average before: %s; after: %s.\n\n", reportHeading, cores, reportRuns, loadBefore, loadAverage()) + rep.String()
+		"with min–max across runs. Load average before: %s; after: %s. %s\n\n", reportHeading, cores, reportRuns, loadBefore, loadAverage(), proctest.SelfPeakRSSNote()) + rep.String()
 	fmt.Println(section)
 	report, err := os.ReadFile(path)
 	if err != nil {

@@ -54,3 +54,20 @@ func parseStatusKB(status []byte, field string) (int64, bool) {
 	}
 	return 0, false
 }
+
+// RSSGoal is issue 18's memory goal for `onboard serve`.
+const RSSGoal = 256 << 20
+
+// SelfPeakRSSNote is a report's sentence on the test process's peak RSS,
+// for reports that run the server in the test process with its clients.
+func SelfPeakRSSNote() string {
+	b, ok := SelfPeakRSS()
+	verdict := "unknown"
+	if ok && b <= RSSGoal {
+		verdict = "met"
+	} else if ok {
+		verdict = "not met"
+	}
+	return fmt.Sprintf("Peak RSS of the test process (VmHWM): %s, an upper bound for the server, "+
+		"whose clients run in the same process; goal ≤ 256 MiB: %s.", MiB(b, ok), verdict)
+}
