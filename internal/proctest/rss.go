@@ -66,8 +66,8 @@ func SelfPeakRSSNote() string {
 	if ok && b <= RSSGoal {
 		verdict = "met"
 	} else if ok {
-		verdict = "not met"
+		verdict = "not shown by this bound (the server alone may still meet it)"
 	}
 	return fmt.Sprintf("Peak RSS of the test process (VmHWM): %s, an upper bound for the server, "+
-		"whose clients run in the same process; goal ≤ 256 MiB: %s.", MiB(b, ok), verdict)
+		"which runs in the same process as its clients; goal ≤ 256 MiB: %s.", MiB(b, ok), verdict)
 }
