@@ -60,8 +60,9 @@ const RSSGoal = 256 << 20
 
 // SelfPeakRSSNote is a report's sentence on the test process's peak RSS,
 // for reports that run the server in the test process with its clients.
-func SelfPeakRSSNote() string {
-	b, ok := SelfPeakRSS()
+func SelfPeakRSSNote() string { return peakRSSNote(SelfPeakRSS()) }
+
+func peakRSSNote(b int64, ok bool) string {
 	verdict := "unknown"
 	if ok && b <= RSSGoal {
 		verdict = "met"

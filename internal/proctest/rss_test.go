@@ -68,3 +68,18 @@ func TestPeakRSSOfAChildAndAfterItExits(t *testing.T) {
 	assert.Equal(t, "unknown", MiB(0, false))
 	assert.Equal(t, "3 MiB", MiB(3<<20+5, true))
 }
+
+func TestPeakRSSNoteMarksTheGoalMetOnlyWhenTheBoundShowsIt(t *testing.T) {
+	for _, tc := range []struct {
+		bytes int64
+		ok    bool
+		want  string
+	}{
+		{200 << 20, true, "200 MiB, an upper bound for the server, which runs in the same process as its clients; goal ≤ 256 MiB: met."},
+		{256 << 20, true, "goal ≤ 256 MiB: met."},
+		{305 << 20, true, "305 MiB, an upper bound for the server, which runs in the same process as its clients; goal ≤ 256 MiB: not shown by this bound"},
+		{0, false, "unknown, an upper bound for the server, which runs in the same process as its clients; goal ≤ 256 MiB: unknown."},
+	} {
+		assert.Contains(t, peakRSSNote(tc.bytes, tc.ok), tc.want)
+	}
+}
