@@ -21,6 +21,7 @@ import (
 	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/host/internal/enginetest"
 	"github.com/onboardhq/onboard/internal/corpus"
+	"github.com/onboardhq/onboard/internal/proctest"
 	"github.com/onboardhq/onboard/plugins/engine"
 	"github.com/onboardhq/onboard/plugins/engine/enginewasm"
 	"github.com/onboardhq/onboard/schemas"
@@ -291,7 +292,7 @@ func TestSpineReport(t *testing.T) {
 	fmt.Println()
 	fmt.Print(rep.String())
 	head := "# Performance report\n\nWritten by `make bench` (host.TestSpineReport), all figures from one run on this machine: " +
-		fmt.Sprintf("%d cores, %s; load average %s at the start, %s at the end of the spine's figures. ", runtime.NumCPU(), runtime.Version(), loadBefore, loadAfter) +
+		fmt.Sprintf("%d cores, %s; load average %s at the start, %s at the end of the spine's figures. %s ", runtime.NumCPU(), runtime.Version(), loadBefore, loadAfter, proctest.SelfPeakRSSNote()) +
 		fmt.Sprintf("Down to the batch on the native engine, each row is %d rounds of every measure in turn (testing.Benchmark each), "+
 			"given as median (min–max), and each ratio is the median (min–max) of the ratios of the same round; the machine is shared, "+
 			"so only same-run ratios compare.\n\n", reportRounds)

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -74,16 +73,7 @@ func serveThroughput(t *testing.T, bin string, clients, batches int) (perSec flo
 		req.Header.Set("Authorization", "Bearer "+tok)
 		return req
 	})
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", srv.PID()))
-	require.NoError(t, err)
-	rss = "unknown"
-	for _, line := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			if kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB"))); err == nil {
-				rss = fmt.Sprintf("%d MiB", kb>>10)
-			}
-		}
-	}
+	rss = proctest.MiB(proctest.PeakRSS(srv.PID()))
 	srv.Kill()
 	return 1000 * l.rps, rss
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/onboardhq/onboard/host/store"
 	"github.com/onboardhq/onboard/host/store/stores"
 	"github.com/onboardhq/onboard/host/store/storetest"
+	"github.com/onboardhq/onboard/internal/proctest"
 )
 
 // scaleEnv is a server over a store whose tables were filled with rows
@@ -188,21 +189,7 @@ func loadAverage() string {
 
 // peakRSS is the test process's peak resident memory (VmHWM): server,
 // stores' drivers and clients together, so an upper bound on the server.
-func peakRSS() string {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return "unknown"
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-			if err == nil {
-				return fmt.Sprintf("%d MiB", kb>>10)
-			}
-		}
-	}
-	return "unknown"
-}
+func peakRSS() string { return proctest.MiB(proctest.SelfPeakRSS()) }
 
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {

@@ -305,9 +305,8 @@ func send(c *http.Client, method, url string, body []byte, hdr ...string) (int, 
 	return resp.StatusCode, raw, resp.Header, err
 }
 
-// watchRSS samples the process's resident set every 100 ms; the returned
-// function stops and gives the peak (the larger of the samples and the
-// kernel's VmHWM).
+// watchRSS samples the process's VmHWM every 100 ms, so the peak survives
+// the process exiting early; the returned function stops and gives it.
 func watchRSS(pid int) func() int64 {
 	var peak int64
 	stop := make(chan struct{})
@@ -317,7 +316,9 @@ func watchRSS(pid int) func() int64 {
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
-			peak = max(peak, procStatusBytes(pid, "VmRSS:"), procStatusBytes(pid, "VmHWM:"))
+			if b, ok := proctest.PeakRSS(pid); ok {
+				peak = max(peak, b)
+			}
 			select {
 			case <-stop:
 				return
@@ -330,21 +331,6 @@ func watchRSS(pid int) func() int64 {
 		<-done
 		return peak
 	}
-}
-
-// procStatusBytes reads a "kB" line of /proc/PID/status.
-func procStatusBytes(pid int, field string) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, field); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 func loadAvg() string {

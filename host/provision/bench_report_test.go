@@ -14,6 +14,7 @@ import (
 
 	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/host/internal/enginetest"
+	"github.com/onboardhq/onboard/internal/proctest"
 )
 
 // reportRuns is how many runs of each fleet measure the report takes the
@@ -83,7 +84,7 @@ func TestProvisionReport(t *testing.T) {
 			spreadOf(keptCPU).format("%.0f"), met(k.median <= 100), w.format("%.0f"), 100*k.median/w.median)
 	}
 	section := fmt.Sprintf("%s\n\nWritten by `make bench` (host/provision.TestProvisionReport) on %d cores; each figure is the median of %d runs, "+
-		"with min–max across runs. Load average before: %s; after: %s.\n\n", reportHeading, cores, reportRuns, loadBefore, loadAverage()) + rep.String()
+		"with min–max across runs. Load average before: %s; after: %s. %s\n\n", reportHeading, cores, reportRuns, loadBefore, loadAverage(), proctest.SelfPeakRSSNote()) + rep.String()
 	fmt.Println(section)
 	report, err := os.ReadFile(path)
 	if err != nil {
@@ -103,21 +104,36 @@ func met(ok bool) string {
 }
 
 // replaceSection puts section in place of the one under heading (up to the
-// next heading of its level), or at the end.
+// next heading of its level or the next report's marker), or at the end.
 func replaceSection(doc, heading, section string) string {
 	at := strings.Index(doc, heading+"\n")
 	if at < 0 {
 		return strings.TrimRight(doc, "\n") + "\n\n" + section
 	}
+	// The section ends at the next heading or at the next report's
+	// <!-- marker -->, which sits just above that report's heading.
 	end := len(doc)
-	if next := strings.Index(doc[at+len(heading):], "\n## "); next >= 0 {
-		end = at + len(heading) + next + 1
+	for _, mark := range []string{"\n## ", "\n<!-- "} {
+		if next := strings.Index(doc[at+len(heading):], mark); next >= 0 {
+			end = min(end, at+len(heading)+next+1)
+		}
 	}
 	rest := doc[end:]
 	if rest != "" {
 		rest = "\n" + rest
 	}
 	return doc[:at] + section + rest
+}
+
+// TestReplaceSectionKeepsTheNextReportsMarker: the gateway report finds its
+// section by the marker just above its heading, so the provisioning report
+// must leave it in place.
+func TestReplaceSectionKeepsTheNextReportsMarker(t *testing.T) {
+	doc := "# R\n\n" + reportHeading + "\n\nold\n\n<!-- gateways: x -->\n## Gateway\n\ng\n<!-- /gateways -->\n"
+	got := replaceSection(doc, reportHeading, reportHeading+"\n\nnew\n")
+	require.Equal(t, "# R\n\n"+reportHeading+"\n\nnew\n\n<!-- gateways: x -->\n## Gateway\n\ng\n<!-- /gateways -->\n", got)
+	got = replaceSection("# R\n\n"+reportHeading+"\n\nold\n\n## Next\n", reportHeading, reportHeading+"\n\nnew\n")
+	require.Equal(t, "# R\n\n"+reportHeading+"\n\nnew\n\n## Next\n", got)
 }
 
 type spread struct{ median, min, max float64 }

@@ -33,6 +33,7 @@ import (
 	"github.com/onboardhq/onboard/host/store"
 	"github.com/onboardhq/onboard/host/store/stores"
 	"github.com/onboardhq/onboard/internal/corpus"
+	"github.com/onboardhq/onboard/internal/proctest"
 	"github.com/onboardhq/onboard/schemas"
 )
 
@@ -92,8 +93,9 @@ handler. Goal: a CBR register adds at most 50 µs at the edge.
 %s
 Taken on a loaded machine (%d cores shared with other jobs; load average
 at the end of the run: %s): compare columns within a row, not runs.
+%s
 <!-- /gateways -->
-`, loads[0].runs, loads[1].runs, rows.String(), runtime.NumCPU(), strings.TrimSpace(string(load)))
+`, loads[0].runs, loads[1].runs, rows.String(), runtime.NumCPU(), strings.TrimSpace(string(load)), proctest.SelfPeakRSSNote())
 	fmt.Print(section)
 	report, err := os.ReadFile(path)
 	if err != nil {
