@@ -18,7 +18,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 	"github.com/onboardhq/onboard/host/store"
 	"github.com/onboardhq/onboard/host/store/stores"
 	"github.com/onboardhq/onboard/internal/corpus"
+	"github.com/onboardhq/onboard/internal/proctest"
 )
 
 // TestCaddyBinary builds a real Caddy binary with the onboard module
@@ -83,7 +83,7 @@ http://127.0.0.1:%d {
 		"TEST_ONBOARD_KEY="+base64.StdEncoding.EncodeToString(key),
 		"HOME="+dir, "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
 		"XDG_CACHE_HOME="+cacheDir) // keep onboard's wazero compilation cache
-	logs := &syncBuffer{}
+	logs := &proctest.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	start := time.Now()
 	require.NoError(t, cmd.Start())
@@ -351,22 +351,4 @@ func (c client) do(method, path, token string, body []byte, headers ...string) r
 		require.NoError(c.t, json.Unmarshal(raw, &r.body), "not JSON: %s", raw)
 	}
 	return r
-}
-
-// syncBuffer collects the process output written from os/exec's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -55,21 +55,23 @@ type Server struct {
 	URL  string
 	cmd  *exec.Cmd
 	done chan struct{}
-	log  *lockedBuffer
+	log  *LockedBuffer
 }
 
-type lockedBuffer struct {
+// LockedBuffer collects a process's output, written from os/exec's
+// goroutines while the test reads it.
+type LockedBuffer struct {
 	mu sync.Mutex
 	b  strings.Builder
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *LockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
@@ -92,7 +94,7 @@ func StartArgs(t testing.TB, bin string, args []string, env ...string) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{cmd: cmd, done: make(chan struct{}), log: &lockedBuffer{}}
+	s := &Server{cmd: cmd, done: make(chan struct{}), log: &LockedBuffer{}}
 	cmd.Stderr = s.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

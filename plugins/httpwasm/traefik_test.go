@@ -18,7 +18,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -115,7 +114,7 @@ providers:
 	defer cancel()
 	cmd := exec.CommandContext(ctx, traefik, "--configFile="+filepath.Join(dir, "traefik.yml"))
 	cmd.Dir = dir // plugins-local is read from the working directory
-	var log lockedLog
+	var log proctest.LockedBuffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	require.NoError(t, cmd.Start())
 	defer func() {
@@ -193,7 +192,7 @@ func seedTraefikStore(t *testing.T, db string, key []byte, pub *rsa.PublicKey) {
 // waitRouted waits until Traefik routes onboard's paths through the
 // plug-in: a GET on an onboard route gets onboard's answer, not
 // Traefik's 404.
-func waitRouted(t *testing.T, base string, log *lockedLog) {
+func waitRouted(t *testing.T, base string, log *proctest.LockedBuffer) {
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
 		req, _ := http.NewRequest("GET", base+"/v3/proj-a/agents", nil)
@@ -207,23 +206,6 @@ func waitRouted(t *testing.T, base string, log *lockedLog) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("traefik did not route to onboard in 90 s:\n%s", log.String())
-}
-
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func freePort(t *testing.T) int {
