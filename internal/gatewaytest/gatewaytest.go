@@ -175,6 +175,18 @@ func Cases(t testing.TB, up *Upstream) []Case {
 	return out
 }
 
+// Named is the case op/name of cases; the test fails without it.
+func Named(t testing.TB, cases []Case, op, name string) Case {
+	t.Helper()
+	for _, c := range cases {
+		if c.Op == op && c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no corpus case %s/%s", op, name)
+	return Case{}
+}
+
 // Answer is what came back through the gateway.
 type Answer struct {
 	Status int

@@ -116,16 +116,6 @@ func TestCorpusThroughHTTPWasmHost(t *testing.T) {
 	assert.Greater(t, upstream, 50)
 }
 
-func caseNamed(t *testing.T, cases []gatewaytest.Case, op, name string) gatewaytest.Case {
-	for _, c := range cases {
-		if c.Op == op && c.Name == name {
-			return c
-		}
-	}
-	t.Fatalf("no corpus case %s/%s", op, name)
-	return gatewaytest.Case{}
-}
-
 // TestBadConfigFailsAtLoad: the guest reads its configuration when the
 // host instantiates it, so a bad one fails NewMiddleware (Traefik: the
 // middleware is not created) with the reason in the host's log.
@@ -159,7 +149,7 @@ func TestPanicAnswers503AndTheHostKeepsServing(t *testing.T) {
 	t.Cleanup(func() { _ = mw.Close(ctx) })
 	base := front(t, mw, up.URL)
 	cases := gatewaytest.Cases(t, up)
-	ok := caseNamed(t, cases, "cbr.agent.register", "ok-doc-example")
+	ok := gatewaytest.Named(t, cases, "cbr.agent.register", "ok-doc-example")
 
 	boom := ok
 	boom.URI += "?onboard-fault=panic"
@@ -185,7 +175,7 @@ func TestReportOnlyForwardsEverything(t *testing.T) {
 	t.Cleanup(func() { _ = mw.Close(context.Background()) })
 	base := front(t, mw, up.URL)
 	cases := gatewaytest.Cases(t, up)
-	bad := caseNamed(t, cases, "cbr.agent.register", "bad-agent-array")
+	bad := gatewaytest.Named(t, cases, "cbr.agent.register", "bad-agent-array")
 	before := up.Hits()
 	a := send(t, base, bad)
 	assert.Equal(t, before+1, up.Hits(), "report-only forwards what it would refuse")
@@ -195,7 +185,7 @@ func TestReportOnlyForwardsEverything(t *testing.T) {
 	assert.Equal(t, "cbr.agent.register", last.Header.Get("X-Onboard-Operation"))
 	assert.Contains(t, lg.String(), "report-only: POST "+bad.URI+": invalid 400 BackupService.0001")
 
-	ok := caseNamed(t, cases, "enos.device.batch-create", "ok-batch-1000")
+	ok := gatewaytest.Named(t, cases, "enos.device.batch-create", "ok-batch-1000")
 	a = send(t, base, ok)
 	gatewaytest.Check(t, ok, a, true)
 	last, body := up.Last()

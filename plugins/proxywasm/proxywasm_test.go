@@ -152,16 +152,6 @@ func TestBadConfigFailsThePluginStart(t *testing.T) {
 	}
 }
 
-func caseNamed(t *testing.T, cases []gatewaytest.Case, op, name string) gatewaytest.Case {
-	for _, c := range cases {
-		if c.Op == op && c.Name == name {
-			return c
-		}
-	}
-	t.Fatalf("no corpus case %s/%s", op, name)
-	return gatewaytest.Case{}
-}
-
 // TestPanicAnswers503AndThePluginServesOn: a panic in the filter (a build
 // with -tags onboard_fault panics on request) is answered 503 in the
 // service's shape, never forwarded unjudged, and the plug-in serves the
@@ -171,7 +161,7 @@ func TestPanicAnswers503AndThePluginServesOn(t *testing.T) {
 	host, st := emulator(t, gatewaytest.BuildGuest(t, "plugins/proxywasm", "onboard_fault"), `{}`)
 	require.Equal(t, types.OnPluginStartStatusOK, st)
 	cases := gatewaytest.Cases(t, up)
-	ok := caseNamed(t, cases, "enos.device.batch-create", "ok-doc-sample")
+	ok := gatewaytest.Named(t, cases, "enos.device.batch-create", "ok-doc-sample")
 	boom := ok
 	boom.URI += "&onboard-fault=panic"
 	before := up.Hits()
@@ -192,7 +182,7 @@ func TestForwardNormalizedBody(t *testing.T) {
 	up := gatewaytest.StartUpstream(t)
 	host, st := emulator(t, guest(t), `{"forward_normalized":["ces.agent-invocation.batch-create"],"operation_header":"X-Op"}`)
 	require.Equal(t, types.OnPluginStartStatusOK, st)
-	c := caseNamed(t, gatewaytest.Cases(t, up), "ces.agent-invocation.batch-create", "ok-install-with-empty-version")
+	c := gatewaytest.Named(t, gatewaytest.Cases(t, up), "ces.agent-invocation.batch-create", "ok-install-with-empty-version")
 	require.NotContains(t, string(c.Body), "invocation_target")
 	gatewaytest.Check(t, c, proxy(t, host, up, c), true)
 	last, body := up.Last()
