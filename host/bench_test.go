@@ -191,7 +191,7 @@ func TestSpineReport(t *testing.T) {
 	if path == "" {
 		t.Skip("performance report: run make bench (sets ONBOARD_BENCH_REPORT)")
 	}
-	loadBefore := loadAverage()
+	loadBefore := proctest.LoadAverage()
 	m := newMeasures(t)
 	v8 := startV8(t, m.rt, m.batch)
 	names := []string{"lean", "leanChecks", "leanFast", "extism", "wasm", "wasmChecks", "wasmFast", "native", "santhosh", "v8"}
@@ -224,7 +224,7 @@ func TestSpineReport(t *testing.T) {
 	}
 	cold := coldStart(t)
 	mem := guestMemoryAfter(t, 10000)
-	loadAfter := loadAverage()
+	loadAfter := proctest.LoadAverage()
 
 	// spread is "median (min–max)" in the given unit; ratio is the median
 	// and range of the per-round ratios a/b.
@@ -328,15 +328,6 @@ func cpuPerCall(t testing.TB, rt *host.Runtime, batch []byte, n int) (float64, b
 	}
 	after, _ := processCPU()
 	return float64(after-before) / float64(n), true
-}
-
-// loadAverage is the 1-, 5- and 15-minute load average, or "unknown".
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
-		return strings.Join(f[:3], " / ")
-	}
-	return "unknown"
 }
 
 func coldStart(t testing.TB) time.Duration {

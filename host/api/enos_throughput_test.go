@@ -89,7 +89,7 @@ func TestEnOSThroughputReport(t *testing.T) {
 		t.Skip("EnOS throughput report: run make bench-scale (sets ONBOARD_SCALE_REPORT)")
 	}
 	runs := envInt("ONBOARD_ENOS_RUNS", 3)
-	loadBefore := loadAverage()
+	loadBefore := proctest.LoadAverage()
 	var out strings.Builder
 	out.WriteString("| store, clients | devices/s median (min–max) | batch p50 | batch p99 | goal |\n|---|---|---|---|---|\n")
 	for _, c := range []struct {
@@ -136,6 +136,6 @@ func TestEnOSThroughputReport(t *testing.T) {
 	section := fmt.Sprintf("## EnOS batch throughput into PostgreSQL (issue 18 §4)\n\nEnOS 1,000-device batches end to end through the HTTP API (host/api.TestEnOSThroughputReport, make bench-scale): "+
 		"%d runs of 40 batches each, new devices every batch. Load average (1, 5, 15 min) before: %s, after: %s, on this 2-core machine shared with other work. "+
 		"Peak RSS of the test process (server and its 4 clients with their bodies): %s.\n\n",
-		runs, loadBefore, loadAverage(), peakRSS()) + table
+		runs, loadBefore, proctest.LoadAverage(), peakRSS()) + table
 	require.NoError(t, writeSection(path, "enos-throughput", section))
 }

@@ -179,14 +179,6 @@ func scaleRoutes(t *testing.T, cas func() string) []scaleRoute {
 	}
 }
 
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	return strings.Join(strings.Fields(string(b))[:3], " ")
-}
-
 // peakRSS is the test process's peak resident memory (VmHWM): server,
 // stores' drivers and clients together, so an upper bound on the server.
 func peakRSS() string { return proctest.MiB(proctest.SelfPeakRSS()) }
@@ -222,7 +214,7 @@ func TestScaleReport(t *testing.T) {
 		}
 	}
 	runs, requests := envInt("ONBOARD_SCALE_RUNS", 5), envInt("ONBOARD_SCALE_REQUESTS", 300)
-	loadBefore := loadAverage()
+	loadBefore := proctest.LoadAverage()
 	var cas []string
 	var nextCA atomic.Int64
 	for range len(sizes) * runs * (requests + 16) * len(storeKinds) {
@@ -278,7 +270,7 @@ func TestScaleReport(t *testing.T) {
 		"sizes measured in turn. Cells: median req/s (min–max of the runs). Goal: at %s, within 1.5x of the empty store's rate. "+
 		"Lists ask for a page of 10 (the empty store's page is empty). Load average (1, 5, 15 min) before: %s, after: %s, on this 2-core machine shared with other work. "+
 		"Peak RSS of the test process (servers of every size and store, their clients): %s.\n\n",
-		runs, requests, rowsLabel(sizes[len(sizes)-1]), loadBefore, loadAverage(), peakRSS()) + table
+		runs, requests, rowsLabel(sizes[len(sizes)-1]), loadBefore, proctest.LoadAverage(), peakRSS()) + table
 	require.NoError(t, writeSection(path, "scale", section))
 }
 

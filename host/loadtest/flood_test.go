@@ -109,7 +109,7 @@ func TestFlood(t *testing.T) {
 		require.Equal(t, http.StatusOK, status, string(raw))
 	}
 
-	loadBefore := loadAvg()
+	loadBefore := proctest.LoadAverage()
 	stopRSS := watchRSS(srv.PID())
 	deadline := time.Now().Add(duration)
 	batchClient := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
@@ -165,7 +165,7 @@ func TestFlood(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	loadAfter := loadAvg()
+	loadAfter := proctest.LoadAverage()
 	peakRSS := stopRSS()
 
 	// Rows: a completed batch wrote its 1,000 devices, one never completed
@@ -211,7 +211,7 @@ func TestFlood(t *testing.T) {
 	fmt.Fprintf(&rep, "| rows | %d devices from %d completed batches; 0 from the %d batches refused until the end (counted per batch in the store) |\n",
 		counts["completed"]*floodDevices, counts["completed"], refusedOnly)
 	fmt.Fprintf(&rep, "| server peak RSS | %.0f MiB (VmHWM) |\n", float64(peakRSS)/(1<<20))
-	fmt.Fprintf(&rep, "| load average (1 min) | %s before, %s after |\n", loadBefore, loadAfter)
+	fmt.Fprintf(&rep, "| load average (1, 5, 15 min) | %s before, %s after |\n", loadBefore, loadAfter)
 	t.Log("\n" + rep.String())
 	if p := os.Getenv("ONBOARD_FLOOD_REPORT"); p != "" {
 		require.NoError(t, os.WriteFile(p, []byte(rep.String()), 0o644))
@@ -331,12 +331,4 @@ func watchRSS(pid int) func() int64 {
 		<-done
 		return peak
 	}
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	return strings.Fields(string(b))[0]
 }

@@ -39,7 +39,7 @@ func TestProvisionReport(t *testing.T) {
 		_, err := fmt.Sscan(s, &devices)
 		require.NoError(t, err)
 	}
-	loadBefore := loadAverage()
+	loadBefore := proctest.LoadAverage()
 	cores := runtime.GOMAXPROCS(0)
 	var rep strings.Builder
 	fmt.Fprintf(&rep, "Fleet: %d new devices per run, 32 connecting at once, each with its own ECDSA P-256 certificate and a fresh TLS handshake "+
@@ -84,7 +84,7 @@ func TestProvisionReport(t *testing.T) {
 			spreadOf(keptCPU).format("%.0f"), met(k.median <= 100), w.format("%.0f"), 100*k.median/w.median)
 	}
 	section := fmt.Sprintf("%s\n\nWritten by `make bench` (host/provision.TestProvisionReport) on %d cores; each figure is the median of %d runs, "+
-		"with min–max across runs. Load average before: %s; after: %s. %s\n\n", reportHeading, cores, reportRuns, loadBefore, loadAverage(), proctest.SelfPeakRSSNote()) + rep.String()
+		"with min–max across runs. Load average before: %s; after: %s. %s\n\n", reportHeading, cores, reportRuns, loadBefore, proctest.LoadAverage(), proctest.SelfPeakRSSNote()) + rep.String()
 	fmt.Println(section)
 	report, err := os.ReadFile(path)
 	if err != nil {
@@ -154,16 +154,4 @@ func spreadOfDurations(ds []time.Duration) spread {
 
 func (s spread) format(verb string) string {
 	return fmt.Sprintf(verb+" ("+verb+"–"+verb+")", s.median, s.min, s.max)
-}
-
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }

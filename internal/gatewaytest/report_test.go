@@ -76,7 +76,6 @@ func TestGatewayReport(t *testing.T) {
 		up := upstreamTimes(t, ctx, op, body, l.runs)
 		fmt.Fprintf(&rows, "| %s | %s | %s | %s | %s |\n", l.name, stat(hw), stat(px), stat(cd), stat(up))
 	}
-	load, _ := os.ReadFile("/proc/loadavg")
 	section := fmt.Sprintf(`<!-- gateways: written by internal/gatewaytest.TestGatewayReport (make bench) -->
 ## Gateway filters: latency added per request
 
@@ -95,7 +94,7 @@ Taken on a loaded machine (%d cores shared with other jobs; load average
 at the end of the run: %s): compare columns within a row, not runs.
 %s
 <!-- /gateways -->
-`, loads[0].runs, loads[1].runs, rows.String(), runtime.NumCPU(), strings.TrimSpace(string(load)), proctest.SelfPeakRSSNote())
+`, loads[0].runs, loads[1].runs, rows.String(), runtime.NumCPU(), proctest.LoadAverage(), proctest.SelfPeakRSSNote())
 	fmt.Print(section)
 	report, err := os.ReadFile(path)
 	if err != nil {
