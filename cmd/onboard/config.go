@@ -196,37 +196,29 @@ func (c *config) key() ([]byte, error) {
 
 // idempotencyLease is the configured lease, 0 for the default.
 func (c *config) idempotencyLease() (time.Duration, error) {
-	if c.IdempotencyLease == "" {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(c.IdempotencyLease)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("idempotency lease %q: want a positive duration such as 10s", c.IdempotencyLease)
-	}
-	return d, nil
+	return positiveDuration("idempotency lease", c.IdempotencyLease, "10s")
 }
 
 // idempotencyRetention is the configured retention of stored
 // Idempotency-Key responses, 0 for the default.
 func (c *config) idempotencyRetention() (time.Duration, error) {
-	if c.IdempotencyRetention == "" {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(c.IdempotencyRetention)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("idempotency retention %q: want a positive duration such as 24h", c.IdempotencyRetention)
-	}
-	return d, nil
+	return positiveDuration("idempotency retention", c.IdempotencyRetention, "24h")
 }
 
 // invocationTimeout is the configured CES task timeout, 0 for the default.
 func (c *config) invocationTimeout() (time.Duration, error) {
-	if c.InvocationTimeout == "" {
+	return positiveDuration("invocation timeout", c.InvocationTimeout, "30m")
+}
+
+// positiveDuration parses setting name's value v: 0 when unset (the
+// default applies), an error naming it and an example otherwise.
+func positiveDuration(name, v, example string) (time.Duration, error) {
+	if v == "" {
 		return 0, nil
 	}
-	d, err := time.ParseDuration(c.InvocationTimeout)
+	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("invocation timeout %q: want a positive duration such as 30m", c.InvocationTimeout)
+		return 0, fmt.Errorf("%s %q: want a positive duration such as %s", name, v, example)
 	}
 	return d, nil
 }

@@ -43,18 +43,10 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fmt.Fprintf(stderr, "onboard serve: %v\n", err)
 		return exitUsage
 	}
-	lease, err := cfg.idempotencyLease()
-	if err != nil {
-		fmt.Fprintf(stderr, "onboard serve: %v\n", err)
-		return exitUsage
-	}
-	taskTimeout, err := cfg.invocationTimeout()
-	if err != nil {
-		fmt.Fprintf(stderr, "onboard serve: %v\n", err)
-		return exitUsage
-	}
-	retention, err := cfg.idempotencyRetention()
-	if err != nil {
+	lease, errLease := cfg.idempotencyLease()
+	taskTimeout, errTimeout := cfg.invocationTimeout()
+	retention, errRetention := cfg.idempotencyRetention()
+	if err := errors.Join(errLease, errTimeout, errRetention); err != nil {
 		fmt.Fprintf(stderr, "onboard serve: %v\n", err)
 		return exitUsage
 	}

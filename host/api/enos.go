@@ -248,7 +248,7 @@ func (s *Server) knownProducts(c *call, todo []*pendingWrite, items []batchItem)
 			keys = append(keys, p.dev.ProductKey)
 		}
 	}
-	found, _, err := s.cfg.Store.ListEnOSProducts(c.r.Context(), store.EnosProductFilter{OrgID: c.org, ProductKeys: keys})
+	found, _, err := s.cfg.Store.ListEnOSProducts(c.r.Context(), store.EnosProductFilter{OrgID: c.org, ProductKeys: keys, Page: store.Page{NoTotal: true}})
 	if err != nil {
 		return nil, storeError(c.svc, err, "products")
 	}

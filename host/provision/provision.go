@@ -286,7 +286,7 @@ func (p *Provisioner) Register(ctx context.Context, projectID, instanceID string
 			return nil, err
 		}
 		if existing == nil {
-			return nil, fail(http.StatusConflict, codeConflict, ErrNodeIDTaken, "device %s already exists", d.DeviceID)
+			return nil, fail(http.StatusConflict, codeConflict, ErrNodeIDTaken, "device %s already exists", d.NodeID)
 		}
 		reg.Device, reg.Created = existing, false
 		return reg, nil

@@ -55,7 +55,7 @@ func (s *Store) ListIoTDADevices(ctx context.Context, f store.IoTDADeviceFilter)
 	w.eq("instance_id", f.InstanceID)
 	w.opt("product_id", f.ProductID)
 	w.opt("node_id", f.NodeID)
-	total, err := s.count(ctx, s.q(ctx), `SELECT count(*) FROM iotda_devices`+w.sql(), w.args)
+	total, err := s.total(ctx, f.Page, "", "", "", "iotda_devices", &w)
 	if err != nil {
 		return nil, 0, err
 	}
