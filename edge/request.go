@@ -53,6 +53,17 @@ func first(vs []string) string {
 	return vs[0]
 }
 
+// BodyLimit is op's body size limit: the configured one, or the
+// catalogue's for an operation whose documented maximum needs more (EnOS
+// batchCreate). The configured limit can raise an operation's, never lower
+// it below what the document allows. Serve and the filters both use it.
+func BodyLimit(op schemas.Operation, configured int64) int64 {
+	if op.BodyLimit != nil {
+		return max(op.BodyLimit.Bytes, configured)
+	}
+	return configured
+}
+
 // DeclaredTooLarge is the 413 of a body whose Content-Length exceeds
 // limit, refused before it is read.
 func DeclaredTooLarge(svc string, contentLength, limit int64) *Error {

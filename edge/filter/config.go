@@ -17,8 +17,10 @@ type Config struct {
 	// five. Requests of the other services pass through untouched.
 	Services []string `json:"services,omitempty"`
 	// BodyLimit caps request bodies in bytes (413 beyond), as `onboard
-	// serve`'s body_limit does; 0: 1 MiB, serve's default. Keep the two
-	// equal, or the edge and the service disagree on what is too large.
+	// serve`'s body_limit does; 0: 1 MiB, serve's default. An operation
+	// whose catalogue entry allows more (EnOS batchCreate, 4 MiB) keeps
+	// its own limit, as in serve (edge.BodyLimit). Keep the two equal, or
+	// the edge and the service disagree on what is too large.
 	BodyLimit int64 `json:"body_limit,omitempty"`
 	// ReportOnly forwards every request, adding the verdict as a header
 	// (VerdictHeader) and a log line: for rollouts.

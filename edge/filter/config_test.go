@@ -77,3 +77,25 @@ func TestForwardNormalized(t *testing.T) {
 	assert.Equal(t, "telescope", sent["invocation_target"], "the documented default is spliced in")
 	assert.Contains(t, v.SetHeaders, [2]string{"Content-Length", strconv.Itoa(len(v.Body))})
 }
+
+// The body limit is the operation's, as serve applies it: a full-size
+// EnOS batch (1.3 MB, under batchCreate's catalogue limit) is not a 413 at
+// the edge under the default 1 MiB, while a body over the catalogue's
+// limit is, and other operations keep the configured limit.
+func TestBodyLimitIsTheOperations(t *testing.T) {
+	f, err := filter.New(filter.Config{})
+	require.NoError(t, err)
+	head := func(method, uri string, n int64) (*filter.Call, *filter.Verdict) {
+		return f.Head(filter.Request{Method: method, URI: uri, Header: http.Header{}.Values, ContentLength: n})
+	}
+	batch := "/connect-service/v2.4/devices?action=batchCreate&orgId=o1"
+	call, v := head("POST", batch, 1_300_000)
+	require.Nil(t, v, "a full-size batch passes the head")
+	assert.Greater(t, call.BodyLimit(), int64(filter.DefaultBodyLimit))
+	_, v = head("POST", batch, call.BodyLimit()+1)
+	require.NotNil(t, v)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, v.Status)
+	_, v = head("POST", "/v3/p1/agents", filter.DefaultBodyLimit+1)
+	require.NotNil(t, v)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, v.Status)
+}

@@ -78,10 +78,6 @@ func New(cfg Config) (*Filter, error) {
 	return f, nil
 }
 
-// BodyLimit is the configured body limit: a guest reads at most one byte
-// more than it before calling Call.Body.
-func (f *Filter) BodyLimit() int64 { return f.limit }
-
 // Request is what the filter reads of a request before its body.
 type Request struct {
 	Method string
@@ -120,6 +116,11 @@ type Call struct {
 	match *edge.Match
 }
 
+// BodyLimit is the matched operation's body limit (edge.BodyLimit over
+// the configured one), as `onboard serve` applies it: a guest reads at
+// most one byte more than it before calling Body.
+func (c *Call) BodyLimit() int64 { return edge.BodyLimit(c.op, c.f.limit) }
+
 // Op is the matched operation's id.
 func (c *Call) Op() string { return c.op.ID }
 
@@ -147,8 +148,8 @@ func (f *Filter) Head(r Request) (*Call, *Verdict) {
 	if err := edge.HeadersOnce(c.svc, op, r.Header); err != nil {
 		return nil, c.refuse(err)
 	}
-	if r.ContentLength > f.limit {
-		return nil, c.refuse(edge.DeclaredTooLarge(c.svc, r.ContentLength, f.limit))
+	if limit := c.BodyLimit(); r.ContentLength > limit {
+		return nil, c.refuse(edge.DeclaredTooLarge(c.svc, r.ContentLength, limit))
 	}
 	return c, nil
 }
@@ -163,8 +164,8 @@ func (c *Call) query() url.Values {
 // it: more is a 413), in the order `onboard serve` checks a request:
 // size, media type, parameters, then the engine.
 func (c *Call) Body(body []byte) *Verdict {
-	if int64(len(body)) > c.f.limit {
-		return c.refuse(edge.ReadTooLarge(c.svc, c.f.limit))
+	if limit := c.BodyLimit(); int64(len(body)) > limit {
+		return c.refuse(edge.ReadTooLarge(c.svc, limit))
 	}
 	if err := edge.CheckContentType(c.svc, c.op, first(c.r.Header("Content-Type"))); err != nil {
 		return c.refuse(err)

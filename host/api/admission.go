@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 
+	"github.com/onboardhq/onboard/edge"
 	"github.com/onboardhq/onboard/host"
 	"github.com/onboardhq/onboard/host/internal/admission"
 	"github.com/onboardhq/onboard/schemas"
@@ -105,7 +106,7 @@ func (l *lanes) all() []*admission.Lane { return []*admission.Lane{l.read, l.wri
 // or refuses it with 429 and Retry-After: nothing of it is read, checked
 // or written.
 func (c *call) admit() error {
-	if c.r.ContentLength > bodyLimit(c.op, c.s.Limits()) {
+	if c.r.ContentLength > edge.BodyLimit(c.op, c.s.Limits().BodyLimit) {
 		// The operation's limit, not the server's: a full-size EnOS batch
 		// (1.3 MB, under batchCreate's 4 MiB) must be admitted like any.
 		return nil // readBody answers 413 without reading it, however busy the lane

@@ -572,7 +572,7 @@ func (c *call) singleHeaders() error {
 // readBody enforces the size limit without buffering more than it, and the
 // content type for operations that take a body.
 func (c *call) readBody() error {
-	limit := bodyLimit(c.op, c.s.Limits())
+	limit := edge.BodyLimit(c.op, c.s.Limits().BodyLimit)
 	if c.r.ContentLength > limit {
 		return edge.DeclaredTooLarge(c.svc, c.r.ContentLength, limit)
 	}
@@ -585,17 +585,6 @@ func (c *call) readBody() error {
 	}
 	c.body = body
 	return edge.CheckContentType(c.svc, c.op, c.r.Header.Get("Content-Type"))
-}
-
-// bodyLimit is op's body size limit: the configured one, or the
-// catalogue's for an operation whose documented maximum needs more. The
-// configured limit can raise an operation's, never lower it below what
-// the document allows.
-func bodyLimit(op schemas.Operation, l Limits) int64 {
-	if op.BodyLimit != nil {
-		return max(op.BodyLimit.Bytes, l.BodyLimit)
-	}
-	return l.BodyLimit
 }
 
 // paramsJSON collects the path, query and header parameters into the JSON

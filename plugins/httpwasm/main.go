@@ -72,7 +72,7 @@ func handleRequest() (next uint64) {
 		if fault != nil {
 			fault(uri)
 		}
-		body = requestBody(f.BodyLimit())
+		body = requestBody(call.BodyLimit())
 		v = call.Body(body)
 	}
 	if !v.Forward {

@@ -101,7 +101,7 @@ func (s *stream) OnHttpRequestBody(size int, endOfStream bool) (action types.Act
 	}
 	defer s.recover(&action)
 	if !endOfStream {
-		if int64(size) > s.f.BodyLimit() {
+		if int64(size) > s.call.BodyLimit() {
 			return s.judge(make([]byte, size)) // a 413, whatever the bytes
 		}
 		return types.ActionPause // buffer until the whole body is here
