@@ -120,10 +120,11 @@ func (c *call) admit() error {
 		if lane == c.s.lanes.bulk {
 			what = "batches (bodies over " + strconv.FormatInt(c.s.lanes.bulkBytes>>10, 10) + " KiB)"
 		}
+		st := lane.Stats()
 		return newError(c.svc, kindOverloaded, "the server is busy with %s: %d run and %d wait already; retry in %d s",
-			what, lane.Stats().Slots, lane.Stats().Queue, secs)
+			what, st.Slots, st.Queue, secs)
 	}
-	c.ticket = t
+	c.lane, c.ticket = lane, t
 	return nil
 }
 
@@ -148,7 +149,7 @@ func (c *call) runSlot() error {
 // bounded by the lane's size. Reads and writes keep their slot to the end:
 // there it bounds the store's concurrent work.
 func (c *call) yieldBulkSlot() {
-	if c.s.lanes.laneFor(c.r, c.op) == c.s.lanes.bulk {
+	if c.lane == c.s.lanes.bulk {
 		c.ticket.Yield()
 	}
 }

@@ -443,6 +443,7 @@ type call struct {
 	idem      *idempotent       // the Idempotency-Key this request holds, if any
 	unit      bool              // the handler runs in a unit of work: reply defers the response
 	ticket    *admission.Ticket // the request's place in its admission lane
+	lane      *admission.Lane   // the lane admit chose (nil: none, a 413 to come)
 	out       *response         // the deferred response, written once the unit commits
 }
 
