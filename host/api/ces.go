@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -274,12 +275,16 @@ func (s *Server) planForInstance(c *call, req *invocationRequest, id string, see
 			return planned{res: itemError(id, "", invItemConflict, "an install task for this instance is already in progress")}, nil
 		}
 	case invUpdate:
-		// The latest successful install describes the host.
-		agent, err := s.latestInstall(c, id, invSucceeded)
+		// The instance's succeeded tasks (newest first, from its own index
+		// range): the latest successful install describes the host, and
+		// they alone decide the running version.
+		succeeded, _, err := s.cfg.Store.ListInvocations(c.r.Context(), store.InvocationFilter{ProjectID: c.project,
+			InstanceID: id, Statuses: []string{invSucceeded}, Page: store.Page{NoTotal: true}})
 		if err != nil {
-			return planned{}, err
+			return planned{}, fmt.Errorf("list succeeded tasks of %s: %w", id, err)
 		}
-		if agent == nil {
+		i := slices.IndexFunc(succeeded, func(v store.AgentInvocation) bool { return v.InvocationType == invInstall })
+		if i < 0 {
 			tried, err := s.latestInstall(c, id)
 			if err != nil {
 				return planned{}, err
@@ -289,15 +294,9 @@ func (s *Server) planForInstance(c *call, req *invocationRequest, id string, see
 			}
 			return planned{res: itemError(id, "", invItemNotFound, "unknown instance: install the agent first")}, nil
 		}
+		agent := &succeeded[i]
 		inv.InstanceName, inv.InstanceType = agent.InstanceName, agent.InstanceType
 		inv.IntranetIP, inv.ElasticIPs = agent.IntranetIP, agent.ElasticIPs
-		// Only succeeded tasks decide the running version: read just those,
-		// from the instance's own index range.
-		succeeded, _, err := s.cfg.Store.ListInvocations(c.r.Context(), store.InvocationFilter{ProjectID: c.project,
-			InstanceID: id, Statuses: []string{invSucceeded}, Page: store.Page{NoTotal: true}})
-		if err != nil {
-			return planned{}, fmt.Errorf("list succeeded tasks of %s: %w", id, err)
-		}
 		inv.CurrentVersion = runningVersion(succeeded, "")
 	}
 	return planned{inv: inv, res: invocationResult{InstanceID: id, RetStatus: "successful"}}, nil
