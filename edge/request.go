@@ -28,7 +28,7 @@ func HeadersOnce(svc string, op schemas.Operation, values func(name string) []st
 	// An Idempotency-Key is stored as text: like the IETF draft's
 	// sf-string, printable ASCII only (PostgreSQL refused invalid UTF-8
 	// with a 500).
-	if key := first(values(IdempotencyHeader)); strings.ContainsFunc(key, func(r rune) bool { return r < ' ' || r > '~' }) {
+	if key := First(values(IdempotencyHeader)); strings.ContainsFunc(key, func(r rune) bool { return r < ' ' || r > '~' }) {
 		return New(svc, Invalid, "header %s must be printable ASCII (a UUID, for example)", IdempotencyHeader)
 	}
 	return nil
@@ -46,7 +46,8 @@ func HeaderOnce(vs []string) (string, bool) {
 	return "", false
 }
 
-func first(vs []string) string {
+// First is a header's first value, "" when absent.
+func First(vs []string) string {
 	if len(vs) == 0 {
 		return ""
 	}

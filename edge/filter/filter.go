@@ -114,6 +114,7 @@ type Call struct {
 	op    schemas.Operation
 	svc   string
 	match *edge.Match
+	query url.Values // parsed once, as net/http's URL.Query: bad pairs dropped
 }
 
 // BodyLimit is the matched operation's body limit (edge.BodyLimit over
@@ -134,13 +135,14 @@ func (c *Call) ReplacesBody() bool { return c.f.forward[c.op.ID] && !c.f.cfg.Rep
 // verdict): the upstream answers it. A matched request gets a Call, or a
 // verdict already when its head alone is refused.
 func (f *Filter) Head(r Request) (*Call, *Verdict) {
-	path, _, _ := strings.Cut(r.URI, "?")
+	path, raw, _ := strings.Cut(r.URI, "?")
 	m, ok := f.router.Match(r.Method, path)
 	if !ok {
 		return nil, pass
 	}
-	c := &Call{f: f, r: r, svc: m.Ops[0].Service, match: m}
-	op, err := edge.Select(c.svc, m.Ops, m.OnPath, r.Method, c.query())
+	q, _ := url.ParseQuery(raw)
+	c := &Call{f: f, r: r, svc: m.Ops[0].Service, match: m, query: q}
+	op, err := edge.Select(c.svc, m.Ops, m.OnPath, r.Method, c.query)
 	if err != nil {
 		return nil, c.refuse(err)
 	}
@@ -154,12 +156,6 @@ func (f *Filter) Head(r Request) (*Call, *Verdict) {
 	return c, nil
 }
 
-func (c *Call) query() url.Values {
-	_, raw, _ := strings.Cut(c.r.URI, "?")
-	q, _ := url.ParseQuery(raw) // as net/http's URL.Query: bad pairs dropped
-	return q
-}
-
 // Body judges the request with its body (at most BodyLimit()+1 bytes of
 // it: more is a 413), in the order `onboard serve` checks a request:
 // size, media type, parameters, then the engine.
@@ -167,11 +163,11 @@ func (c *Call) Body(body []byte) *Verdict {
 	if limit := c.BodyLimit(); int64(len(body)) > limit {
 		return c.refuse(edge.ReadTooLarge(c.svc, limit))
 	}
-	if err := edge.CheckContentType(c.svc, c.op, first(c.r.Header("Content-Type"))); err != nil {
+	if err := edge.CheckContentType(c.svc, c.op, edge.First(c.r.Header("Content-Type"))); err != nil {
 		return c.refuse(err)
 	}
-	header := func(name string) string { return first(c.r.Header(name)) }
-	params, _, err := edge.Params(c.svc, c.op, c.match.PathValue, header, c.query())
+	header := func(name string) string { return edge.First(c.r.Header(name)) }
+	params, _, err := edge.Params(c.svc, c.op, c.match.PathValue, header, c.query)
 	if err != nil {
 		return c.refuse(err)
 	}
@@ -183,7 +179,7 @@ func (c *Call) Body(body []byte) *Verdict {
 		return c.refuse(edge.FromResult(c.svc, &abi.Result{Violations: violations}))
 	}
 	v := &Verdict{Forward: true, SetHeaders: [][2]string{{c.f.opHdr, c.op.ID}}}
-	if c.f.forward[c.op.ID] && len(request) > 0 && !c.f.cfg.ReportOnly {
+	if c.ReplacesBody() && len(request) > 0 {
 		v.Body = bytes.Clone(request)
 		v.SetHeaders = append(v.SetHeaders, [2]string{"Content-Length", strconv.Itoa(len(v.Body))})
 	}
@@ -239,13 +235,6 @@ func code(svc string, e *edge.Error) string {
 		return strconv.Itoa(e.EnOS)
 	}
 	return e.Code
-}
-
-func first(vs []string) string {
-	if len(vs) == 0 {
-		return ""
-	}
-	return vs[0]
 }
 
 // newRequestID mixes the clock into the random bytes: a Wasm host's
