@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboardhq/onboard/host"
+	"github.com/onboardhq/onboard/host/internal/enginetest"
+	"github.com/onboardhq/onboard/host/internal/startup"
 	"github.com/onboardhq/onboard/internal/corpus"
 	"github.com/onboardhq/onboard/plugins/examples"
 )
@@ -70,5 +72,30 @@ func TestRunawayEngineCallIsStopped(t *testing.T) {
 			assert.Equal(t, int64(2), st.Instantiated, "the stopped instance is replaced")
 			assert.Zero(t, st.Traps)
 		})
+	}
+}
+
+// A guest whose _initialize never ends is stopped by the start-up's CPU
+// budget, in the default interruption (the loop flag) too, and the host
+// says why. Before, only wazero's context checks could stop it: under the
+// loop flag the budget's cancel reached nothing and New never returned.
+func TestRunawayStartUpIsStopped(t *testing.T) {
+	built, err := examples.Build(t.TempDir(), "host/testdata/runaway-init")
+	require.NoError(t, err)
+	wasm, err := os.ReadFile(built["runaway-init"])
+	require.NoError(t, err)
+	for _, mode := range []host.Interruption{host.InterruptLoopFlag, host.InterruptContextChecks} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := host.New(context.Background(), host.WithModule(wasm), host.WithInterruption(mode),
+				host.WithStartBudget(200*time.Millisecond), host.WithCompilationCacheDir(enginetest.CacheDir()))
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			require.ErrorIs(t, err, startup.ErrBudget, "mode %d", mode)
+		case <-time.After(2 * time.Minute): // a bound on a hang, not a timing target
+			t.Fatalf("mode %d: the runaway start-up was not stopped", mode)
+		}
 	}
 }

@@ -330,7 +330,17 @@ func stubImports(ctx context.Context, rt wazero.Runtime, compiled wazero.Compile
 // its own bound is the start-up's CPU budget.
 func (r *Runtime) instantiate(ctx context.Context) (*instance, error) {
 	// An anonymous module name lets many instances of one module coexist.
-	mc := wazero.NewModuleConfig().WithName("").WithStartFunctions("_initialize").WithStderr(r.cfg.stderr)
+	mc := wazero.NewModuleConfig().WithName("").WithStderr(r.cfg.stderr)
+	if r.cfg.interrupt != InterruptLoopFlag {
+		// wazero runs _initialize inside the instantiation; with its
+		// context checks, the budget's cancel closes the module.
+		mc = mc.WithStartFunctions("_initialize")
+	} else {
+		// The loop flag stops a guest only once the instance exists:
+		// instantiate without start functions, then run _initialize
+		// below with the budget wired to the flag.
+		mc = mc.WithStartFunctions()
+	}
 	if r.cfg.sysClocks {
 		mc = mc.WithSysWalltime().WithSysNanotime()
 	}
@@ -351,6 +361,20 @@ func (r *Runtime) instantiate(ctx context.Context) (*instance, error) {
 			return nil, fmt.Errorf("host: instrumented module lacks its stop flag %s", loopguard.StopExport)
 		}
 		inst.stop = stop
+		if initialize := mod.ExportedFunction("_initialize"); initialize != nil {
+			err := startup.Run(ctx, r.cfg.startBudget, func(ctx context.Context) error {
+				defer context.AfterFunc(ctx, inst.interrupt)()
+				_, err := initialize.Call(ctx)
+				return err
+			})
+			if err == nil && inst.killed.Load() {
+				err = startup.ErrBudget // stopped as it finished: the flag is set
+			}
+			if err != nil {
+				_ = mod.Close(context.Background())
+				return nil, fmt.Errorf("host: instantiate engine: _initialize: %w", err)
+			}
+		}
 	}
 	if r.cfg.timeout > 0 {
 		inst.timer = time.AfterFunc(time.Hour, func() {

@@ -29,8 +29,9 @@ var ErrBudget = errors.New("startup: CPU time budget used up")
 // Run runs fn, a start-up, on one OS thread with a context that ignores
 // the caller's deadline and cancellation and is canceled (with cause
 // ErrBudget) once that thread has used budget of CPU time inside fn.
-// wazero (WithCloseOnContextDone) closes a module whose start function
-// runs when its context is canceled. budget ≤ 0, or a system without
+// The caller makes the cancel stop the guest: wazero's
+// WithCloseOnContextDone closes the module, or (host's loop flag) a
+// context.AfterFunc sets the instance's stop flag. budget ≤ 0, or a system without
 // per-thread CPU clocks, runs fn without a budget.
 func Run(ctx context.Context, budget time.Duration, fn func(context.Context) error) error {
 	sctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
